@@ -1,0 +1,61 @@
+//! Datasets: the [`Dataset`] trait the trainer iterates, an in-memory CSR
+//! dataset for sparse linear models, and an RCV1-like synthetic generator.
+
+mod csr;
+mod synthetic;
+
+pub use csr::{CsrDataset, SparseRow};
+pub use synthetic::Synthetic;
+
+/// Indexed, shareable training data.
+///
+/// The trainer visits samples by index in a shuffled order, from several
+/// threads at once, so a dataset is `Sync` and hands out cheap `Copy` samples
+/// (usually borrowed views).
+pub trait Dataset: Sync {
+    /// One sample, as a model's [`step`](crate::Model::step) receives it.
+    type Sample<'a>: Copy
+    where
+        Self: 'a;
+
+    /// The number of samples.
+    fn len(&self) -> usize;
+
+    /// Sample `i`, for `i < self.len()`.
+    fn sample(&self, i: usize) -> Self::Sample<'_>;
+
+    /// Whether there are no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: Sync> Dataset for [T] {
+    type Sample<'a>
+        = &'a T
+    where
+        T: 'a;
+
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+
+    fn sample(&self, i: usize) -> &T {
+        &self[i]
+    }
+}
+
+impl<T: Sync> Dataset for Vec<T> {
+    type Sample<'a>
+        = &'a T
+    where
+        T: 'a;
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn sample(&self, i: usize) -> &T {
+        &self[i]
+    }
+}

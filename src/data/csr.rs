@@ -1,0 +1,348 @@
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::Dataset;
+use crate::Error;
+
+/// One row of a [`CsrDataset`]: sparse features and a label.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SparseRow<'a> {
+    /// Feature indices, strictly increasing.
+    pub indices: &'a [u32],
+    /// The value of each feature in `indices`.
+    pub values: &'a [f32],
+    /// The target: ±1 for binary classification, any real for regression.
+    pub label: f32,
+}
+
+/// An in-memory sparse dataset in compressed-sparse-row form: `u32` feature
+/// indices and `f32` values, with one label per row.
+///
+/// ```
+/// use wildsgd::data::{CsrDataset, Dataset};
+///
+/// let mut d = CsrDataset::new(10);
+/// d.push(&[1, 4], &[0.5, 2.0], 1.0).unwrap();
+/// d.push(&[9], &[1.0], -1.0).unwrap();
+/// assert_eq!(d.len(), 2);
+/// assert_eq!(d.sample(1).indices, &[9]);
+/// assert!(d.push(&[3, 2], &[1.0, 1.0], 1.0).is_err()); // indices must increase
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CsrDataset {
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    labels: Vec<f32>,
+    n_features: usize,
+}
+
+impl CsrDataset {
+    /// An empty dataset whose rows may use features `0..n_features`.
+    pub fn new(n_features: usize) -> Self {
+        CsrDataset {
+            indptr: vec![0],
+            n_features,
+            ..Default::default()
+        }
+    }
+
+    /// Appends a row. Indices must be strictly increasing and below
+    /// [`n_features`](Self::n_features); values and the label must be finite.
+    pub fn push(&mut self, indices: &[u32], values: &[f32], label: f32) -> Result<(), Error> {
+        let row = self.len();
+        check_row(row, indices, values, label, self.n_features)?;
+        self.indices.extend_from_slice(indices);
+        self.values.extend_from_slice(values);
+        self.labels.push(label);
+        self.indptr.push(self.indices.len());
+        Ok(())
+    }
+
+    /// Builds a dataset from raw CSR arrays, checking every row.
+    pub fn from_parts(
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        values: Vec<f32>,
+        labels: Vec<f32>,
+        n_features: usize,
+    ) -> Result<Self, Error> {
+        let structural = |reason: String| Error::InvalidSample { row: 0, reason };
+        if indptr.first() != Some(&0) || indptr.len() != labels.len() + 1 {
+            return Err(structural(format!(
+                "indptr must start at 0 and have {} entries (rows + 1), has {}",
+                labels.len() + 1,
+                indptr.len()
+            )));
+        }
+        if indices.len() != values.len() || indptr.last() != Some(&indices.len()) {
+            return Err(structural(format!(
+                "indptr ends at {:?} but there are {} indices and {} values",
+                indptr.last(),
+                indices.len(),
+                values.len()
+            )));
+        }
+        for (row, w) in indptr.windows(2).enumerate() {
+            if w[0] > w[1] {
+                return Err(Error::InvalidSample {
+                    row,
+                    reason: "indptr decreases".into(),
+                });
+            }
+            let r = w[0]..w[1];
+            check_row(row, &indices[r.clone()], &values[r], labels[row], n_features)?;
+        }
+        Ok(CsrDataset {
+            indptr,
+            indices,
+            values,
+            labels,
+            n_features,
+        })
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The number of features rows may use.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// The number of stored nonzeros.
+    pub fn nnz(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> SparseRow<'_> {
+        let r = self.indptr[i]..self.indptr[i + 1];
+        SparseRow {
+            indices: &self.indices[r.clone()],
+            values: &self.values[r],
+            label: self.labels[i],
+        }
+    }
+
+    /// Every row's label.
+    pub fn labels(&self) -> &[f32] {
+        &self.labels
+    }
+
+    /// The rows at `rows`, in that order, as a new dataset.
+    pub fn subset(&self, rows: &[usize]) -> CsrDataset {
+        let mut out = CsrDataset::new(self.n_features);
+        out.reserve(
+            rows.len(),
+            rows.iter().map(|&i| self.indptr[i + 1] - self.indptr[i]).sum(),
+        );
+        for &i in rows {
+            let r = self.row(i);
+            out.indices.extend_from_slice(r.indices);
+            out.values.extend_from_slice(r.values);
+            out.labels.push(r.label);
+            out.indptr.push(out.indices.len());
+        }
+        out
+    }
+
+    /// Reserves room for `rows` more rows holding `nnz` more nonzeros.
+    pub fn reserve(&mut self, rows: usize, nnz: usize) {
+        self.indptr.reserve_exact(rows);
+        self.labels.reserve_exact(rows);
+        self.indices.reserve_exact(nnz);
+        self.values.reserve_exact(nnz);
+    }
+
+    /// Appends every row of `other` (which must have the same
+    /// [`n_features`](Self::n_features)).
+    ///
+    /// # Panics
+    /// If the feature counts differ.
+    pub fn append(&mut self, other: &CsrDataset) {
+        assert_eq!(
+            self.n_features, other.n_features,
+            "appending a dataset of another width"
+        );
+        let base = self.indices.len();
+        self.indices.extend_from_slice(&other.indices);
+        self.values.extend_from_slice(&other.values);
+        self.labels.extend_from_slice(&other.labels);
+        self.indptr.extend(other.indptr[1..].iter().map(|p| p + base));
+    }
+
+    /// Splits into (train, validation) by a seeded shuffle: `valid_fraction`
+    /// of the rows (rounded down) go to validation.
+    pub fn split(&self, valid_fraction: f64, seed: u64) -> Result<(CsrDataset, CsrDataset), Error> {
+        if !(0.0..1.0).contains(&valid_fraction) {
+            return Err(Error::InvalidParameter {
+                name: "valid_fraction",
+                reason: format!("must be in [0, 1), got {valid_fraction}"),
+            });
+        }
+        let mut rows: Vec<usize> = (0..self.len()).collect();
+        rows.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+        let n_valid = (self.len() as f64 * valid_fraction) as usize;
+        let (valid, train) = rows.split_at(n_valid);
+        Ok((self.subset(train), self.subset(valid)))
+    }
+
+    /// For each feature, the number of rows in which it occurs (its document
+    /// frequency).
+    pub fn feature_counts(&self) -> Vec<u32> {
+        let mut df = vec![0u32; self.n_features];
+        for &j in &self.indices {
+            df[j as usize] += 1;
+        }
+        df
+    }
+
+    /// Bytes of memory the dataset's arrays hold.
+    pub fn heap_bytes(&self) -> usize {
+        self.indptr.capacity() * std::mem::size_of::<usize>()
+            + self.indices.capacity() * 4
+            + self.values.capacity() * 4
+            + self.labels.capacity() * 4
+    }
+}
+
+fn check_row(row: usize, indices: &[u32], values: &[f32], label: f32, n_features: usize) -> Result<(), Error> {
+    let bad = |reason: String| Err(Error::InvalidSample { row, reason });
+    if indices.len() != values.len() {
+        return bad(format!("{} indices but {} values", indices.len(), values.len()));
+    }
+    if !label.is_finite() {
+        return bad(format!("label {label} is not finite"));
+    }
+    for (k, (&j, &v)) in indices.iter().zip(values).enumerate() {
+        if j as usize >= n_features {
+            return Err(Error::FeatureOutOfRange {
+                row,
+                index: j as usize,
+                dim: n_features,
+            });
+        }
+        if k > 0 && indices[k - 1] >= j {
+            return bad(format!(
+                "indices not strictly increasing at position {k} ({} then {j})",
+                indices[k - 1]
+            ));
+        }
+        if !v.is_finite() {
+            return bad(format!("value {v} of feature {j} is not finite"));
+        }
+    }
+    Ok(())
+}
+
+impl Dataset for CsrDataset {
+    type Sample<'a> = SparseRow<'a>;
+
+    fn len(&self) -> usize {
+        CsrDataset::len(self)
+    }
+
+    #[inline]
+    fn sample(&self, i: usize) -> SparseRow<'_> {
+        self.row(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> CsrDataset {
+        let mut d = CsrDataset::new(5);
+        d.push(&[0, 2], &[1.0, 2.0], 1.0).unwrap();
+        d.push(&[], &[], -1.0).unwrap();
+        d.push(&[2, 4], &[3.0, 4.0], -1.0).unwrap();
+        d
+    }
+
+    #[test]
+    fn rows_and_counts() {
+        let d = small();
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.nnz(), 4);
+        assert_eq!(d.row(2).values, &[3.0, 4.0]);
+        assert!(d.row(1).indices.is_empty());
+        assert_eq!(d.feature_counts(), vec![1, 0, 2, 0, 1]);
+        assert!(d.heap_bytes() >= 4 * 4 * 2);
+    }
+
+    #[test]
+    fn push_rejects_bad_rows() {
+        let mut d = CsrDataset::new(3);
+        let e = d.push(&[3], &[1.0], 1.0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::FeatureOutOfRange {
+                    row: 0,
+                    index: 3,
+                    dim: 3
+                }
+            ),
+            "{e}"
+        );
+        assert!(d
+            .push(&[0], &[f32::NAN], 1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("not finite"));
+        assert!(d
+            .push(&[0, 1], &[1.0], 1.0)
+            .unwrap_err()
+            .to_string()
+            .contains("2 indices but 1 values"));
+        assert!(d.push(&[1, 1], &[1.0, 1.0], 1.0).is_err());
+        assert!(d.push(&[0], &[1.0], f32::INFINITY).is_err());
+        assert_eq!(d.len(), 0, "rejected rows are not added");
+    }
+
+    #[test]
+    fn from_parts_round_trips_and_checks() {
+        let d = small();
+        let again = CsrDataset::from_parts(
+            d.indptr.clone(),
+            d.indices.clone(),
+            d.values.clone(),
+            d.labels.clone(),
+            5,
+        )
+        .unwrap();
+        assert_eq!(again, d);
+        assert!(CsrDataset::from_parts(vec![0, 1], vec![7], vec![1.0], vec![1.0], 5).is_err());
+        assert!(CsrDataset::from_parts(vec![1], vec![], vec![], vec![], 5).is_err());
+        assert!(CsrDataset::from_parts(vec![0, 2, 1], vec![0, 1], vec![1.0, 1.0], vec![1.0, 1.0], 5).is_err());
+    }
+
+    #[test]
+    fn split_is_seeded_and_complete() {
+        let mut d = CsrDataset::new(1);
+        for i in 0..100 {
+            d.push(&[0], &[i as f32], 1.0).unwrap();
+        }
+        let (t1, v1) = d.split(0.2, 7).unwrap();
+        let (t2, v2) = d.split(0.2, 7).unwrap();
+        let (_, v3) = d.split(0.2, 8).unwrap();
+        assert_eq!((t1.len(), v1.len()), (80, 20));
+        assert_eq!(v1, v2);
+        assert_eq!(t1, t2);
+        assert_ne!(v1, v3);
+        let mut all: Vec<f32> = t1.values.iter().chain(&v1.values).copied().collect();
+        all.sort_by(f32::total_cmp);
+        assert_eq!(all, (0..100).map(|i| i as f32).collect::<Vec<_>>());
+        assert!(d.split(1.0, 0).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! The crate's error type.
+
+use crate::trainer::Report;
+
+/// Everything that can go wrong in wildsgd, each with a message that says
+/// what and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A trainer was configured with zero threads.
+    #[error("threads must be at least 1, got 0")]
+    ZeroThreads,
+    /// A trainer was configured with zero epochs.
+    #[error("epochs must be at least 1, got 0")]
+    ZeroEpochs,
+    /// Training or evaluation was asked for on a dataset with no samples.
+    #[error("the {what} dataset is empty")]
+    EmptyDataset {
+        /// Which dataset ("training", "validation").
+        what: &'static str,
+    },
+    /// A sample uses a feature index the model does not have.
+    #[error("row {row}: feature index {index} is beyond the model's dimension {dim}")]
+    FeatureOutOfRange {
+        /// Row (sample) number, from 0.
+        row: usize,
+        /// The offending feature index.
+        index: usize,
+        /// The number of features the model or dataset has.
+        dim: usize,
+    },
+    /// A sample is malformed (non-finite value, unsorted indices, bad label...).
+    #[error("row {row}: {reason}")]
+    InvalidSample {
+        /// Row (sample) number, from 0.
+        row: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A problem found in one of the datasets handed to the trainer.
+    #[error("{dataset} data, {source}")]
+    Data {
+        /// Which dataset ("training", "validation").
+        dataset: &'static str,
+        /// The problem.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A learning rate (or the schedule producing it) is not finite and positive.
+    #[error("learning rate must be finite and positive, got {value}")]
+    InvalidLearningRate {
+        /// The value given.
+        value: f64,
+    },
+    /// Some other parameter is out of range.
+    #[error("invalid {name}: {reason}")]
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A slice of the wrong length was handed over.
+    #[error("{what}: expected {expected} values, found {found}")]
+    LengthMismatch {
+        /// What was being loaded.
+        what: &'static str,
+        /// The length needed.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// Training produced a NaN or infinite loss or weight; see [`Divergence`].
+    #[error("{0}")]
+    Diverged(Box<Divergence>),
+    /// The worker thread pool could not be created.
+    #[error("could not start the worker thread pool: {0}")]
+    ThreadPool(String),
+}
+
+/// What the divergence guard saw, and what it saved.
+#[derive(Debug)]
+pub struct Divergence {
+    /// The epoch (from 0) at whose end the non-finite value was found.
+    pub epoch: usize,
+    /// What was non-finite.
+    pub reason: String,
+    /// The weights at the end of the last epoch that finished finite (the
+    /// initial weights if the first epoch diverged). Never contains NaN/inf.
+    pub last_finite: Vec<f32>,
+    /// The report of the epochs before the divergence.
+    pub report: Report,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training diverged in epoch {}: {}; the last finite weights (after {} complete epoch(s)) are kept",
+            self.epoch, self.reason, self.epoch
+        )
+    }
+}
+
+impl Error {
+    pub(crate) fn in_dataset(self, dataset: &'static str) -> Error {
+        Error::Data {
+            dataset,
+            source: Box::new(self),
+        }
+    }
+}

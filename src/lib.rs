@@ -1,0 +1,52 @@
+//! # wildsgd
+//!
+//! Lock-free, Hogwild!-style asynchronous SGD on shared atomic weights.
+//!
+//! Model weights live in a [`WeightStore`], an array of atomic `f32`s. A
+//! [`Trainer`] runs a Rayon pool whose workers each take samples and apply a
+//! [`Model`]'s SGD step after every sample, without locks. *How* an update
+//! lands — a racy load+store as in the Hogwild! paper, an atomic `fetch_add`,
+//! or under a lock as a baseline — is the trainer's [`Policy`], not the
+//! model's business: a model reads and writes only through the view it is
+//! handed.
+//!
+//! ```
+//! use wildsgd::{data::Synthetic, Linear, Loss, Policy, Trainer};
+//!
+//! // An RCV1-shaped synthetic problem, small enough for a doctest.
+//! let data = Synthetic { rows: 20_000, features: 5_000, ..Synthetic::default() }.generate()?;
+//! let (train, valid) = data.split(0.1, 1)?;
+//! let model = Linear::new(Loss::Logistic, train.n_features()).bias(true).l2(1e-5, &train);
+//! let trained = Trainer::new()
+//!     .threads(2)
+//!     .epochs(3)
+//!     .policy(Policy::Racy)
+//!     .job(&model, &train)
+//!     .validation(&valid)
+//!     .run()?;
+//! println!("{}", trained.report);
+//! assert!(trained.report.final_loss().unwrap() < 0.6);
+//! # Ok::<(), wildsgd::Error>(())
+//! ```
+//!
+//! Modules, one concept each: [`store`] (the atomic weights), [`policy`]
+//! (update policies), [`model`] (the trait and built-in models), [`data`]
+//! (datasets and generators), [`trainer`] (schedules, the Rayon loop,
+//! reports), [`baseline`] (the plain sequential loop used as the yardstick).
+
+#![warn(missing_docs)]
+
+pub mod baseline;
+pub mod data;
+mod error;
+pub mod model;
+pub mod policy;
+pub mod store;
+mod sync;
+pub mod trainer;
+
+pub use error::{Divergence, Error};
+pub use model::{Linear, Loss, Model, Weights, WeightsMut};
+pub use policy::Policy;
+pub use store::WeightStore;
+pub use trainer::{Control, Schedule, Trained, Trainer};

@@ -1,0 +1,155 @@
+//! The [`Model`] trait users implement, the weight views a model reads and
+//! writes through, and the built-in models.
+//!
+//! A model never touches the [`WeightStore`](crate::WeightStore) directly: its
+//! [`step`](Model::step) receives a view implementing [`WeightsMut`], and the
+//! trainer's [`Policy`](crate::Policy) decides what `add` does (a racy
+//! load+store, a `fetch_add`, a write under a lock, ...). The view's type is a
+//! generic parameter, so each (model, policy) pair is monomorphised into a
+//! tight loop with no dynamic dispatch per weight.
+
+mod linear;
+
+pub use linear::{Linear, Loss};
+
+use crate::data::Dataset;
+use crate::Error;
+
+/// Read access to weights, as a model sees them.
+pub trait Weights {
+    /// The current value of weight `j`.
+    fn read(&self, j: usize) -> f32;
+}
+
+/// Read and update access to weights, as a model's [`step`](Model::step) sees
+/// them. How an `add` lands in the shared store is the policy's business.
+pub trait WeightsMut: Weights {
+    /// Adds `delta` to weight `j`.
+    fn add(&mut self, j: usize, delta: f32);
+}
+
+impl Weights for [f32] {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self[j]
+    }
+}
+
+impl WeightsMut for [f32] {
+    #[inline]
+    fn add(&mut self, j: usize, delta: f32) {
+        self[j] += delta;
+    }
+}
+
+impl Weights for Vec<f32> {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self[j]
+    }
+}
+
+impl WeightsMut for Vec<f32> {
+    #[inline]
+    fn add(&mut self, j: usize, delta: f32) {
+        self[j] += delta;
+    }
+}
+
+impl Weights for crate::WeightStore {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self.get(j)
+    }
+}
+
+/// The sample type a model trains on: its dataset's [`Dataset::Sample`].
+pub type SampleOf<'a, M> = <<M as Model>::Data as Dataset>::Sample<'a>;
+
+/// A model trained by SGD, one sample at a time.
+///
+/// A model says which dataset type it trains on (and so its sample type), how
+/// many weights it has and how they start, its loss on one sample, and one SGD
+/// step on one sample. A step reads and updates weights only through the view
+/// it is given, and touches only the weights its sample needs.
+///
+/// # Example: a user-defined model
+///
+/// Least squares on dense 2-feature points, written outside the crate:
+///
+/// ```
+/// use wildsgd::{Model, Weights, WeightsMut, Trainer, Policy, Schedule};
+///
+/// struct Line;
+///
+/// impl Model for Line {
+///     type Data = Vec<([f32; 2], f32)>;
+///     fn dim(&self) -> usize { 2 }
+///     fn loss<W: Weights + ?Sized>(&self, w: &W, s: &([f32; 2], f32)) -> f64 {
+///         let (x, y) = s;
+///         let e = w.read(0) * x[0] + w.read(1) * x[1] - y;
+///         0.5 * f64::from(e * e)
+///     }
+///     fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, s: &([f32; 2], f32), lr: f32) {
+///         let (x, y) = s;
+///         let e = w.read(0) * x[0] + w.read(1) * x[1] - y;
+///         w.add(0, -lr * e * x[0]);
+///         w.add(1, -lr * e * x[1]);
+///     }
+/// }
+///
+/// let data: Vec<([f32; 2], f32)> =
+///     (0..1000).map(|i| { let t = i as f32 / 1000.0; ([t, 1.0], 3.0 * t - 1.0) }).collect();
+/// let trained = Trainer::new()
+///     .threads(2)
+///     .epochs(20)
+///     .policy(Policy::Racy)
+///     .schedule(Schedule::Constant(0.1))
+///     .fit(&Line, &data)
+///     .unwrap();
+/// assert!((trained.weights[0] - 3.0).abs() < 0.1);
+/// assert!((trained.weights[1] + 1.0).abs() < 0.1);
+/// ```
+pub trait Model: Sync {
+    /// The dataset type the model trains on; its
+    /// [`Sample`](Dataset::Sample) is the model's sample type.
+    type Data: Dataset + ?Sized;
+
+    /// The number of weights.
+    fn dim(&self) -> usize;
+
+    /// Writes the initial weights into `weights` (length [`dim`](Self::dim)),
+    /// using `seed` for any randomness. The default is all zeros.
+    fn init(&self, weights: &mut [f32], seed: u64) {
+        let _ = seed;
+        weights.fill(0.0);
+    }
+
+    /// Checks that `data` fits the model (indices within [`dim`](Self::dim),
+    /// finite values, valid labels) before any training starts.
+    fn validate(&self, data: &Self::Data) -> Result<(), Error> {
+        let _ = data;
+        Ok(())
+    }
+
+    /// The loss on one sample (without any regulariser; see
+    /// [`penalty`](Self::penalty)).
+    fn loss<W: Weights + ?Sized>(&self, w: &W, sample: SampleOf<'_, Self>) -> f64;
+
+    /// One SGD step on `sample` with learning rate `lr`, applied through `w`.
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, sample: SampleOf<'_, Self>, lr: f32);
+
+    /// A regularisation term added once to the mean loss to form the training
+    /// objective (e.g. `λ/2 ‖w‖²`). Default: none.
+    fn penalty<W: Weights + ?Sized>(&self, w: &W) -> f64 {
+        let _ = w;
+        0.0
+    }
+
+    /// Whether the model's prediction on `sample` is correct, for models that
+    /// classify; `None` (the default) where accuracy means nothing.
+    fn correct<W: Weights + ?Sized>(&self, w: &W, sample: SampleOf<'_, Self>) -> Option<bool> {
+        let _ = (w, sample);
+        None
+    }
+}

@@ -1,0 +1,365 @@
+//! Sparse linear models: logistic regression, linear SVM, least squares.
+
+use super::{Model, Weights, WeightsMut};
+use crate::data::{CsrDataset, SparseRow};
+use crate::Error;
+
+/// The loss of a [`Linear`] model, as a function of the margin `m = w·x + b`
+/// and the label `y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// `ln(1 + exp(-y m))`, labels ±1.
+    Logistic,
+    /// `max(0, 1 - y m)` (linear SVM), labels ±1.
+    Hinge,
+    /// `(m - y)² / 2`, any real label.
+    Squared,
+}
+
+impl Loss {
+    /// The loss at margin `m` for label `y`.
+    #[inline]
+    pub fn value(self, m: f32, y: f32) -> f64 {
+        let (m, y) = (f64::from(m), f64::from(y));
+        match self {
+            Loss::Logistic => {
+                let z = -y * m;
+                // ln(1 + e^z) without overflow.
+                if z > 0.0 {
+                    z + (-z).exp().ln_1p()
+                } else {
+                    z.exp().ln_1p()
+                }
+            }
+            Loss::Hinge => (1.0 - y * m).max(0.0),
+            Loss::Squared => 0.5 * (m - y) * (m - y),
+        }
+    }
+
+    /// The derivative of the loss with respect to the margin.
+    #[inline]
+    pub fn derivative(self, m: f32, y: f32) -> f32 {
+        match self {
+            // -y σ(-y m); exp overflowing to inf gives -y/inf = 0, never NaN.
+            Loss::Logistic => -y / (1.0 + (y * m).exp()),
+            Loss::Hinge => {
+                if y * m < 1.0 {
+                    -y
+                } else {
+                    0.0
+                }
+            }
+            Loss::Squared => m - y,
+        }
+    }
+
+    fn classifies(self) -> bool {
+        !matches!(self, Loss::Squared)
+    }
+
+    /// The loss's name: `logistic`, `hinge` or `squared`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Logistic => "logistic",
+            Loss::Hinge => "hinge",
+            Loss::Squared => "squared",
+        }
+    }
+}
+
+/// A linear model over sparse rows ([`CsrDataset`]): weights `w` for
+/// features `0..n_features`, then an optional bias.
+///
+/// L2 regularisation (`λ/2 ‖w‖²`, bias excluded) is applied *lazily*: a step
+/// on a row shrinks only the weights of the features in that row, each by
+/// `λ n / df_j` (n rows, df_j rows containing feature j), as in the Hogwild!
+/// paper. Averaged over the rows this is exactly the gradient of `λ/2 ‖w‖²`,
+/// so the objective is the usual one, while a step still touches only the
+/// row's weights. The document frequencies come from the training data given
+/// to [`l2`](Self::l2).
+///
+/// ```
+/// use wildsgd::{Linear, Loss, Trainer, data::Synthetic};
+///
+/// let train = Synthetic { rows: 2000, features: 500, nnz_per_row: 20, ..Synthetic::default() }
+///     .generate()
+///     .unwrap();
+/// let model = Linear::new(Loss::Logistic, train.n_features()).bias(true).l2(1e-4, &train);
+/// let trained = Trainer::new().threads(2).epochs(5).fit(&model, &train).unwrap();
+/// let last = trained.report.epochs.last().unwrap();
+/// assert!(last.train_loss < 0.6, "{}", last.train_loss);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Linear {
+    loss: Loss,
+    n_features: usize,
+    bias: bool,
+    l2: f32,
+    /// n / df_j per feature; empty when `l2 == 0`.
+    inv_df: Vec<f32>,
+}
+
+impl Linear {
+    /// A model with `loss` over `n_features` features, no bias and no
+    /// regularisation.
+    pub fn new(loss: Loss, n_features: usize) -> Self {
+        Linear {
+            loss,
+            n_features,
+            bias: false,
+            l2: 0.0,
+            inv_df: Vec::new(),
+        }
+    }
+
+    /// Adds (or removes) a bias weight, stored after the feature weights.
+    pub fn bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Sets the L2 strength `λ`, with the document frequencies of `train`
+    /// (the data the model will be trained on) scaling the lazy updates.
+    /// `λ = 0` switches regularisation off.
+    ///
+    /// # Panics
+    /// If `λ` is negative or not finite.
+    pub fn l2(mut self, lambda: f32, train: &CsrDataset) -> Self {
+        assert!(
+            lambda.is_finite() && lambda >= 0.0,
+            "L2 strength must be finite and >= 0, got {lambda}"
+        );
+        self.l2 = lambda;
+        self.inv_df = if lambda == 0.0 {
+            Vec::new()
+        } else {
+            let n = train.len() as f32;
+            let mut df = train.feature_counts();
+            df.resize(self.n_features, 0);
+            df.iter().map(|&c| if c == 0 { 0.0 } else { n / c as f32 }).collect()
+        };
+        self
+    }
+
+    /// The loss function.
+    pub fn loss_fn(&self) -> Loss {
+        self.loss
+    }
+
+    /// The number of features (weights, less the bias).
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Whether the model has a bias weight (at index [`n_features`](Self::n_features)).
+    pub fn has_bias(&self) -> bool {
+        self.bias
+    }
+
+    /// The L2 strength λ.
+    pub fn l2_strength(&self) -> f32 {
+        self.l2
+    }
+
+    /// The per-feature factor of the lazy L2 step, `λ n / df_j` (0 for
+    /// features absent from the training data).
+    #[inline]
+    pub fn l2_factor(&self, j: usize) -> f32 {
+        self.l2 * self.inv_df[j]
+    }
+
+    /// The margin `w·x + b` of a row.
+    #[inline]
+    pub fn margin<W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>) -> f32 {
+        let mut m = if self.bias { w.read(self.n_features) } else { 0.0 };
+        for (&j, &v) in x.indices.iter().zip(x.values) {
+            m += w.read(j as usize) * v;
+        }
+        m
+    }
+}
+
+impl Model for Linear {
+    type Data = CsrDataset;
+
+    fn dim(&self) -> usize {
+        self.n_features + usize::from(self.bias)
+    }
+
+    fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
+        if data.n_features() > self.n_features {
+            // Rows may still fit; check each so the error names the row.
+            for i in 0..data.len() {
+                if let Some(&j) = data.row(i).indices.iter().find(|&&j| j as usize >= self.n_features) {
+                    return Err(Error::FeatureOutOfRange {
+                        row: i,
+                        index: j as usize,
+                        dim: self.n_features,
+                    });
+                }
+            }
+        }
+        if self.loss.classifies() {
+            if let Some(row) = data.labels().iter().position(|&y| y != 1.0 && y != -1.0) {
+                return Err(Error::InvalidSample {
+                    row,
+                    reason: format!(
+                        "label {} is not +1 or -1, as {} loss needs",
+                        data.labels()[row],
+                        self.loss.name()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn loss<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>) -> f64 {
+        self.loss.value(self.margin(w, &x), x.label)
+    }
+
+    #[inline]
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, lr: f32) {
+        let g = self.loss.derivative(self.margin(w, &x), x.label);
+        if self.l2 == 0.0 {
+            if g == 0.0 {
+                return;
+            }
+            for (&j, &v) in x.indices.iter().zip(x.values) {
+                w.add(j as usize, -(lr * (g * v)));
+            }
+        } else {
+            for (&j, &v) in x.indices.iter().zip(x.values) {
+                let j = j as usize;
+                let wj = w.read(j);
+                w.add(j, -(lr * (g * v + self.l2_factor(j) * wj)));
+            }
+        }
+        if self.bias && g != 0.0 {
+            w.add(self.n_features, -(lr * g));
+        }
+    }
+
+    fn penalty<W: Weights + ?Sized>(&self, w: &W) -> f64 {
+        if self.l2 == 0.0 {
+            return 0.0;
+        }
+        let sq: f64 = (0..self.n_features).map(|j| f64::from(w.read(j)).powi(2)).sum();
+        0.5 * f64::from(self.l2) * sq
+    }
+
+    fn correct<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>) -> Option<bool> {
+        self.loss.classifies().then(|| {
+            let predicted = if self.margin(w, &x) >= 0.0 { 1.0 } else { -1.0 };
+            predicted == x.label
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric_derivative(loss: Loss, m: f32, y: f32) -> f64 {
+        let h = 1e-3f32;
+        (loss.value(m + h, y) - loss.value(m - h, y)) / f64::from(2.0 * h)
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for loss in [Loss::Logistic, Loss::Squared, Loss::Hinge] {
+            for &(m, y) in &[(0.3f32, 1.0f32), (-2.0, 1.0), (1.7, -1.0), (0.5, -1.0)] {
+                let num = numeric_derivative(loss, m, y);
+                let ana = f64::from(loss.derivative(m, y));
+                assert!((num - ana).abs() < 1e-2, "{loss:?} m={m} y={y}: {num} vs {ana}");
+            }
+        }
+    }
+
+    #[test]
+    fn logistic_is_stable_at_extremes() {
+        assert!((Loss::Logistic.value(1e4, -1.0) - 1e4).abs() < 1e-6);
+        assert_eq!(Loss::Logistic.value(1e4, 1.0), 0.0);
+        assert_eq!(Loss::Logistic.derivative(1e4, 1.0), 0.0);
+        assert_eq!(Loss::Logistic.derivative(-1e4, 1.0), -1.0);
+        assert!((Loss::Logistic.value(0.0, 1.0) - std::f64::consts::LN_2).abs() < 1e-12);
+    }
+
+    fn data() -> CsrDataset {
+        let mut d = CsrDataset::new(4);
+        d.push(&[0, 2], &[1.0, 2.0], 1.0).unwrap();
+        d.push(&[2], &[1.0], -1.0).unwrap();
+        d
+    }
+
+    #[test]
+    fn step_touches_only_the_rows_weights() {
+        let d = data();
+        let m = Linear::new(Loss::Logistic, 4).bias(true).l2(0.1, &d);
+        let mut w = vec![0.5f32; 5];
+        m.step(&mut w, d.row(0), 0.1);
+        assert_eq!(w[1], 0.5);
+        assert_eq!(w[3], 0.5);
+        assert_ne!(w[0], 0.5);
+        assert_ne!(w[2], 0.5);
+        assert_ne!(w[4], 0.5, "bias moves");
+    }
+
+    #[test]
+    fn step_is_the_gradient_of_loss_plus_lazy_l2() {
+        let d = data();
+        let lambda = 0.1;
+        let m = Linear::new(Loss::Logistic, 4).bias(true).l2(lambda, &d);
+        let w0 = vec![0.2f32, -0.1, 0.3, 0.0, 0.05];
+        let lr = 1e-2;
+        let mut w = w0.clone();
+        m.step(&mut w, d.row(0), lr);
+        // Feature 2 appears in both rows (df = 2, n = 2): factor λ; feature 0 in one (factor 2λ).
+        let g = Loss::Logistic.derivative(m.margin(&w0, &d.row(0)), 1.0);
+        assert!((w[0] - (w0[0] - lr * (g * 1.0 + 2.0 * lambda * w0[0]))).abs() < 1e-7);
+        assert!((w[2] - (w0[2] - lr * (g * 2.0 + lambda * w0[2]))).abs() < 1e-7);
+        assert!((w[4] - (w0[4] - lr * g)).abs() < 1e-7);
+        // Penalty: λ/2 ‖w‖² without the bias.
+        let p = m.penalty(&w0);
+        assert!((p - 0.05 * (0.04 + 0.01 + 0.09)).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn validate_names_the_bad_row() {
+        let mut d = CsrDataset::new(10);
+        d.push(&[1], &[1.0], 1.0).unwrap();
+        d.push(&[2, 7], &[1.0, 1.0], -1.0).unwrap();
+        let m = Linear::new(Loss::Logistic, 5);
+        let e = m.validate(&d).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::FeatureOutOfRange {
+                    row: 1,
+                    index: 7,
+                    dim: 5
+                }
+            ),
+            "{e}"
+        );
+
+        let mut d = CsrDataset::new(3);
+        d.push(&[1], &[1.0], 1.0).unwrap();
+        d.push(&[1], &[1.0], 0.0).unwrap();
+        let e = Linear::new(Loss::Hinge, 3).validate(&d).unwrap_err();
+        assert!(e.to_string().contains("row 1: label 0 is not +1 or -1"), "{e}");
+        assert!(Linear::new(Loss::Squared, 3).validate(&d).is_ok());
+    }
+
+    #[test]
+    fn accuracy_only_for_classifiers() {
+        let d = data();
+        let w = vec![1.0f32, 0.0, -1.0, 0.0];
+        let m = Linear::new(Loss::Hinge, 4);
+        assert_eq!(m.correct(&w, d.row(0)), Some(false)); // 1 - 2 < 0, label +1
+        assert_eq!(m.correct(&w, d.row(1)), Some(true));
+        assert_eq!(Linear::new(Loss::Squared, 4).correct(&w, d.row(0)), None);
+    }
+}

@@ -1,0 +1,235 @@
+//! Update policies: how a model's `add(j, delta)` lands in the shared weights.
+//!
+//! The trainer picks a [`Policy`]; the model never knows which. Each policy is
+//! an [`UpdateRule`] whose per-worker [`Worker`] hands the model a concrete
+//! view type, so every (model, policy) pair compiles to its own loop with no
+//! dynamic dispatch per weight.
+//!
+//! | policy | concurrent adds to one weight | a weight is torn | lock taken | reproducible |
+//! |---|---|---|---|---|
+//! | [`Sequential`](Policy::Sequential) | none (one thread) | never | none | bit for bit, per seed |
+//! | [`Racy`](Policy::Racy) | **may be lost** (Relaxed load, then store) | never | none | no |
+//! | [`AtomicAdd`](Policy::AtomicAdd) | never lost (`fetch_add`, a CAS loop) | never | none | no (float sums reorder) |
+//! | [`Locked`](Policy::Locked) | never lost; whole sample under one lock | never | one per sample | no |
+//!
+//! `Racy` is the update of the Hogwild! paper: cheapest, and a lost update
+//! only delays progress slightly when conflicts are rare. "Never torn" holds
+//! for all of them because every access is atomic; under `Racy` and
+//! `AtomicAdd` a reader may still see a sample's update half-applied across
+//! *different* weights (the `loom-tests/` suite shows both facts).
+
+use crate::model::{Weights, WeightsMut};
+use crate::store::WeightStore;
+use crate::sync::{self, AtomicF32, Mutex, Ordering::Relaxed};
+
+/// How workers apply updates to the shared weights; chosen on the
+/// [`Trainer`](crate::Trainer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Policy {
+    /// One thread, samples in the seeded shuffled order; bit-for-bit
+    /// reproducible. Ignores the trainer's thread count.
+    Sequential,
+    /// Hogwild!: Relaxed load, add, Relaxed store. Concurrent updates of the
+    /// same weight may be lost; a weight is never torn.
+    Racy,
+    /// `fetch_add`: no update is ever lost.
+    #[serde(rename = "atomic")]
+    AtomicAdd,
+    /// The whole sample's update under one lock: a baseline for benchmarks.
+    Locked,
+}
+
+impl Policy {
+    /// Every policy, in a stable order.
+    pub const ALL: [Policy; 4] = [Policy::Sequential, Policy::Racy, Policy::AtomicAdd, Policy::Locked];
+
+    /// The policy's name as used on command lines and in JSON reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Sequential => "sequential",
+            Policy::Racy => "racy",
+            Policy::AtomicAdd => "atomic",
+            Policy::Locked => "locked",
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Policy::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| crate::Error::InvalidParameter {
+                name: "policy",
+                reason: format!("unknown policy {s:?}; expected one of sequential, racy, atomic, locked"),
+            })
+    }
+}
+
+/// The mechanics of a policy: makes one [`Worker`] per training thread.
+///
+/// The built-in rules are [`Racy`], [`AtomicAdd`] and [`Locked`]; a custom
+/// rule runs through [`Job::run_with_rule`](crate::trainer::Job::run_with_rule).
+pub trait UpdateRule: Sync {
+    /// A worker's state (a view of the store, a lock handle, a buffer...).
+    type Worker<'a>: Worker
+    where
+        Self: 'a;
+
+    /// The worker for one thread, over `store`.
+    fn worker<'a>(&'a self, store: &'a WeightStore) -> Self::Worker<'a>;
+
+    /// Adds `delta` to a side array kept alongside the weights (the trainer's
+    /// iterate average), with the same conflict semantics as the policy.
+    fn side_add(w: &AtomicF32, delta: f32);
+}
+
+/// One thread's handle for applying samples' updates.
+pub trait Worker {
+    /// The view a model's step writes through.
+    type View: WeightsMut;
+
+    /// Runs one sample's update `f` against the view.
+    fn update<R>(&mut self, f: impl FnOnce(&mut Self::View) -> R) -> R;
+
+    /// Called once when the worker's share of samples is done (policies that
+    /// buffer updates flush here).
+    fn finish(&mut self) {}
+}
+
+/// A view whose `add` is a Relaxed load followed by a Relaxed store.
+#[derive(Clone, Copy, Debug)]
+pub struct RacyView<'a>(&'a [AtomicF32]);
+
+impl Weights for RacyView<'_> {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self.0[j].load(Relaxed)
+    }
+}
+
+impl WeightsMut for RacyView<'_> {
+    #[inline]
+    fn add(&mut self, j: usize, delta: f32) {
+        let w = &self.0[j];
+        w.store(w.load(Relaxed) + delta, Relaxed);
+    }
+}
+
+/// A view whose `add` is an atomic `fetch_add`.
+#[derive(Clone, Copy, Debug)]
+pub struct AtomicView<'a>(&'a [AtomicF32]);
+
+impl Weights for AtomicView<'_> {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self.0[j].load(Relaxed)
+    }
+}
+
+impl WeightsMut for AtomicView<'_> {
+    #[inline]
+    fn add(&mut self, j: usize, delta: f32) {
+        self.0[j].fetch_add(delta, Relaxed);
+    }
+}
+
+/// The rule behind [`Policy::Racy`] and [`Policy::Sequential`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Racy;
+
+impl UpdateRule for Racy {
+    type Worker<'a> = RacyView<'a>;
+
+    fn worker<'a>(&'a self, store: &'a WeightStore) -> RacyView<'a> {
+        RacyView(store.atomics())
+    }
+
+    #[inline]
+    fn side_add(w: &AtomicF32, delta: f32) {
+        w.store(w.load(Relaxed) + delta, Relaxed);
+    }
+}
+
+impl Worker for RacyView<'_> {
+    type View = Self;
+
+    #[inline]
+    fn update<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        f(self)
+    }
+}
+
+/// The rule behind [`Policy::AtomicAdd`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AtomicAdd;
+
+impl UpdateRule for AtomicAdd {
+    type Worker<'a> = AtomicView<'a>;
+
+    fn worker<'a>(&'a self, store: &'a WeightStore) -> AtomicView<'a> {
+        AtomicView(store.atomics())
+    }
+
+    #[inline]
+    fn side_add(w: &AtomicF32, delta: f32) {
+        w.fetch_add(delta, Relaxed);
+    }
+}
+
+impl Worker for AtomicView<'_> {
+    type View = Self;
+
+    #[inline]
+    fn update<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        f(self)
+    }
+}
+
+/// The rule behind [`Policy::Locked`]: the store's lock
+/// ([`WeightStore::lock`]) is held for each whole sample.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Locked;
+
+/// A [`Locked`] worker.
+#[derive(Debug)]
+pub struct LockedWorker<'a> {
+    view: RacyView<'a>,
+    lock: &'a Mutex<()>,
+}
+
+impl UpdateRule for Locked {
+    type Worker<'a> = LockedWorker<'a>;
+
+    fn worker<'a>(&'a self, store: &'a WeightStore) -> LockedWorker<'a> {
+        LockedWorker {
+            view: RacyView(store.atomics()),
+            lock: store.update_lock(),
+        }
+    }
+
+    #[inline]
+    fn side_add(w: &AtomicF32, delta: f32) {
+        // Called inside `update`, so the lock is already held.
+        Racy::side_add(w, delta)
+    }
+}
+
+impl<'a> Worker for LockedWorker<'a> {
+    type View = RacyView<'a>;
+
+    fn update<R>(&mut self, f: impl FnOnce(&mut Self::View) -> R) -> R {
+        let _guard = sync::lock(self.lock);
+        f(&mut self.view)
+    }
+}

@@ -1,0 +1,671 @@
+//! The trainer: configuration, the Rayon Hogwild! loop, schedules and reports.
+//!
+//! A [`Trainer`] holds the configuration (threads, epochs, [`Schedule`],
+//! seed, [`Policy`], iterate averaging, evaluation settings). Each run builds
+//! its own Rayon pool (never the global one), draws a fresh seeded order of
+//! the samples each epoch, splits it into one contiguous share per worker, and
+//! each worker applies a model step after every sample through its policy's
+//! view: no lock is taken in the `Racy`/`AtomicAdd` loop, and nothing is
+//! allocated per sample.
+
+mod evaluate;
+mod report;
+mod schedule;
+
+pub use report::{EpochReport, Report, TracePoint, Trained};
+pub use schedule::{epoch_order, Schedule};
+
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::time::Instant;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::SeedableRng;
+
+use crate::data::Dataset;
+use crate::error::Divergence;
+use crate::model::{Model, Weights, WeightsMut};
+use crate::policy::{self, Policy, UpdateRule, Worker};
+use crate::store::WeightStore;
+use crate::sync::AtomicF32;
+use crate::Error;
+
+/// What the per-epoch callback tells the trainer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on with the next epoch.
+    Continue,
+    /// Stop now; the result holds the weights as they are.
+    Stop,
+}
+
+/// Training configuration (a builder). Cheap to clone; one trainer can run
+/// many jobs.
+///
+/// ```
+/// use wildsgd::{data::Synthetic, Linear, Loss, Policy, Schedule, Trainer};
+///
+/// let data = Synthetic { rows: 5000, features: 1000, ..Synthetic::default() }.generate().unwrap();
+/// let (train, valid) = data.split(0.2, 7).unwrap();
+/// let model = Linear::new(Loss::Logistic, train.n_features()).bias(true);
+/// let trainer = Trainer::new()
+///     .threads(2)
+///     .epochs(3)
+///     .policy(Policy::AtomicAdd)
+///     .schedule(Schedule::EpochDecay { initial: 0.5, decay: 0.8 })
+///     .seed(42);
+/// let trained = trainer.job(&model, &train).validation(&valid).run().unwrap();
+/// assert_eq!(trained.report.epochs.len(), 3);
+/// assert!(trained.report.epochs[2].valid_accuracy.unwrap() > 0.6);
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Trainer {
+    threads: Option<usize>,
+    epochs: usize,
+    schedule: Schedule,
+    seed: u64,
+    policy: Policy,
+    average: bool,
+    loss_rows: Option<usize>,
+    evals_per_epoch: usize,
+}
+
+impl Default for Trainer {
+    fn default() -> Self {
+        Trainer {
+            threads: None,
+            epochs: 5,
+            schedule: Schedule::default(),
+            seed: 0,
+            policy: Policy::Racy,
+            average: false,
+            loss_rows: None,
+            evals_per_epoch: 1,
+        }
+    }
+}
+
+impl Trainer {
+    /// The defaults: all available cores, 5 epochs, [`Schedule::default`],
+    /// seed 0, [`Policy::Racy`], no averaging, loss over all training rows,
+    /// one loss evaluation per epoch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Worker threads (default: the machine's available parallelism).
+    /// Ignored by [`Policy::Sequential`].
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Passes over the training data.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// The step-size schedule.
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Seed for the initial weights, the sample orders and the evaluation
+    /// subset.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// How updates are applied to the shared weights.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Return the average of the iterates over the last epoch (tail
+    /// averaging) instead of the last iterate. The last epoch's report then
+    /// describes the averaged weights.
+    pub fn average(mut self, average: bool) -> Self {
+        self.average = average;
+        self
+    }
+
+    /// Measure the training loss on a fixed seeded subset of this many rows
+    /// instead of all of them (for very large data). `None`: all rows.
+    pub fn loss_rows(mut self, rows: Option<usize>) -> Self {
+        self.loss_rows = rows;
+        self
+    }
+
+    /// Sample the training loss this many times per epoch (at evenly spaced
+    /// points, with the workers paused and the clock stopped), for loss
+    /// curves finer than one point per epoch. Default 1.
+    pub fn evals_per_epoch(mut self, evals: usize) -> Self {
+        self.evals_per_epoch = evals;
+        self
+    }
+
+    /// The configured thread count, resolved (1 for `Sequential`).
+    pub fn thread_count(&self) -> usize {
+        match self.policy {
+            Policy::Sequential => 1,
+            _ => self
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+
+    /// The policy.
+    pub fn get_policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The number of epochs.
+    pub fn get_epochs(&self) -> usize {
+        self.epochs
+    }
+
+    /// The schedule.
+    pub fn get_schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    /// The seed.
+    pub fn get_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Trains `model` on `train` with defaults for everything else; the same
+    /// as `self.job(model, train).run()`.
+    pub fn fit<M: Model>(&self, model: &M, train: &M::Data) -> Result<Trained, Error> {
+        self.job(model, train).run()
+    }
+
+    /// A training job, to add a validation set, a per-epoch callback or an
+    /// existing weight store before [`run`](Job::run)ning it.
+    pub fn job<'a, M: Model>(&'a self, model: &'a M, train: &'a M::Data) -> Job<'a, M> {
+        Job {
+            trainer: self,
+            model,
+            train,
+            valid: None,
+            on_epoch: None,
+            store: None,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.threads == Some(0) {
+            return Err(Error::ZeroThreads);
+        }
+        if self.epochs == 0 {
+            return Err(Error::ZeroEpochs);
+        }
+        if self.evals_per_epoch == 0 {
+            return Err(Error::InvalidParameter {
+                name: "evals_per_epoch",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.loss_rows == Some(0) {
+            return Err(Error::InvalidParameter {
+                name: "loss_rows",
+                reason: "must be at least 1 when given".into(),
+            });
+        }
+        self.schedule.validate()
+    }
+
+    pub(crate) fn pool(&self, threads: usize) -> Result<rayon::ThreadPool, Error> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("wildsgd-worker-{i}"))
+            .build()
+            .map_err(|e| Error::ThreadPool(e.to_string()))
+    }
+}
+
+type Callback<'a> = Box<dyn FnMut(&EpochReport) -> Control + 'a>;
+
+/// One training run being set up; made by [`Trainer::job`].
+pub struct Job<'a, M: Model> {
+    trainer: &'a Trainer,
+    model: &'a M,
+    train: &'a M::Data,
+    valid: Option<&'a M::Data>,
+    on_epoch: Option<Callback<'a>>,
+    store: Option<&'a WeightStore>,
+}
+
+impl<'a, M: Model> Job<'a, M> {
+    /// Report validation loss (and accuracy, for classifiers) each epoch.
+    pub fn validation(mut self, valid: &'a M::Data) -> Self {
+        self.valid = Some(valid);
+        self
+    }
+
+    /// Called after each epoch's report; returning [`Control::Stop`] ends
+    /// training early.
+    pub fn on_epoch(mut self, f: impl FnMut(&EpochReport) -> Control + 'a) -> Self {
+        self.on_epoch = Some(Box::new(f));
+        self
+    }
+
+    /// Train the weights already in `store` (warm start) instead of freshly
+    /// initialised ones; `store` holds the result afterwards too.
+    pub fn weights(mut self, store: &'a WeightStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Runs the job.
+    pub fn run(self) -> Result<Trained, Error> {
+        let t = self.trainer;
+        t.check()?;
+        let owned;
+        let store = match self.store {
+            Some(s) => s,
+            None => {
+                owned = initial_store(self.model, t.seed);
+                &owned
+            }
+        };
+        if store.len() != self.model.dim() {
+            return Err(store_mismatch(self.model.dim(), store.len()));
+        }
+        let pool = t.pool(t.thread_count())?;
+        let mut on_epoch = self.on_epoch;
+        let (model, train, valid, cb) = (self.model, self.train, self.valid, on_epoch.as_deref_mut());
+        let name = t.policy.name().to_string();
+        // Dispatch on the policy once per run; each arm is its own
+        // monomorphised loop.
+        match t.policy {
+            Policy::Sequential | Policy::Racy => drive(
+                t,
+                model,
+                train,
+                valid,
+                cb,
+                Hogwild::new(store, &pool, policy::Racy, name),
+                &pool,
+            ),
+            Policy::AtomicAdd => drive(
+                t,
+                model,
+                train,
+                valid,
+                cb,
+                Hogwild::new(store, &pool, policy::AtomicAdd, name),
+                &pool,
+            ),
+            Policy::Locked => drive(
+                t,
+                model,
+                train,
+                valid,
+                cb,
+                Hogwild::new(store, &pool, policy::Locked, name),
+                &pool,
+            ),
+        }
+    }
+
+    /// Runs the job with a user-supplied [`UpdateRule`] instead of the
+    /// trainer's [`Policy`] (which then only names the thread count: a
+    /// `Sequential` trainer runs the rule on one thread). The report's policy
+    /// is `name`.
+    pub fn run_with_rule<R: UpdateRule>(self, rule: R, name: &str) -> Result<Trained, Error> {
+        let t = self.trainer;
+        t.check()?;
+        let owned;
+        let store = match self.store {
+            Some(s) => s,
+            None => {
+                owned = initial_store(self.model, t.seed);
+                &owned
+            }
+        };
+        if store.len() != self.model.dim() {
+            return Err(store_mismatch(self.model.dim(), store.len()));
+        }
+        let pool = t.pool(t.thread_count())?;
+        let mut on_epoch = self.on_epoch;
+        let engine = Hogwild::new(store, &pool, rule, name.to_string());
+        drive(
+            t,
+            self.model,
+            self.train,
+            self.valid,
+            on_epoch.as_deref_mut(),
+            engine,
+            &pool,
+        )
+    }
+}
+
+fn initial_store<M: Model>(model: &M, seed: u64) -> WeightStore {
+    let mut init = vec![0.0; model.dim()];
+    model.init(&mut init, seed);
+    WeightStore::from_slice(&init)
+}
+
+fn store_mismatch(expected: usize, found: usize) -> Error {
+    Error::LengthMismatch {
+        what: "weight store for this model",
+        expected,
+        found,
+    }
+}
+
+/// How a training loop applies one segment of an epoch's order; the driver
+/// around it (orders, clocks, evaluation, the divergence guard, reports) is
+/// shared by the trainer and the plain baseline loop.
+pub(crate) trait Engine<M: Model> {
+    type W: Weights + Sync + ?Sized;
+    fn name(&self) -> String;
+    fn threads(&self) -> usize;
+    /// Applies the samples `order[range]`; `range` positions are within the
+    /// epoch (so the global position of `order[p]` is `epoch * n + p`).
+    fn segment(
+        &mut self,
+        model: &M,
+        data: &M::Data,
+        sched: &Schedule,
+        epoch: usize,
+        order: &[u32],
+        range: Range<usize>,
+    );
+    /// Called before an epoch; `average` asks for the iterate average over it.
+    fn begin_epoch(&mut self, average: bool) {
+        let _ = average;
+    }
+    /// Called after an epoch's updates, before it is evaluated.
+    fn end_epoch(&mut self) {}
+    fn weights(&self) -> &Self::W;
+    fn all_finite(&self) -> bool;
+    fn snapshot_into(&self, out: &mut Vec<f32>);
+}
+
+pub(crate) fn drive<M: Model, E: Engine<M>>(
+    t: &Trainer,
+    model: &M,
+    train: &M::Data,
+    valid: Option<&M::Data>,
+    mut on_epoch: Option<&mut (dyn FnMut(&EpochReport) -> Control + '_)>,
+    mut engine: E,
+    pool: &rayon::ThreadPool,
+) -> Result<Trained, Error> {
+    t.check()?;
+    let n = train.len();
+    if n == 0 {
+        return Err(Error::EmptyDataset { what: "training" });
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::InvalidParameter {
+            name: "training data",
+            reason: format!("{n} samples; at most {} are supported", u32::MAX),
+        });
+    }
+    model.validate(train).map_err(|e| e.in_dataset("training"))?;
+    if let Some(v) = valid {
+        if v.is_empty() {
+            return Err(Error::EmptyDataset { what: "validation" });
+        }
+        model.validate(v).map_err(|e| e.in_dataset("validation"))?;
+    }
+
+    let loss_rows: Option<Vec<u32>> = t.loss_rows.filter(|&k| k < n).map(|k| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(t.seed ^ 0x005E_ED0F_1055);
+        let mut rows: Vec<u32> = rand::seq::index::sample(&mut rng, n, k)
+            .iter()
+            .map(|i| i as u32)
+            .collect();
+        rows.sort_unstable();
+        rows
+    });
+    let train_loss = |w: &E::W| {
+        let (loss, acc) = evaluate::mean_loss(pool, model, w, train, loss_rows.as_deref());
+        (loss + model.penalty(w), acc)
+    };
+
+    let mut report = Report {
+        policy: engine.name(),
+        threads: engine.threads(),
+        ..Report::default()
+    };
+    let mut last_finite = Vec::with_capacity(model.dim());
+    engine.snapshot_into(&mut last_finite);
+    let mut order = vec![0u32; n];
+    let (mut total_samples, mut total_seconds) = (0u64, 0.0f64);
+    let k = t.evals_per_epoch;
+
+    for epoch in 0..t.epochs {
+        let epoch_start = Instant::now();
+        epoch_order(t.seed, epoch, &mut order);
+        let average = t.average && epoch + 1 == t.epochs;
+        engine.begin_epoch(average);
+        let (mut update_seconds, mut eval_seconds) = (0.0, 0.0);
+        for s in 0..k {
+            let range = s * n / k..(s + 1) * n / k;
+            let clock = Instant::now();
+            engine.segment(model, train, &t.schedule, epoch, &order, range.clone());
+            update_seconds += clock.elapsed().as_secs_f64();
+            total_samples += range.len() as u64;
+            if s + 1 == k {
+                break; // the end-of-epoch point is measured after `end_epoch`
+            }
+            let clock = Instant::now();
+            let (loss, _) = train_loss(engine.weights());
+            eval_seconds += clock.elapsed().as_secs_f64();
+            report.trace.push(TracePoint {
+                epoch,
+                samples: total_samples,
+                update_seconds: total_seconds + update_seconds,
+                loss,
+            });
+        }
+        engine.end_epoch();
+        total_seconds += update_seconds;
+
+        let clock = Instant::now();
+        let (loss, train_accuracy) = train_loss(engine.weights());
+        let (valid_loss, valid_accuracy) = match valid {
+            Some(v) => {
+                let (l, a) = evaluate::mean_loss(pool, model, engine.weights(), v, None);
+                (Some(l), a)
+            }
+            None => (None, None),
+        };
+        eval_seconds += clock.elapsed().as_secs_f64();
+        report.trace.push(TracePoint {
+            epoch,
+            samples: total_samples,
+            update_seconds: total_seconds,
+            loss,
+        });
+        let er = EpochReport {
+            epoch,
+            learning_rate: t.schedule.rate(epoch, (epoch * n) as u64),
+            samples: n as u64,
+            update_seconds,
+            samples_per_sec: n as f64 / update_seconds,
+            train_loss: loss,
+            train_accuracy,
+            valid_loss,
+            valid_accuracy,
+            eval_seconds,
+            wall_seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+
+        // The divergence guard: nothing non-finite is handed back as a model.
+        let bad = if !loss.is_finite() {
+            Some(format!("the training loss is {loss}"))
+        } else if valid_loss.is_some_and(|l| !l.is_finite()) {
+            Some(format!("the validation loss is {}", valid_loss.unwrap_or_default()))
+        } else if !engine.all_finite() {
+            Some("a weight is NaN or infinite".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = bad {
+            return Err(Error::Diverged(Box::new(Divergence {
+                epoch,
+                reason,
+                last_finite,
+                report,
+            })));
+        }
+        engine.snapshot_into(&mut last_finite);
+        report.epochs.push(er);
+        let stop = on_epoch
+            .as_mut()
+            .is_some_and(|f| f(report.epochs.last().expect("just pushed")) == Control::Stop);
+        if stop {
+            report.stopped_early = epoch + 1 < t.epochs;
+            break;
+        }
+    }
+    Ok(Trained {
+        weights: last_finite,
+        report,
+    })
+}
+
+/// The Hogwild! engine: workers of a Rayon pool update one shared store
+/// through a policy's [`Worker`].
+struct Hogwild<'a, R> {
+    store: &'a WeightStore,
+    pool: &'a rayon::ThreadPool,
+    rule: R,
+    name: String,
+    /// The running iterate average during an averaged epoch.
+    averaged: Option<WeightStore>,
+}
+
+impl<'a, R: UpdateRule> Hogwild<'a, R> {
+    fn new(store: &'a WeightStore, pool: &'a rayon::ThreadPool, rule: R, name: String) -> Self {
+        Hogwild {
+            store,
+            pool,
+            rule,
+            name,
+            averaged: None,
+        }
+    }
+}
+
+impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
+    type W = WeightStore;
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    fn segment(
+        &mut self,
+        model: &M,
+        data: &M::Data,
+        sched: &Schedule,
+        epoch: usize,
+        order: &[u32],
+        range: Range<usize>,
+    ) {
+        let store = self.store;
+        let rule = &self.rule;
+        let averaged = self.averaged.as_ref().map(|a| a.atomics());
+        let n = order.len();
+        self.pool.broadcast(|ctx| {
+            let (k, parts) = (ctx.index(), ctx.num_threads());
+            let len = range.len();
+            let share = range.start + k * len / parts..range.start + (k + 1) * len / parts;
+            let base = (epoch * n) as u64;
+            let mut worker = rule.worker(store);
+            match averaged {
+                None => {
+                    for p in share {
+                        let sample = data.sample(order[p] as usize);
+                        let lr = sched.rate(epoch, base + p as u64);
+                        worker.update(|w| model.step(w, sample, lr));
+                    }
+                }
+                Some(avg) => {
+                    // Iterate averaging over the epoch: the update at position p
+                    // stays in the average with weight (n - p) / n.
+                    for p in share {
+                        let sample = data.sample(order[p] as usize);
+                        let lr = sched.rate(epoch, base + p as u64);
+                        let coef = (n - p) as f32 / n as f32;
+                        worker.update(|w| {
+                            model.step(
+                                &mut Averaging::<_, R> {
+                                    inner: w,
+                                    avg,
+                                    coef,
+                                    rule: PhantomData,
+                                },
+                                sample,
+                                lr,
+                            )
+                        });
+                    }
+                }
+            }
+            worker.finish();
+        });
+    }
+
+    fn begin_epoch(&mut self, average: bool) {
+        self.averaged = average.then(|| WeightStore::from_slice(&self.store.snapshot()));
+    }
+
+    fn end_epoch(&mut self) {
+        if let Some(avg) = self.averaged.take() {
+            self.store
+                .load_from(&avg.snapshot())
+                .expect("the average has the store's length");
+        }
+    }
+
+    fn weights(&self) -> &WeightStore {
+        self.store
+    }
+
+    fn all_finite(&self) -> bool {
+        self.store.all_finite()
+    }
+
+    fn snapshot_into(&self, out: &mut Vec<f32>) {
+        self.store.snapshot_into(out)
+    }
+}
+
+/// A view that forwards every add and also folds it, weighted, into the
+/// running iterate average.
+struct Averaging<'v, V, R> {
+    inner: &'v mut V,
+    avg: &'v [AtomicF32],
+    coef: f32,
+    rule: PhantomData<R>,
+}
+
+impl<V: WeightsMut, R> Weights for Averaging<'_, V, R> {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self.inner.read(j)
+    }
+}
+
+impl<V: WeightsMut, R: UpdateRule> WeightsMut for Averaging<'_, V, R> {
+    #[inline]
+    fn add(&mut self, j: usize, delta: f32) {
+        self.inner.add(j, delta);
+        R::side_add(&self.avg[j], delta * self.coef);
+    }
+}

@@ -1,0 +1,141 @@
+use std::fmt;
+
+use serde::Serialize;
+
+/// What one epoch did. `samples_per_sec` counts update passes only: the loss
+/// and validation passes are timed separately (`eval_seconds`) and never
+/// included, for every policy and the plain baseline alike.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochReport {
+    /// Epoch number, from 0.
+    pub epoch: usize,
+    /// The learning rate at the epoch's first sample.
+    pub learning_rate: f32,
+    /// Samples processed (update passes) in this epoch.
+    pub samples: u64,
+    /// Seconds spent in update passes.
+    pub update_seconds: f64,
+    /// `samples / update_seconds`.
+    pub samples_per_sec: f64,
+    /// The training objective after the epoch, on the current weights: mean
+    /// loss over the training data (or its fixed evaluation subset) plus the
+    /// model's penalty.
+    pub train_loss: f64,
+    /// Training accuracy, for classifiers.
+    pub train_accuracy: Option<f64>,
+    /// Mean loss on the validation set, when one is given.
+    pub valid_loss: Option<f64>,
+    /// Validation accuracy, for classifiers, when a validation set is given.
+    pub valid_accuracy: Option<f64>,
+    /// Seconds spent evaluating losses (off the update clock).
+    pub eval_seconds: f64,
+    /// Wall time of the whole epoch.
+    pub wall_seconds: f64,
+}
+
+/// A point of the loss curve: the training objective (on the evaluation
+/// subset) after `samples` updates and `update_seconds` of update time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TracePoint {
+    /// Epoch the point falls in.
+    pub epoch: usize,
+    /// Samples processed since training began.
+    pub samples: u64,
+    /// Update seconds since training began (evaluation time excluded).
+    pub update_seconds: f64,
+    /// The training objective at that point.
+    pub loss: f64,
+}
+
+/// The report of a whole training run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// The policy's name (`plain` for the baseline loop).
+    pub policy: String,
+    /// Worker threads used.
+    pub threads: usize,
+    /// One entry per completed epoch.
+    pub epochs: Vec<EpochReport>,
+    /// The loss curve, sampled [`evals_per_epoch`](crate::Trainer::evals_per_epoch)
+    /// times per epoch.
+    pub trace: Vec<TracePoint>,
+    /// Whether the per-epoch callback stopped training early.
+    pub stopped_early: bool,
+}
+
+impl Report {
+    /// Total update seconds over all epochs.
+    pub fn update_seconds(&self) -> f64 {
+        self.epochs.iter().map(|e| e.update_seconds).sum()
+    }
+
+    /// Total samples processed over all epochs.
+    pub fn samples(&self) -> u64 {
+        self.epochs.iter().map(|e| e.samples).sum()
+    }
+
+    /// Overall update throughput.
+    pub fn samples_per_sec(&self) -> f64 {
+        self.samples() as f64 / self.update_seconds()
+    }
+
+    /// The last epoch's training objective.
+    pub fn final_loss(&self) -> Option<f64> {
+        self.epochs.last().map(|e| e.train_loss)
+    }
+
+    /// Update seconds until the loss curve first reached `target` or below,
+    /// or `None` if it never did.
+    pub fn seconds_to(&self, target: f64) -> Option<f64> {
+        self.trace.iter().find(|p| p.loss <= target).map(|p| p.update_seconds)
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.5}"))
+}
+
+impl fmt::Display for EpochReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>5} {:>9.4} {:>10.5} {:>9} {:>10} {:>9} {:>12.0} {:>8.3}",
+            self.epoch,
+            self.learning_rate,
+            self.train_loss,
+            opt(self.train_accuracy),
+            opt(self.valid_loss),
+            opt(self.valid_accuracy),
+            self.samples_per_sec,
+            self.update_seconds
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    /// A table, one row per epoch.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "policy {}, {} thread(s)", self.policy, self.threads)?;
+        writeln!(
+            f,
+            "{:>5} {:>9} {:>10} {:>9} {:>10} {:>9} {:>12} {:>8}",
+            "epoch", "lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "samples/s", "update_s"
+        )?;
+        for e in &self.epochs {
+            writeln!(f, "{e}")?;
+        }
+        if self.stopped_early {
+            writeln!(f, "(stopped early by the epoch callback)")?;
+        }
+        Ok(())
+    }
+}
+
+/// A finished training run: the final weights and the whole report.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// The final weights (the iterate average, when averaging was on).
+    pub weights: Vec<f32>,
+    /// What happened, epoch by epoch.
+    pub report: Report,
+}
