@@ -38,6 +38,7 @@
 
 pub mod baseline;
 pub mod data;
+pub mod equivalence;
 mod error;
 pub mod model;
 pub mod policy;

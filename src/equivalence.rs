@@ -1,0 +1,1 @@
+//! The sequential-equivalence harness (being written).
