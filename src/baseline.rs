@@ -61,7 +61,7 @@ impl Engine<Linear> for Plain {
     ) {
         let w = &mut self.w[..];
         let d = m.n_features();
-        let (bias, l2, loss) = (m.has_bias(), m.l2_strength(), m.loss_fn());
+        let (bias, bias_scale, l2, loss) = (m.has_bias(), m.bias_rate(), m.l2_strength(), m.loss_fn());
         let base = (epoch * order.len()) as u64;
         for p in range {
             let x = data.sample(order[p] as usize);
@@ -85,7 +85,7 @@ impl Engine<Linear> for Plain {
                 }
             }
             if bias && g != 0.0 {
-                w[d] += -(lr * g);
+                w[d] += -(lr * g * bias_scale);
             }
         }
     }
@@ -101,5 +101,9 @@ impl Engine<Linear> for Plain {
     fn snapshot_into(&self, out: &mut Vec<f32>) {
         out.clear();
         out.extend_from_slice(&self.w);
+    }
+
+    fn load(&mut self, weights: &[f32]) {
+        self.w.copy_from_slice(weights);
     }
 }

@@ -89,9 +89,6 @@ pub trait UpdateRule: Sync {
     /// The worker for one thread, over `store`.
     fn worker<'a>(&'a self, store: &'a WeightStore) -> Self::Worker<'a>;
 
-    /// Adds `delta` to a side array kept alongside the weights (the trainer's
-    /// iterate average), with the same conflict semantics as the policy.
-    fn side_add(w: &AtomicF32, delta: f32);
 }
 
 /// One thread's handle for applying samples' updates.
@@ -155,10 +152,6 @@ impl UpdateRule for Racy {
         RacyView(store.atomics())
     }
 
-    #[inline]
-    fn side_add(w: &AtomicF32, delta: f32) {
-        w.store(w.load(Relaxed) + delta, Relaxed);
-    }
 }
 
 impl Worker for RacyView<'_> {
@@ -181,10 +174,6 @@ impl UpdateRule for AtomicAdd {
         AtomicView(store.atomics())
     }
 
-    #[inline]
-    fn side_add(w: &AtomicF32, delta: f32) {
-        w.fetch_add(delta, Relaxed);
-    }
 }
 
 impl Worker for AtomicView<'_> {
@@ -218,11 +207,6 @@ impl UpdateRule for Locked {
         }
     }
 
-    #[inline]
-    fn side_add(w: &AtomicF32, delta: f32) {
-        // Called inside `update`, so the lock is already held.
-        Racy::side_add(w, delta)
-    }
 }
 
 impl<'a> Worker for LockedWorker<'a> {

@@ -15,7 +15,6 @@ mod schedule;
 pub use report::{EpochReport, Report, TracePoint, Trained};
 pub use schedule::{epoch_order, Schedule};
 
-use std::marker::PhantomData;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -24,10 +23,9 @@ use rand::SeedableRng;
 
 use crate::data::Dataset;
 use crate::error::Divergence;
-use crate::model::{Model, Weights, WeightsMut};
+use crate::model::{Model, Weights};
 use crate::policy::{self, Policy, UpdateRule, Worker};
 use crate::store::WeightStore;
-use crate::sync::AtomicF32;
 use crate::Error;
 
 /// What the per-epoch callback tells the trainer.
@@ -126,8 +124,10 @@ impl Trainer {
     }
 
     /// Return the average of the iterates over the last epoch (tail
-    /// averaging) instead of the last iterate. The last epoch's report then
-    /// describes the averaged weights.
+    /// averaging) instead of the last iterate. The iterates are sampled at
+    /// 16 (or `evals_per_epoch`, if more) evenly spaced points of the epoch,
+    /// so the average is exact under every policy and costs nothing per
+    /// sample. The last epoch's report then describes the averaged weights.
     pub fn average(mut self, average: bool) -> Self {
         self.average = average;
         self
@@ -227,6 +227,9 @@ impl Trainer {
             .map_err(|e| Error::ThreadPool(e.to_string()))
     }
 }
+
+/// The minimum number of points at which tail averaging samples the iterates.
+const AVERAGE_POINTS: usize = 16;
 
 type Callback<'a> = Box<dyn FnMut(&EpochReport) -> Control + 'a>;
 
@@ -378,15 +381,10 @@ pub(crate) trait Engine<M: Model> {
         order: &[u32],
         range: Range<usize>,
     );
-    /// Called before an epoch; `average` asks for the iterate average over it.
-    fn begin_epoch(&mut self, average: bool) {
-        let _ = average;
-    }
-    /// Called after an epoch's updates, before it is evaluated.
-    fn end_epoch(&mut self) {}
     fn weights(&self) -> &Self::W;
     fn all_finite(&self) -> bool;
     fn snapshot_into(&self, out: &mut Vec<f32>);
+    fn load(&mut self, weights: &[f32]);
 }
 
 pub(crate) fn drive<M: Model, E: Engine<M>>(
@@ -439,6 +437,11 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
     let mut last_finite = Vec::with_capacity(model.dim());
     engine.snapshot_into(&mut last_finite);
     let mut order = vec![0u32; n];
+    let (mut avg_sum, mut scratch) = if t.average {
+        (vec![0.0f64; model.dim()], Vec::with_capacity(model.dim()))
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let (mut total_samples, mut total_seconds) = (0u64, 0.0f64);
     let k = t.evals_per_epoch;
 
@@ -446,16 +449,29 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
         let epoch_start = Instant::now();
         epoch_order(t.seed, epoch, &mut order);
         let average = t.average && epoch + 1 == t.epochs;
-        engine.begin_epoch(average);
+        // Averaging samples the iterates at AVERAGE_POINTS (or more) evenly
+        // spaced points of the epoch: exact under every policy and thread
+        // count, and nothing added to the per-sample path.
+        let subs = if average { AVERAGE_POINTS.div_ceil(k) } else { 1 };
         let (mut update_seconds, mut eval_seconds) = (0.0, 0.0);
         for s in 0..k {
             let range = s * n / k..(s + 1) * n / k;
             let clock = Instant::now();
-            engine.segment(model, train, &t.schedule, epoch, &order, range.clone());
+            for u in 0..subs {
+                let len = range.len();
+                let sub = range.start + u * len / subs..range.start + (u + 1) * len / subs;
+                engine.segment(model, train, &t.schedule, epoch, &order, sub);
+                if average {
+                    engine.snapshot_into(&mut scratch);
+                    for (a, &w) in avg_sum.iter_mut().zip(&scratch) {
+                        *a += f64::from(w);
+                    }
+                }
+            }
             update_seconds += clock.elapsed().as_secs_f64();
             total_samples += range.len() as u64;
             if s + 1 == k {
-                break; // the end-of-epoch point is measured after `end_epoch`
+                break; // the end-of-epoch point is measured below
             }
             let clock = Instant::now();
             let (loss, _) = train_loss(engine.weights());
@@ -467,7 +483,12 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
                 loss,
             });
         }
-        engine.end_epoch();
+        if average {
+            let points = (k * subs) as f64;
+            scratch.clear();
+            scratch.extend(avg_sum.iter().map(|&a| (a / points) as f32));
+            engine.load(&scratch);
+        }
         total_seconds += update_seconds;
 
         let clock = Instant::now();
@@ -541,8 +562,6 @@ struct Hogwild<'a, R> {
     pool: &'a rayon::ThreadPool,
     rule: R,
     name: String,
-    /// The running iterate average during an averaged epoch.
-    averaged: Option<WeightStore>,
 }
 
 impl<'a, R: UpdateRule> Hogwild<'a, R> {
@@ -552,7 +571,6 @@ impl<'a, R: UpdateRule> Hogwild<'a, R> {
             pool,
             rule,
             name,
-            averaged: None,
         }
     }
 }
@@ -579,7 +597,6 @@ impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
     ) {
         let store = self.store;
         let rule = &self.rule;
-        let averaged = self.averaged.as_ref().map(|a| a.atomics());
         let n = order.len();
         self.pool.broadcast(|ctx| {
             let (k, parts) = (ctx.index(), ctx.num_threads());
@@ -587,50 +604,13 @@ impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
             let share = range.start + k * len / parts..range.start + (k + 1) * len / parts;
             let base = (epoch * n) as u64;
             let mut worker = rule.worker(store);
-            match averaged {
-                None => {
-                    for p in share {
-                        let sample = data.sample(order[p] as usize);
-                        let lr = sched.rate(epoch, base + p as u64);
-                        worker.update(|w| model.step(w, sample, lr));
-                    }
-                }
-                Some(avg) => {
-                    // Iterate averaging over the epoch: the update at position p
-                    // stays in the average with weight (n - p) / n.
-                    for p in share {
-                        let sample = data.sample(order[p] as usize);
-                        let lr = sched.rate(epoch, base + p as u64);
-                        let coef = (n - p) as f32 / n as f32;
-                        worker.update(|w| {
-                            model.step(
-                                &mut Averaging::<_, R> {
-                                    inner: w,
-                                    avg,
-                                    coef,
-                                    rule: PhantomData,
-                                },
-                                sample,
-                                lr,
-                            )
-                        });
-                    }
-                }
+            for p in share {
+                let sample = data.sample(order[p] as usize);
+                let lr = sched.rate(epoch, base + p as u64);
+                worker.update(|w| model.step(w, sample, lr));
             }
             worker.finish();
         });
-    }
-
-    fn begin_epoch(&mut self, average: bool) {
-        self.averaged = average.then(|| WeightStore::from_slice(&self.store.snapshot()));
-    }
-
-    fn end_epoch(&mut self) {
-        if let Some(avg) = self.averaged.take() {
-            self.store
-                .load_from(&avg.snapshot())
-                .expect("the average has the store's length");
-        }
     }
 
     fn weights(&self) -> &WeightStore {
@@ -644,28 +624,8 @@ impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
     fn snapshot_into(&self, out: &mut Vec<f32>) {
         self.store.snapshot_into(out)
     }
-}
 
-/// A view that forwards every add and also folds it, weighted, into the
-/// running iterate average.
-struct Averaging<'v, V, R> {
-    inner: &'v mut V,
-    avg: &'v [AtomicF32],
-    coef: f32,
-    rule: PhantomData<R>,
-}
-
-impl<V: WeightsMut, R> Weights for Averaging<'_, V, R> {
-    #[inline]
-    fn read(&self, j: usize) -> f32 {
-        self.inner.read(j)
-    }
-}
-
-impl<V: WeightsMut, R: UpdateRule> WeightsMut for Averaging<'_, V, R> {
-    #[inline]
-    fn add(&mut self, j: usize, delta: f32) {
-        self.inner.add(j, delta);
-        R::side_add(&self.avg[j], delta * self.coef);
+    fn load(&mut self, weights: &[f32]) {
+        self.store.load_from(weights).expect("weights of the store's length");
     }
 }

@@ -1,0 +1,295 @@
+//! The trainer end to end: reproducibility, the plain baseline, parallel
+//! convergence, reports, averaging, early stopping, divergence and errors.
+
+use wildsgd::data::{CsrDataset, Synthetic};
+use wildsgd::trainer::epoch_order;
+use wildsgd::{baseline, Control, Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore, Weights, WeightsMut};
+
+fn problem(rows: usize, features: usize, seed: u64) -> CsrDataset {
+    Synthetic {
+        rows,
+        features,
+        seed,
+        ..Synthetic::default()
+    }
+    .generate()
+    .unwrap()
+}
+
+fn logistic(train: &CsrDataset) -> Linear {
+    Linear::new(Loss::Logistic, train.n_features()).bias(true).l2(1e-5, train)
+}
+
+#[test]
+fn sequential_is_bit_for_bit_reproducible_and_equals_the_plain_loop() {
+    let data = problem(5_000, 2_000, 3);
+    for (loss, schedule) in [
+        (Loss::Logistic, Schedule::InverseTime { initial: 0.5, decay: 1e-4 }),
+        (Loss::Hinge, Schedule::EpochDecay { initial: 0.2, decay: 0.8 }),
+        (Loss::Squared, Schedule::Constant(0.05)),
+    ] {
+        let model = Linear::new(loss, data.n_features()).bias(true).l2(1e-4, &data);
+        let t = Trainer::new()
+            .policy(Policy::Sequential)
+            .threads(8) // ignored by Sequential
+            .epochs(3)
+            .schedule(schedule)
+            .evals_per_epoch(4)
+            .seed(11);
+        let a = t.fit(&model, &data).unwrap();
+        let b = t.fit(&model, &data).unwrap();
+        let plain = baseline::plain_linear(&t, &model, &data).unwrap();
+        assert_eq!(a.report.threads, 1);
+        let bits = |w: &[f32]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.weights), bits(&b.weights), "{loss:?}: Sequential differs between runs");
+        assert_eq!(bits(&a.weights), bits(&plain.weights), "{loss:?}: plain loop differs from Sequential");
+        assert_eq!(plain.report.policy, "plain");
+        assert_eq!(a.report.final_loss(), plain.report.final_loss());
+        let c = t.clone().seed(12).fit(&model, &data).unwrap();
+        assert_ne!(bits(&a.weights), bits(&c.weights), "the seed changes the run");
+    }
+}
+
+#[test]
+fn parallel_logistic_matches_sequential_loss_within_one_percent() {
+    let data = problem(50_000, 20_000, 5);
+    let model = logistic(&data);
+    let base = Trainer::new().epochs(5).seed(1);
+    let seq = base.clone().policy(Policy::Sequential).fit(&model, &data).unwrap();
+    let seq_loss = seq.report.final_loss().unwrap();
+    assert!(seq_loss < 0.6, "the problem is learnable: {seq_loss}");
+    for policy in [Policy::Racy, Policy::AtomicAdd] {
+        for threads in [2, 8] {
+            let par = base.clone().policy(policy).threads(threads).fit(&model, &data).unwrap();
+            let loss = par.report.final_loss().unwrap();
+            let rel = (loss - seq_loss) / seq_loss;
+            assert!(rel.abs() < 0.01, "{policy} x{threads}: loss {loss} vs sequential {seq_loss} ({rel:+.4})");
+            assert_eq!(par.report.threads, threads);
+        }
+    }
+}
+
+#[test]
+fn reports_hold_every_epoch_and_the_loss_curve() {
+    let data = problem(4_000, 1_000, 2);
+    let (train, valid) = data.split(0.25, 9).unwrap();
+    let model = logistic(&train);
+    let t = Trainer::new().threads(2).epochs(3).evals_per_epoch(5).loss_rows(Some(500));
+    let out = t.job(&model, &train).validation(&valid).run().unwrap();
+    let r = &out.report;
+    assert_eq!(r.epochs.len(), 3);
+    assert_eq!(r.trace.len(), 15);
+    assert_eq!(r.samples(), 3 * train.len() as u64);
+    assert!(r.trace.windows(2).all(|w| w[0].samples < w[1].samples && w[0].update_seconds <= w[1].update_seconds));
+    for (i, e) in r.epochs.iter().enumerate() {
+        assert_eq!(e.epoch, i);
+        assert_eq!(e.samples, train.len() as u64);
+        assert!(e.samples_per_sec > 0.0 && e.update_seconds > 0.0);
+        assert!(e.eval_seconds > 0.0, "loss passes are timed separately");
+        assert!(e.wall_seconds >= e.update_seconds + e.eval_seconds * 0.5);
+        assert!(e.valid_loss.unwrap().is_finite());
+        let acc = e.valid_accuracy.unwrap();
+        assert!((0.5..=1.0).contains(&acc), "{acc}");
+        assert!(e.train_accuracy.is_some());
+        assert_eq!(r.trace[5 * i + 4].loss, e.train_loss, "the epoch's point is its train loss");
+    }
+    assert!(r.epochs[2].train_loss < r.epochs[0].train_loss);
+    assert!(r.seconds_to(f64::INFINITY).is_some());
+    assert!(r.seconds_to(-1.0).is_none());
+    // The table prints one line per epoch under a header.
+    assert_eq!(r.to_string().lines().count(), 2 + 3);
+    assert!(r.samples_per_sec() > 0.0);
+}
+
+#[test]
+fn training_loss_is_the_exact_objective_on_the_final_weights() {
+    let data = problem(3_000, 800, 4);
+    let model = logistic(&data);
+    let out = Trainer::new().threads(2).epochs(2).fit(&model, &data).unwrap();
+    let w = &out.weights;
+    let mean: f64 = (0..data.len()).map(|i| model.loss(w, data.row(i))).sum::<f64>() / data.len() as f64;
+    let objective = mean + model.penalty(w);
+    let reported = out.report.final_loss().unwrap();
+    assert!((objective - reported).abs() < 1e-9, "{objective} vs {reported}");
+}
+
+/// One weight; each step adds the sample's value times the learning rate,
+/// so the iterates are easy to follow by hand.
+struct Counter;
+
+impl Model for Counter {
+    type Data = Vec<f32>;
+    fn dim(&self) -> usize {
+        1
+    }
+    fn loss<W: Weights + ?Sized>(&self, w: &W, _: &f32) -> f64 {
+        f64::from(w.read(0))
+    }
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: &f32, lr: f32) {
+        w.add(0, lr * x);
+    }
+}
+
+#[test]
+fn tail_averaging_returns_the_mean_iterate_of_the_last_epoch() {
+    // 32 samples: the last epoch's iterates are sampled every 2 samples.
+    let data: Vec<f32> = (1..=32).map(|i| i as f32).collect();
+    let t = Trainer::new()
+        .policy(Policy::Sequential)
+        .epochs(2)
+        .schedule(Schedule::Constant(0.5))
+        .average(true)
+        .seed(4);
+    let out = t.fit(&Counter, &data).unwrap();
+    // By hand: epoch 0 sums everything, then average 16 evenly spaced epoch-1 iterates.
+    let mut w = 0.5 * data.iter().sum::<f32>();
+    let mut order = vec![0u32; data.len()];
+    epoch_order(4, 1, &mut order);
+    let mut sum = 0.0f64;
+    for (p, &i) in order.iter().enumerate() {
+        w += 0.5 * data[i as usize];
+        if p % 2 == 1 {
+            sum += f64::from(w);
+        }
+    }
+    let expected = sum / 16.0;
+    assert!((f64::from(out.weights[0]) - expected).abs() < 1e-3, "{} vs {expected}", out.weights[0]);
+    assert_eq!(out.report.final_loss().unwrap(), f64::from(out.weights[0]));
+    assert!(f64::from(out.weights[0]) < f64::from(w), "the average lags the last iterate");
+
+    // On a real problem, averaging over 2 threads keeps the loss in range.
+    let data = problem(5_000, 1_000, 8);
+    let model = logistic(&data);
+    for policy in [Policy::Sequential, Policy::Racy, Policy::AtomicAdd] {
+        let t = Trainer::new().threads(4).epochs(3).policy(policy);
+        let avg = t.clone().average(true).fit(&model, &data).unwrap();
+        let last = t.fit(&model, &data).unwrap();
+        assert_ne!(avg.weights, last.weights);
+        let (a, l) = (avg.report.final_loss().unwrap(), last.report.final_loss().unwrap());
+        assert!(a < l * 1.02, "{policy}: averaged {a} vs last iterate {l}");
+    }
+}
+
+#[test]
+fn the_epoch_callback_stops_early() {
+    let data = problem(2_000, 500, 1);
+    let model = logistic(&data);
+    let mut seen = Vec::new();
+    let out = Trainer::new()
+        .threads(2)
+        .epochs(10)
+        .job(&model, &data)
+        .on_epoch(|e| {
+            seen.push(e.epoch);
+            if e.epoch == 2 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        })
+        .run()
+        .unwrap();
+    assert_eq!(seen, vec![0, 1, 2]);
+    assert_eq!(out.report.epochs.len(), 3);
+    assert!(out.report.stopped_early);
+}
+
+#[test]
+fn warm_start_trains_the_given_store() {
+    let data = problem(2_000, 500, 6);
+    let model = logistic(&data);
+    let store = WeightStore::zeros(model.dim());
+    let t = Trainer::new().threads(2).epochs(2);
+    let first = t.job(&model, &data).weights(&store).run().unwrap();
+    assert_eq!(store.snapshot(), first.weights);
+    let second = t.job(&model, &data).weights(&store).run().unwrap();
+    assert!(second.report.epochs[0].train_loss < first.report.epochs[0].train_loss);
+    let wrong = WeightStore::zeros(3);
+    let e = t.job(&model, &data).weights(&wrong).run().unwrap_err();
+    assert!(matches!(e, Error::LengthMismatch { expected, found: 3, .. } if expected == model.dim()), "{e}");
+}
+
+#[test]
+fn locked_policy_trains_too() {
+    let data = problem(3_000, 500, 7);
+    let model = logistic(&data);
+    let out = Trainer::new().threads(2).epochs(3).policy(Policy::Locked).fit(&model, &data).unwrap();
+    assert_eq!(out.report.policy, "locked");
+    assert!(out.report.final_loss().unwrap() < 0.65);
+}
+
+#[test]
+fn divergence_is_reported_with_the_last_finite_weights() {
+    let mut data = CsrDataset::new(2);
+    for i in 0..200 {
+        data.push(&[0, 1], &[1e3, (i % 7) as f32], (i % 3) as f32).unwrap();
+    }
+    let model = Linear::new(Loss::Squared, 2);
+    let err = Trainer::new()
+        .threads(2)
+        .epochs(5)
+        .schedule(Schedule::Constant(0.5))
+        .fit(&model, &data)
+        .unwrap_err();
+    let Error::Diverged(d) = &err else { panic!("expected divergence, got {err}") };
+    assert_eq!(d.epoch, 0);
+    assert!(err.to_string().contains("diverged in epoch 0"), "{err}");
+    assert!(d.last_finite.iter().all(|w| w.is_finite()));
+    assert_eq!(d.last_finite, vec![0.0, 0.0], "the initial weights, since epoch 0 diverged");
+    assert!(d.report.epochs.is_empty());
+
+    // Diverging later keeps the last good epoch's weights.
+    let mut data = CsrDataset::new(1);
+    for _ in 0..100 {
+        data.push(&[0], &[1.0], 1.0).unwrap();
+    }
+    let sched = Schedule::EpochDecay { initial: 0.01, decay: 1e3 };
+    let err = Trainer::new().threads(1).epochs(6).schedule(sched).fit(&model_one(), &data).unwrap_err();
+    let Error::Diverged(d) = err else { panic!() };
+    assert!(d.epoch >= 1, "{}", d.epoch);
+    assert_eq!(d.report.epochs.len(), d.epoch);
+    assert!(d.last_finite[0].is_finite());
+}
+
+fn model_one() -> Linear {
+    Linear::new(Loss::Squared, 1)
+}
+
+#[test]
+fn bad_configuration_and_data_are_typed_errors() {
+    let data = problem(500, 100, 1);
+    let model = logistic(&data);
+    let fit = |t: Trainer| t.fit(&model, &data).unwrap_err();
+
+    assert!(matches!(fit(Trainer::new().threads(0)), Error::ZeroThreads));
+    assert!(matches!(fit(Trainer::new().epochs(0)), Error::ZeroEpochs));
+    for lr in [f32::NAN, f32::INFINITY, 0.0, -0.1] {
+        let e = fit(Trainer::new().schedule(Schedule::Constant(lr)));
+        assert!(matches!(e, Error::InvalidLearningRate { .. }), "{lr}: {e}");
+    }
+    let e = fit(Trainer::new().schedule(Schedule::InverseTime { initial: 0.1, decay: f32::NAN }));
+    assert!(e.to_string().contains("decay"), "{e}");
+    assert!(matches!(fit(Trainer::new().evals_per_epoch(0)), Error::InvalidParameter { .. }));
+    assert!(matches!(fit(Trainer::new().loss_rows(Some(0))), Error::InvalidParameter { .. }));
+
+    let empty = CsrDataset::new(100);
+    let e = Trainer::new().fit(&model, &empty).unwrap_err();
+    assert!(matches!(e, Error::EmptyDataset { what: "training" }), "{e}");
+    let e = Trainer::new().job(&model, &data).validation(&empty).run().unwrap_err();
+    assert!(matches!(e, Error::EmptyDataset { what: "validation" }), "{e}");
+
+    // A feature index beyond the model's dimension, in training or validation data.
+    let mut wide = CsrDataset::new(200);
+    wide.push(&[3], &[1.0], 1.0).unwrap();
+    wide.push(&[150], &[1.0], -1.0).unwrap();
+    let e = Trainer::new().fit(&model, &wide).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "training data, row 1: feature index 150 is beyond the model's dimension 100"
+    );
+    let e = Trainer::new().job(&model, &data).validation(&wide).run().unwrap_err();
+    assert!(e.to_string().starts_with("validation data, row 1: feature index 150"), "{e}");
+
+    "bogus".parse::<Policy>().unwrap_err();
+    assert_eq!("atomic".parse::<Policy>().unwrap(), Policy::AtomicAdd);
+}
