@@ -47,6 +47,11 @@ mod sync;
 pub mod trainer;
 
 pub use error::{Divergence, Error};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use model::{Linear, Loss, Model, Weights, WeightsMut};
 pub use policy::Policy;
 pub use store::WeightStore;
