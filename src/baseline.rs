@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use crate::data::{CsrDataset, Dataset};
 use crate::model::Linear;
-use crate::trainer::{drive, Engine, Schedule, Trained, Trainer};
+use crate::trainer::{drive, Engine, Hooks, Schedule, Trained, Trainer};
 use crate::Error;
 
 /// Trains `model` on `train` with a plain single-threaded loop, using the
@@ -32,7 +32,7 @@ pub fn plain_linear(trainer: &Trainer, model: &Linear, train: &CsrDataset) -> Re
     let engine = Plain {
         w: vec![0.0; crate::Model::dim(model)],
     };
-    drive(trainer, model, train, None, None, engine, &pool)
+    drive(trainer, model, train, None, Hooks::default(), engine, &pool)
 }
 
 struct Plain {

@@ -66,6 +66,7 @@ pub struct Trainer {
     average: bool,
     loss_rows: Option<usize>,
     evals_per_epoch: usize,
+    start_epoch: usize,
 }
 
 impl Default for Trainer {
@@ -79,6 +80,7 @@ impl Default for Trainer {
             average: false,
             loss_rows: None,
             evals_per_epoch: 1,
+            start_epoch: 0,
         }
     }
 }
@@ -148,6 +150,15 @@ impl Trainer {
         self
     }
 
+    /// Begin at epoch `epoch` instead of 0, with that epoch's order and
+    /// learning rates: resuming a run from weights saved after `epoch`
+    /// epochs (pass them with [`Job::weights`]). A `Sequential` run resumed
+    /// this way ends bit-identical to an uninterrupted one.
+    pub fn start_epoch(mut self, epoch: usize) -> Self {
+        self.start_epoch = epoch;
+        self
+    }
+
     /// The configured thread count, resolved (1 for `Sequential`).
     pub fn thread_count(&self) -> usize {
         match self.policy {
@@ -193,6 +204,7 @@ impl Trainer {
             train,
             valid: None,
             on_epoch: None,
+            on_weights: None,
             store: None,
         }
     }
@@ -203,6 +215,12 @@ impl Trainer {
         }
         if self.epochs == 0 {
             return Err(Error::ZeroEpochs);
+        }
+        if self.start_epoch >= self.epochs {
+            return Err(Error::InvalidParameter {
+                name: "start_epoch",
+                reason: format!("{} is not below the epoch count {}", self.start_epoch, self.epochs),
+            });
         }
         if self.evals_per_epoch == 0 {
             return Err(Error::InvalidParameter {
@@ -232,6 +250,7 @@ impl Trainer {
 const AVERAGE_POINTS: usize = 16;
 
 type Callback<'a> = Box<dyn FnMut(&EpochReport) -> Control + 'a>;
+type WeightsHook<'a> = Box<dyn FnMut(usize, &[f32]) -> Result<(), Error> + 'a>;
 
 /// One training run being set up; made by [`Trainer::job`].
 pub struct Job<'a, M: Model> {
@@ -240,6 +259,7 @@ pub struct Job<'a, M: Model> {
     train: &'a M::Data,
     valid: Option<&'a M::Data>,
     on_epoch: Option<Callback<'a>>,
+    on_weights: Option<WeightsHook<'a>>,
     store: Option<&'a WeightStore>,
 }
 
@@ -254,6 +274,15 @@ impl<'a, M: Model> Job<'a, M> {
     /// training early.
     pub fn on_epoch(mut self, f: impl FnMut(&EpochReport) -> Control + 'a) -> Self {
         self.on_epoch = Some(Box::new(f));
+        self
+    }
+
+    /// Called after each epoch that ended finite, with the number of epochs
+    /// completed so far (counting from 0, so `start_epoch` resumes after it)
+    /// and the weights at that point: the place to write checkpoints. An
+    /// error stops training and is returned.
+    pub fn on_weights(mut self, f: impl FnMut(usize, &[f32]) -> Result<(), Error> + 'a) -> Self {
+        self.on_weights = Some(Box::new(f));
         self
     }
 
@@ -280,8 +309,11 @@ impl<'a, M: Model> Job<'a, M> {
             return Err(store_mismatch(self.model.dim(), store.len()));
         }
         let pool = t.pool(t.thread_count())?;
-        let mut on_epoch = self.on_epoch;
-        let (model, train, valid, cb) = (self.model, self.train, self.valid, on_epoch.as_deref_mut());
+        let (model, train, valid) = (self.model, self.train, self.valid);
+        let cb = Hooks {
+            on_epoch: self.on_epoch,
+            on_weights: self.on_weights,
+        };
         let name = t.policy.name().to_string();
         // Dispatch on the policy once per run; each arm is its own
         // monomorphised loop.
@@ -335,17 +367,12 @@ impl<'a, M: Model> Job<'a, M> {
             return Err(store_mismatch(self.model.dim(), store.len()));
         }
         let pool = t.pool(t.thread_count())?;
-        let mut on_epoch = self.on_epoch;
+        let hooks = Hooks {
+            on_epoch: self.on_epoch,
+            on_weights: self.on_weights,
+        };
         let engine = Hogwild::new(store, &pool, rule, name.to_string());
-        drive(
-            t,
-            self.model,
-            self.train,
-            self.valid,
-            on_epoch.as_deref_mut(),
-            engine,
-            &pool,
-        )
+        drive(t, self.model, self.train, self.valid, hooks, engine, &pool)
     }
 }
 
@@ -387,12 +414,19 @@ pub(crate) trait Engine<M: Model> {
     fn load(&mut self, weights: &[f32]);
 }
 
+/// The caller's callbacks.
+#[derive(Default)]
+pub(crate) struct Hooks<'a> {
+    on_epoch: Option<Callback<'a>>,
+    on_weights: Option<WeightsHook<'a>>,
+}
+
 pub(crate) fn drive<M: Model, E: Engine<M>>(
     t: &Trainer,
     model: &M,
     train: &M::Data,
     valid: Option<&M::Data>,
-    mut on_epoch: Option<&mut (dyn FnMut(&EpochReport) -> Control + '_)>,
+    mut hooks: Hooks<'_>,
     mut engine: E,
     pool: &rayon::ThreadPool,
 ) -> Result<Trained, Error> {
@@ -445,7 +479,7 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
     let (mut total_samples, mut total_seconds) = (0u64, 0.0f64);
     let k = t.evals_per_epoch;
 
-    for epoch in 0..t.epochs {
+    for epoch in t.start_epoch..t.epochs {
         let epoch_start = Instant::now();
         epoch_order(t.seed, epoch, &mut order);
         let average = t.average && epoch + 1 == t.epochs;
@@ -541,7 +575,11 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
         }
         engine.snapshot_into(&mut last_finite);
         report.epochs.push(er);
-        let stop = on_epoch
+        if let Some(f) = hooks.on_weights.as_mut() {
+            f(epoch, &last_finite)?;
+        }
+        let stop = hooks
+            .on_epoch
             .as_mut()
             .is_some_and(|f| f(report.epochs.last().expect("just pushed")) == Control::Stop);
         if stop {

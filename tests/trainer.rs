@@ -293,3 +293,40 @@ fn bad_configuration_and_data_are_typed_errors() {
     "bogus".parse::<Policy>().unwrap_err();
     assert_eq!("atomic".parse::<Policy>().unwrap(), Policy::AtomicAdd);
 }
+
+#[test]
+fn a_resumed_sequential_run_is_bit_identical_to_an_uninterrupted_one() {
+    let data = problem(3_000, 800, 12);
+    let model = logistic(&data);
+    let t = Trainer::new().policy(Policy::Sequential).epochs(4).seed(5);
+    let whole = t.fit(&model, &data).unwrap();
+
+    // Save the weights after epoch 1 (two epochs done), as a checkpoint would.
+    let mut saved = Vec::new();
+    t.job(&model, &data)
+        .on_weights(|epoch, w| {
+            if epoch == 1 {
+                saved = w.to_vec();
+            }
+            Ok(())
+        })
+        .on_epoch(|e| if e.epoch == 1 { Control::Stop } else { Control::Continue })
+        .run()
+        .unwrap();
+    let store = WeightStore::from_slice(&saved);
+    let resumed = t.clone().start_epoch(2).job(&model, &data).weights(&store).run().unwrap();
+    assert_eq!(resumed.report.epochs.len(), 2);
+    assert_eq!(resumed.report.epochs[0].epoch, 2);
+    let bits = |w: &[f32]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&resumed.weights), bits(&whole.weights));
+
+    // A hook's error stops training and is returned.
+    let e = t
+        .job(&model, &data)
+        .on_weights(|_, _| Err(Error::InvalidParameter { name: "disk", reason: "full".into() }))
+        .run()
+        .unwrap_err();
+    assert_eq!(e.to_string(), "invalid disk: full");
+    let e = t.clone().start_epoch(4).fit(&model, &data).unwrap_err();
+    assert!(e.to_string().contains("start_epoch"), "{e}");
+}
