@@ -88,7 +88,6 @@ pub trait UpdateRule: Sync {
 
     /// The worker for one thread, over `store`.
     fn worker<'a>(&'a self, store: &'a WeightStore) -> Self::Worker<'a>;
-
 }
 
 /// One thread's handle for applying samples' updates.
@@ -151,7 +150,6 @@ impl UpdateRule for Racy {
     fn worker<'a>(&'a self, store: &'a WeightStore) -> RacyView<'a> {
         RacyView(store.atomics())
     }
-
 }
 
 impl Worker for RacyView<'_> {
@@ -173,7 +171,6 @@ impl UpdateRule for AtomicAdd {
     fn worker<'a>(&'a self, store: &'a WeightStore) -> AtomicView<'a> {
         AtomicView(store.atomics())
     }
-
 }
 
 impl Worker for AtomicView<'_> {
@@ -206,7 +203,6 @@ impl UpdateRule for Locked {
             lock: store.update_lock(),
         }
     }
-
 }
 
 impl<'a> Worker for LockedWorker<'a> {
@@ -215,5 +211,59 @@ impl<'a> Worker for LockedWorker<'a> {
     fn update<R>(&mut self, f: impl FnOnce(&mut Self::View) -> R) -> R {
         let _guard = sync::lock(self.lock);
         f(&mut self.view)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn apply<R: UpdateRule>(rule: &R, store: &WeightStore) {
+        let mut w = rule.worker(store);
+        w.update(|v| {
+            v.add(0, 1.5);
+            v.add(2, -0.5);
+            assert_eq!(v.read(0), 2.5);
+        });
+        w.finish();
+    }
+
+    #[test]
+    fn every_rule_adds() {
+        let racy = WeightStore::from_slice(&[1.0, 0.0, 0.0]);
+        apply(&Racy, &racy);
+        let atomic = WeightStore::from_slice(&[1.0, 0.0, 0.0]);
+        apply(&AtomicAdd, &atomic);
+        let locked = WeightStore::from_slice(&[1.0, 0.0, 0.0]);
+        apply(&Locked, &locked);
+        for s in [racy, atomic, locked] {
+            assert_eq!(s.snapshot(), vec![2.5, 0.0, -0.5]);
+        }
+    }
+
+    #[test]
+    fn atomic_add_loses_nothing_under_contention() {
+        let store = WeightStore::zeros(1);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let mut w = AtomicAdd.worker(&store);
+                    for _ in 0..10_000 {
+                        w.update(|v| v.add(0, 1.0));
+                    }
+                });
+            }
+        });
+        assert_eq!(store.get(0), 40_000.0);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for p in Policy::ALL {
+            assert_eq!(p.name().parse::<Policy>().unwrap(), p);
+            assert_eq!(p.to_string(), p.name());
+        }
+        let e = "hogwild".parse::<Policy>().unwrap_err();
+        assert!(e.to_string().contains("unknown policy \"hogwild\""), "{e}");
     }
 }

@@ -138,6 +138,12 @@ impl CsrDataset {
         &self.labels
     }
 
+    /// Replaces every label (the generator decides them after the rows).
+    pub(crate) fn set_labels(&mut self, labels: Vec<f32>) {
+        assert_eq!(labels.len(), self.labels.len());
+        self.labels = labels;
+    }
+
     /// The rows at `rows`, in that order, as a new dataset.
     pub fn subset(&self, rows: &[usize]) -> CsrDataset {
         let mut out = CsrDataset::new(self.n_features);

@@ -14,8 +14,9 @@ use crate::Error;
 /// by a seeded permutation (as in real vocabularies, hot features are not
 /// adjacent), values are tf-idf-like (an exponential term frequency times an
 /// idf that falls with popularity) and each row is scaled to unit L2 norm.
-/// Labels are the sign of a sparse ground-truth linear model, flipped with
-/// probability `label_noise`. Everything is derived from `seed`, independent
+/// Labels are the sign of a sparse ground-truth linear model's margin
+/// relative to its median (so the classes are balanced however the hot
+/// features' true weights fall), flipped with probability `label_noise`. Everything is derived from `seed`, independent
 /// of the thread count used to generate it.
 ///
 /// The defaults are RCV1's shape (47,236 features, ~75 nonzeros per row) with
@@ -118,13 +119,14 @@ impl Synthetic {
         let zipf = Zipf::new(d as f64, self.zipf).map_err(|e| param("zipf", &e.to_string()))?;
         let dense = self.nnz_per_row >= d;
 
-        let chunks: Vec<CsrDataset> = (0..self.rows.div_ceil(CHUNK))
+        let chunks: Vec<(CsrDataset, Vec<f32>, Vec<bool>)> = (0..self.rows.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
                 let mut rng =
                     Xoshiro256PlusPlus::seed_from_u64(self.seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 let rows = CHUNK.min(self.rows - c * CHUNK);
                 let mut out = CsrDataset::new(d);
+                let (mut margins, mut flips) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
                 let mut ranks: Vec<u32> = Vec::new();
                 let mut entries: Vec<(u32, f32)> = Vec::new();
                 let (mut idx, mut val) = (Vec::new(), Vec::new());
@@ -162,20 +164,25 @@ impl Synthetic {
                         val.push(v / norm);
                         margin += truth[j as usize] * v / norm;
                     }
-                    let mut label = if margin > 0.0 || (margin == 0.0 && rng.random_bool(0.5)) {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    if rng.random_bool(self.label_noise) {
-                        label = -label;
-                    }
-                    out.push(&idx, &val, label).expect("generated rows are valid");
+                    margins.push(margin);
+                    flips.push(rng.random_bool(self.label_noise));
+                    out.push(&idx, &val, 0.0).expect("generated rows are valid");
                 }
-                out
+                (out, margins, flips)
             })
             .collect();
-        Ok(concat(chunks, d))
+        let mut sorted: Vec<f32> = chunks.iter().flat_map(|c| c.1.iter().copied()).collect();
+        sorted.sort_unstable_by(f32::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let labels = chunks.iter().flat_map(|(_, m, f)| {
+            m.iter()
+                .zip(f)
+                .map(move |(&m, &flip)| if (m > median) != flip { 1.0 } else { -1.0 })
+        });
+        let labels: Vec<f32> = labels.collect();
+        let mut out = concat(chunks.into_iter().map(|c| c.0).collect(), d);
+        out.set_labels(labels);
+        Ok(out)
     }
 }
 
@@ -189,4 +196,122 @@ fn concat(chunks: Vec<CsrDataset>, d: usize) -> CsrDataset {
         out.append(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+
+    fn small() -> Synthetic {
+        Synthetic {
+            rows: 5_000,
+            features: 2_000,
+            nnz_per_row: 20,
+            ..Synthetic::default()
+        }
+    }
+
+    #[test]
+    fn seeded_and_independent_of_the_thread_count() {
+        let a = small().generate().unwrap();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let b = one.install(|| small().generate().unwrap());
+        assert_eq!(a, b);
+        let c = Synthetic { seed: 2, ..small() }.generate().unwrap();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn rows_have_the_promised_shape() {
+        let d = small().generate().unwrap();
+        assert_eq!(d.len(), 5_000);
+        assert_eq!(d.n_features(), 2_000);
+        let mean_nnz = d.nnz() as f64 / d.len() as f64;
+        assert!((18.0..22.0).contains(&mean_nnz), "{mean_nnz}");
+        for i in 0..d.len() {
+            let r = d.sample(i);
+            assert!((10..=30).contains(&r.indices.len()));
+            let norm: f32 = r.values.iter().map(|v| v * v).sum();
+            assert!((norm - 1.0).abs() < 1e-4);
+            assert!(r.values.iter().all(|&v| v > 0.0));
+        }
+        let positives = d.labels().iter().filter(|&&y| y == 1.0).count() as f64 / d.len() as f64;
+        assert!(
+            (0.3..0.7).contains(&positives),
+            "labels are roughly balanced: {positives}"
+        );
+    }
+
+    #[test]
+    fn zipf_skews_popularity_and_zero_is_uniform() {
+        let top = |zipf| {
+            let d = Synthetic { zipf, ..small() }.generate().unwrap();
+            let mut df = d.feature_counts();
+            df.sort_unstable_by(|a, b| b.cmp(a));
+            df[0] as f64 / d.len() as f64
+        };
+        // Zipf(1.0) over 2,000 features: the top feature is in ~1/H(2000) ≈ 12%
+        // of draws, so in about 20 x 0.12 ≈ 2.4 draws per row => most rows.
+        assert!(top(1.0) > 0.5, "{}", top(1.0));
+        // Uniform: each feature is in about 20/2000 = 1% of rows.
+        assert!(top(0.0) < 0.05, "{}", top(0.0));
+    }
+
+    #[test]
+    fn label_noise_flips_labels() {
+        let clean = Synthetic {
+            label_noise: 0.0,
+            ..small()
+        }
+        .generate()
+        .unwrap();
+        let noisy = Synthetic {
+            label_noise: 0.2,
+            ..small()
+        }
+        .generate()
+        .unwrap();
+        let flipped = clean
+            .labels()
+            .iter()
+            .zip(noisy.labels())
+            .filter(|(a, b)| a != b)
+            .count() as f64
+            / clean.len() as f64;
+        assert!((0.15..0.25).contains(&flipped), "{flipped}");
+    }
+
+    #[test]
+    fn dense_rows_touch_every_feature() {
+        let d = Synthetic::dense(100, 16).generate().unwrap();
+        assert_eq!(d.nnz(), 1600);
+        assert_eq!(d.sample(7).indices, (0..16).collect::<Vec<u32>>().as_slice());
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        for s in [
+            Synthetic { features: 0, ..small() },
+            Synthetic {
+                nnz_per_row: 0,
+                ..small()
+            },
+            Synthetic { zipf: -1.0, ..small() },
+            Synthetic {
+                zipf: f64::NAN,
+                ..small()
+            },
+            Synthetic {
+                label_noise: 1.5,
+                ..small()
+            },
+            Synthetic {
+                truth_density: 0.0,
+                ..small()
+            },
+        ] {
+            assert!(matches!(s.generate(), Err(Error::InvalidParameter { .. })), "{s:?}");
+        }
+    }
 }
