@@ -295,56 +295,13 @@ impl<'a, M: Model> Job<'a, M> {
 
     /// Runs the job.
     pub fn run(self) -> Result<Trained, Error> {
-        let t = self.trainer;
-        t.check()?;
-        let owned;
-        let store = match self.store {
-            Some(s) => s,
-            None => {
-                owned = initial_store(self.model, t.seed);
-                &owned
-            }
-        };
-        if store.len() != self.model.dim() {
-            return Err(store_mismatch(self.model.dim(), store.len()));
-        }
-        let pool = t.pool(t.thread_count())?;
-        let (model, train, valid) = (self.model, self.train, self.valid);
-        let cb = Hooks {
-            on_epoch: self.on_epoch,
-            on_weights: self.on_weights,
-        };
-        let name = t.policy.name().to_string();
+        let name = self.trainer.policy.name();
         // Dispatch on the policy once per run; each arm is its own
         // monomorphised loop.
-        match t.policy {
-            Policy::Sequential | Policy::Racy => drive(
-                t,
-                model,
-                train,
-                valid,
-                cb,
-                Hogwild::new(store, &pool, policy::Racy, name),
-                &pool,
-            ),
-            Policy::AtomicAdd => drive(
-                t,
-                model,
-                train,
-                valid,
-                cb,
-                Hogwild::new(store, &pool, policy::AtomicAdd, name),
-                &pool,
-            ),
-            Policy::Locked => drive(
-                t,
-                model,
-                train,
-                valid,
-                cb,
-                Hogwild::new(store, &pool, policy::Locked, name),
-                &pool,
-            ),
+        match self.trainer.policy {
+            Policy::Sequential | Policy::Racy => self.run_with_rule(policy::Racy, name),
+            Policy::AtomicAdd => self.run_with_rule(policy::AtomicAdd, name),
+            Policy::Locked => self.run_with_rule(policy::Locked, name),
         }
     }
 
