@@ -18,6 +18,10 @@
 //! `AtomicAdd` a reader may still see a sample's update half-applied across
 //! *different* weights (the `loom-tests/` suite shows both facts).
 
+mod batched;
+
+pub use batched::{Batched, BatchedView, BatchedWorker};
+
 use crate::model::{Weights, WeightsMut};
 use crate::store::WeightStore;
 use crate::sync::{self, AtomicF32, Mutex, Ordering::Relaxed};

@@ -1,0 +1,175 @@
+use super::{UpdateRule, Worker};
+use crate::model::{Weights, WeightsMut};
+use crate::store::WeightStore;
+use crate::sync::{AtomicF32, Ordering::Relaxed};
+
+/// Mini-batch gradient accumulation: each worker adds its updates for
+/// `size` samples into a private buffer, then flushes the touched entries
+/// into the shared weights with atomic `fetch_add`s.
+///
+/// Reads see the shared weights only (not the worker's own pending
+/// updates), so the `size` samples of a batch are all stepped from the same
+/// weights, as in mini-batch SGD. No contribution is lost or applied twice
+/// (`fetch_add`), and `size = 1` is exactly [`AtomicAdd`](super::AtomicAdd).
+/// The buffer is a dense `f32` array of the model's dimension plus a list of
+/// touched indices, allocated once per worker and reused, so the
+/// per-sample path allocates nothing once the touched list has grown to a
+/// batch's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batched {
+    /// Samples per flush (at least 1).
+    pub size: usize,
+}
+
+/// A [`Batched`] worker.
+#[derive(Debug)]
+pub struct BatchedWorker<'a> {
+    view: BatchedView<'a>,
+    size: usize,
+    pending: usize,
+}
+
+/// The view a [`Batched`] worker hands a model: reads go to the shared
+/// weights, adds to the worker's private buffer.
+#[derive(Debug)]
+pub struct BatchedView<'a> {
+    shared: &'a [AtomicF32],
+    delta: Vec<f32>,
+    touched: Vec<u32>,
+}
+
+impl UpdateRule for Batched {
+    type Worker<'a> = BatchedWorker<'a>;
+
+    fn worker<'a>(&'a self, store: &'a WeightStore) -> BatchedWorker<'a> {
+        let shared = store.atomics();
+        BatchedWorker {
+            view: BatchedView {
+                shared,
+                delta: vec![0.0; shared.len()],
+                touched: Vec::with_capacity(4096),
+            },
+            size: self.size.max(1),
+            pending: 0,
+        }
+    }
+}
+
+impl Weights for BatchedView<'_> {
+    #[inline]
+    fn read(&self, j: usize) -> f32 {
+        self.shared[j].load(Relaxed)
+    }
+}
+
+impl WeightsMut for BatchedView<'_> {
+    #[inline]
+    fn add(&mut self, j: usize, delta: f32) {
+        let d = &mut self.delta[j];
+        if *d == 0.0 {
+            // A weight whose pending delta returned to exactly 0 can be listed
+            // twice; its second flush adds 0, so nothing is applied twice.
+            self.touched.push(j as u32);
+        }
+        *d += delta;
+    }
+}
+
+impl BatchedView<'_> {
+    fn flush(&mut self) {
+        for &j in &self.touched {
+            let d = std::mem::replace(&mut self.delta[j as usize], 0.0);
+            if d != 0.0 {
+                self.shared[j as usize].fetch_add(d, Relaxed);
+            }
+        }
+        self.touched.clear();
+    }
+}
+
+impl<'a> Worker for BatchedWorker<'a> {
+    type View = BatchedView<'a>;
+
+    #[inline]
+    fn update<R>(&mut self, f: impl FnOnce(&mut BatchedView<'a>) -> R) -> R {
+        let r = f(&mut self.view);
+        self.pending += 1;
+        if self.pending == self.size {
+            self.view.flush();
+            self.pending = 0;
+        }
+        r
+    }
+
+    fn finish(&mut self) {
+        self.view.flush();
+        self.pending = 0;
+    }
+}
+
+impl Drop for BatchedWorker<'_> {
+    /// A worker dropped mid-batch still delivers what it accumulated.
+    fn drop(&mut self) {
+        self.view.flush();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flushes_every_size_samples_and_on_finish() {
+        let store = WeightStore::zeros(3);
+        let rule = Batched { size: 2 };
+        let mut w = rule.worker(&store);
+        w.update(|v| {
+            v.add(0, 1.0);
+            v.add(1, 2.0);
+            assert_eq!(v.read(0), 0.0, "reads see the shared weights only");
+        });
+        assert_eq!(store.snapshot(), vec![0.0, 0.0, 0.0], "nothing flushed mid-batch");
+        w.update(|v| v.add(0, 0.5));
+        assert_eq!(store.snapshot(), vec![1.5, 2.0, 0.0]);
+        w.update(|v| v.add(2, -1.0));
+        w.finish();
+        assert_eq!(store.snapshot(), vec![1.5, 2.0, -1.0]);
+        w.update(|v| v.add(2, -1.0));
+        drop(w);
+        assert_eq!(store.get(2), -2.0, "dropping a worker flushes it");
+    }
+
+    #[test]
+    fn a_delta_returning_to_zero_is_not_applied_twice() {
+        let store = WeightStore::zeros(1);
+        let mut w = Batched { size: 10 }.worker(&store);
+        w.update(|v| {
+            v.add(0, 1.0);
+            v.add(0, -1.0);
+            v.add(0, 2.0);
+        });
+        w.finish();
+        assert_eq!(store.get(0), 2.0);
+    }
+
+    #[test]
+    fn concurrent_batches_lose_nothing() {
+        let store = WeightStore::zeros(2);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let rule = Batched { size: 7 };
+                    let mut w = rule.worker(&store);
+                    for _ in 0..1000 {
+                        w.update(|v| {
+                            v.add(0, 1.0);
+                            v.add(1, 0.5);
+                        });
+                    }
+                    w.finish();
+                });
+            }
+        });
+        assert_eq!(store.snapshot(), vec![4000.0, 2000.0]);
+    }
+}
