@@ -37,8 +37,10 @@
 #![warn(missing_docs)]
 
 pub mod baseline;
+pub mod checkpoint;
 pub mod data;
 pub mod equivalence;
+pub mod mesh;
 mod error;
 pub mod model;
 pub mod policy;

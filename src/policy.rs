@@ -94,8 +94,10 @@ pub trait UpdateRule: Sync {
     fn worker<'a>(&'a self, store: &'a WeightStore) -> Self::Worker<'a>;
 }
 
-/// One thread's handle for applying samples' updates.
-pub trait Worker {
+/// One thread's handle for applying samples' updates. `Send`, so that a
+/// [`Mesh`](crate::mesh::Mesh) can run two cortices' steps of one sample on
+/// two threads.
+pub trait Worker: Send {
     /// The view a model's step writes through.
     type View: WeightsMut;
 

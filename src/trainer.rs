@@ -8,7 +8,7 @@
 //! view: no lock is taken in the `Racy`/`AtomicAdd` loop, and nothing is
 //! allocated per sample.
 
-mod evaluate;
+pub(crate) mod evaluate;
 mod report;
 mod schedule;
 
@@ -187,6 +187,11 @@ impl Trainer {
     /// The seed.
     pub fn get_seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The first epoch to run (see [`start_epoch`](Self::start_epoch)).
+    pub fn get_start_epoch(&self) -> usize {
+        self.start_epoch
     }
 
     /// Trains `model` on `train` with defaults for everything else; the same

@@ -1,0 +1,148 @@
+//! The multi-model mesh: routing, reports, join modes, and per-cortex
+//! equivalence with training each cortex alone.
+
+use wildsgd::data::{CsrDataset, Synthetic};
+use wildsgd::mesh::{JoinMode, Mesh, Routes};
+use wildsgd::{Error, Linear, Loss, Policy, Trainer};
+
+const DOMAINS: [&str; 3] = ["news", "mail", "web"];
+
+/// Three unrelated RCV1-like problems over one feature space, interleaved,
+/// with each row's domain alongside.
+fn domains(rows: usize) -> (CsrDataset, Vec<usize>, Vec<CsrDataset>) {
+    let parts: Vec<CsrDataset> = (0..3)
+        .map(|d| {
+            Synthetic {
+                rows,
+                features: 3_000,
+                nnz_per_row: 30,
+                seed: 100 + d as u64,
+                ..Synthetic::default()
+            }
+            .generate()
+            .unwrap()
+        })
+        .collect();
+    let mut all = CsrDataset::new(3_000);
+    let mut domain = Vec::new();
+    for i in 0..rows {
+        for (d, p) in parts.iter().enumerate() {
+            let r = p.row(i);
+            all.push(r.indices, r.values, r.label).unwrap();
+            domain.push(d);
+        }
+    }
+    (all, domain, parts)
+}
+
+#[test]
+fn each_cortex_reaches_the_loss_it_reaches_alone() {
+    let (all, domain, parts) = domains(6_000);
+    let models: Vec<Linear> = parts
+        .iter()
+        .map(|p| Linear::new(Loss::Logistic, 3_000).bias(true).l2(1e-5, p))
+        .collect();
+    let trainer = Trainer::new().threads(2).epochs(5).seed(3);
+    let mut mesh = Mesh::new(trainer.clone());
+    for (name, m) in DOMAINS.iter().zip(&models) {
+        mesh = mesh.cortex(name, m, Policy::Racy);
+    }
+    let trained = mesh.route_by_domain(|_, i| Some(DOMAINS[domain[i]])).fit(&all).unwrap();
+    let last = trained.report.epochs.last().unwrap();
+    assert_eq!(last.unrouted, 0);
+    assert_eq!(last.steps, all.len() as u64);
+    for (d, (part, model)) in parts.iter().zip(&models).enumerate() {
+        let alone = trainer.clone().policy(Policy::Racy).fit(model, part).unwrap();
+        let alone_loss = alone.report.final_loss().unwrap();
+        let c = &last.cortices[d];
+        assert_eq!(c.name, DOMAINS[d]);
+        assert_eq!(c.samples, part.len() as u64);
+        let rel = (c.loss - alone_loss) / alone_loss;
+        assert!(rel.abs() < 0.01, "{}: mesh {} vs alone {alone_loss} ({rel:+.4})", c.name, c.loss);
+        // The cortex's weights, evaluated on its own domain, give that loss.
+        let report = trained.report.cortex(DOMAINS[d]).unwrap();
+        assert_eq!(report.final_loss(), Some(c.loss));
+        assert_eq!(trained.weights(DOMAINS[d]).unwrap().len(), 3_001);
+    }
+}
+
+#[test]
+fn routing_errors_and_unrouted_samples() {
+    let (all, domain, _) = domains(300);
+    let m = Linear::new(Loss::Logistic, 3_000);
+    let t = Trainer::new().threads(2).epochs(2);
+
+    // A domain no cortex has: an error naming the row and the domain, before training.
+    let e = Mesh::new(t.clone())
+        .cortex("news", &m, Policy::Racy)
+        .cortex("mail", &m, Policy::Racy)
+        .route_by_domain(|_, i| Some(DOMAINS[domain[i]]))
+        .fit(&all)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "training data, row 2: unknown domain \"web\"; the mesh's cortices are [\"news\", \"mail\"]"
+    );
+
+    // Samples routed nowhere are counted and reported.
+    let trained = Mesh::new(t.clone())
+        .cortex("news", &m, Policy::Racy)
+        .cortex("mail", &m, Policy::AtomicAdd)
+        .route_by_domain(|_, i| (domain[i] < 2).then(|| DOMAINS[domain[i]]))
+        .fit(&all)
+        .unwrap();
+    for e in &trained.report.epochs {
+        assert_eq!(e.unrouted, 300);
+        assert_eq!(e.samples, 900);
+        assert_eq!(e.cortices[0].samples + e.cortices[1].samples, 600);
+        assert!(e.samples_per_sec > 0.0);
+    }
+
+    // A custom router naming a cortex the mesh lacks.
+    let e = Mesh::new(t.clone())
+        .cortex("only", &m, Policy::Racy)
+        .route(|_, i| Ok(Routes::only(i % 2)))
+        .fit(&all)
+        .unwrap_err();
+    assert!(e.to_string().contains("row 1: routed to cortex 1 but the mesh has 1"), "{e}");
+
+    let e = Mesh::new(t.clone()).cortex("a", &m, Policy::Racy).fit(&all).unwrap_err();
+    assert!(e.to_string().contains("no router set"), "{e}");
+    let e = Mesh::<CsrDataset>::new(t.clone()).route(|_, _| Ok(Routes::none())).fit(&all).unwrap_err();
+    assert!(e.to_string().contains("1 to 64 cortices"), "{e}");
+    let e = Mesh::new(t)
+        .cortex("a", &m, Policy::Racy)
+        .route(|_, _| Ok(Routes::only(0)))
+        .fit(&CsrDataset::new(3_000))
+        .unwrap_err();
+    assert!(matches!(e, Error::EmptyDataset { .. }), "{e}");
+}
+
+#[test]
+fn joined_and_sequential_steps_agree_on_one_thread() {
+    let (all, _, _) = domains(1_000);
+    let a = Linear::new(Loss::Logistic, 3_000).bias(true);
+    let b = Linear::new(Loss::Squared, 3_000);
+    let c = Linear::new(Loss::Hinge, 3_000);
+    let run = |mode| {
+        Mesh::new(Trainer::new().threads(1).epochs(2).seed(9))
+            .cortex("a", &a, Policy::Racy)
+            .cortex("b", &b, Policy::Racy)
+            .cortex("c", &c, Policy::Racy)
+            .route(|_, _| Ok(Routes::all(3)))
+            .join(mode)
+            .fit(&all)
+            .unwrap()
+    };
+    let (never, always, auto) = (run(JoinMode::Never), run(JoinMode::Always), run(JoinMode::Auto));
+    // One thread: a join runs its halves in order, so all three are identical.
+    assert_eq!(never.cortices, always.cortices);
+    assert_eq!(never.cortices, auto.cortices);
+    assert_eq!(always.report.joined, vec![true]);
+    assert_eq!(never.report.joined, vec![false]);
+    assert_eq!(auto.report.joined.len(), 1, "auto made a choice per worker");
+    let e = &never.report.epochs[1];
+    assert_eq!(e.steps, 3 * all.len() as u64);
+    assert!(e.cortices.iter().all(|c| c.samples == all.len() as u64));
+    assert_eq!(e.cortices[1].accuracy, None, "squared loss reports no accuracy");
+}
