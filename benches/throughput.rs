@@ -26,7 +26,10 @@ struct Args {
 /// Criterion's own parser rejects unknown flags, so `--zipf` is taken here;
 /// the first free argument is the filter, and cargo's `--bench` is ignored.
 fn args() -> Args {
-    let mut out = Args { filter: None, zipf: 1.0 };
+    let mut out = Args {
+        filter: None,
+        zipf: 1.0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -45,7 +48,9 @@ fn args() -> Args {
 
 fn thread_counts() -> Vec<usize> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut t: Vec<usize> = std::iter::successors(Some(1), |&t| Some(t * 2)).take_while(|&t| t <= cores).collect();
+    let mut t: Vec<usize> = std::iter::successors(Some(1), |&t| Some(t * 2))
+        .take_while(|&t| t <= cores)
+        .collect();
     if t.last() != Some(&cores) {
         t.push(cores);
     }
@@ -97,9 +102,13 @@ fn main() {
                 }
                 total
             };
-            group.bench_function(BenchmarkId::new("plain", 1), |b| b.iter_custom(|n| epoch(&base, n, true)));
+            group.bench_function(BenchmarkId::new("plain", 1), |b| {
+                b.iter_custom(|n| epoch(&base, n, true))
+            });
             let seq = base.clone().policy(Policy::Sequential);
-            group.bench_function(BenchmarkId::new("sequential", 1), |b| b.iter_custom(|n| epoch(&seq, n, false)));
+            group.bench_function(BenchmarkId::new("sequential", 1), |b| {
+                b.iter_custom(|n| epoch(&seq, n, false))
+            });
             for policy in [Policy::Racy, Policy::AtomicAdd, Policy::Locked] {
                 for &t in &threads {
                     let tr = base.clone().policy(policy).threads(t);

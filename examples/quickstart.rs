@@ -61,7 +61,9 @@ fn main() -> Result<(), wildsgd::Error> {
         train.nnz() as f64 / train.len() as f64,
         clock.elapsed().as_secs_f64()
     );
-    let model = Linear::new(Loss::Logistic, train.n_features()).bias(true).l2(args.l2, &train);
+    let model = Linear::new(Loss::Logistic, train.n_features())
+        .bias(true)
+        .l2(args.l2, &train);
     let mut trainer = Trainer::new().epochs(args.epochs).policy(args.policy).seed(args.seed);
     if let Some(t) = args.threads {
         trainer = trainer.threads(t);

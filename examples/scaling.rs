@@ -145,7 +145,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = args.threads.clone().unwrap_or_else(|| {
-        let mut t: Vec<usize> = std::iter::successors(Some(1), |&t| Some(t * 2)).take_while(|&t| t <= cores).collect();
+        let mut t: Vec<usize> = std::iter::successors(Some(1), |&t| Some(t * 2))
+            .take_while(|&t| t <= cores)
+            .collect();
         if t.last() != Some(&cores) {
             t.push(cores);
         }
@@ -163,7 +165,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "plain" | "sequential" => wanted.push((p.clone(), 1)),
             other => {
                 let policy: Policy = other.parse()?;
-                wanted.extend(threads.iter().map(|&t| (policy.name().to_string(), t)));
+                wanted.extend(threads.iter().map(|&t| (policy.to_string(), t)));
             }
         }
     }
@@ -325,12 +327,16 @@ fn markdown(rows: &[Row], args: &Args, name: &str, cpu: &str, cores: usize) -> S
             r.speedup_vs_plain,
             r.final_loss,
             opt(r.seconds_to_target, 3),
-            opt(r.time_to_target_speedup, 2).replace("never", "-") + if r.time_to_target_speedup.is_some() { "x" } else { "" },
+            opt(r.time_to_target_speedup, 2).replace("never", "-")
+                + if r.time_to_target_speedup.is_some() { "x" } else { "" },
             r.peak_rss_bytes as f64 / 1048576.0,
             r.rss_growth_bytes as f64 / 1048576.0
         );
     }
-    s += &format!("\nData + weights: {:.1} MiB.\n", rows.first().map_or(0, |r| r.data_bytes) as f64 / 1048576.0);
+    s += &format!(
+        "\nData + weights: {:.1} MiB.\n",
+        rows.first().map_or(0, |r| r.data_bytes) as f64 / 1048576.0
+    );
     s
 }
 
@@ -349,10 +355,18 @@ fn plot(rows: &[Row], path: &Path, name: &str) -> Result<(), Box<dyn std::error:
     let metrics: [(&str, Metric, bool); 3] = [
         ("throughput (samples/s)", |r| Some(r.samples_per_sec), false),
         ("throughput speedup vs plain loop", |r| Some(r.speedup_vs_plain), true),
-        ("time-to-target speedup vs plain loop", |r| r.time_to_target_speedup, true),
+        (
+            "time-to-target speedup vs plain loop",
+            |r| r.time_to_target_speedup,
+            true,
+        ),
     ];
     for (area, (title, metric, ideal)) in panels.iter().zip(metrics) {
-        let ymax = rows.iter().filter_map(metric).fold(if ideal { max_t } else { 0.0 }, f64::max) * 1.1;
+        let ymax = rows
+            .iter()
+            .filter_map(metric)
+            .fold(if ideal { max_t } else { 0.0 }, f64::max)
+            * 1.1;
         let mut chart = ChartBuilder::on(area)
             .caption(format!("{name}: {title}"), ("sans-serif", 16))
             .margin(10)

@@ -39,7 +39,7 @@ use crate::error::Divergence;
 use crate::model::Model;
 use crate::policy::{self, Policy, UpdateRule, Worker};
 use crate::store::WeightStore;
-use crate::trainer::{epoch_order, evaluate, Report, Trainer};
+use crate::trainer::{epoch_order, evaluate, Report, Trained, Trainer};
 use crate::Error;
 
 /// The set of cortices (by index, at most 64) a sample is routed to.
@@ -151,8 +151,17 @@ impl MeshReport {
             threads: self.threads,
             ..Report::default()
         };
+        let (mut samples, mut seconds) = (0u64, 0.0f64);
         for e in &self.epochs {
             let c = &e.cortices[idx];
+            samples += c.samples;
+            seconds += e.update_seconds;
+            r.trace.push(crate::trainer::TracePoint {
+                epoch: e.epoch,
+                samples,
+                update_seconds: seconds,
+                loss: c.loss,
+            });
             r.epochs.push(crate::trainer::EpochReport {
                 epoch: e.epoch,
                 learning_rate: f32::NAN,
@@ -184,6 +193,15 @@ impl MeshTrained {
     /// The weights of the cortex called `name`.
     pub fn weights(&self, name: &str) -> Option<&[f32]> {
         self.cortices.iter().find(|c| c.0 == name).map(|c| c.1.as_slice())
+    }
+
+    /// The cortex called `name` as if trained alone: its weights and its
+    /// per-epoch [`Report`] (for the [equivalence harness](crate::equivalence)).
+    pub fn trained(&self, name: &str) -> Option<Trained> {
+        Some(Trained {
+            weights: self.weights(name)?.to_vec(),
+            report: self.report.cortex(name)?,
+        })
     }
 }
 
@@ -218,6 +236,11 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             Policy::Sequential | Policy::Racy => Box::new(Typed { name, model, rule: policy::Racy }),
             Policy::AtomicAdd => Box::new(Typed { name, model, rule: policy::AtomicAdd }),
             Policy::Locked => Box::new(Typed { name, model, rule: policy::Locked }),
+            Policy::Batched { size } => Box::new(Typed {
+                name,
+                model,
+                rule: policy::Batched { size },
+            }),
         };
         self.cortices.push(c);
         self
@@ -262,9 +285,21 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         self
     }
 
+    /// The number of worker threads a fit uses.
+    pub fn thread_count(&self) -> usize {
+        self.trainer.thread_count()
+    }
+
     /// Trains every cortex on `data`.
     pub fn fit(&self, data: &D) -> Result<MeshTrained, Error> {
-        let t = &self.trainer;
+        self.fit_seeded(data, self.trainer.get_seed())
+    }
+
+    /// Trains every cortex on `data` with `seed` in place of the trainer's
+    /// (initial weights and sample orders), as the equivalence harness does
+    /// for each of its seeds.
+    pub fn fit_seeded(&self, data: &D, seed: u64) -> Result<MeshTrained, Error> {
+        let t = &self.trainer.clone().seed(seed);
         t.check()?;
         let k = self.cortices.len();
         if k == 0 || k > 64 {

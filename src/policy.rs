@@ -11,6 +11,7 @@
 //! | [`Racy`](Policy::Racy) | **may be lost** (Relaxed load, then store) | never | none | no |
 //! | [`AtomicAdd`](Policy::AtomicAdd) | never lost (`fetch_add`, a CAS loop) | never | none | no (float sums reorder) |
 //! | [`Locked`](Policy::Locked) | never lost; whole sample under one lock | never | one per sample | no |
+//! | [`Batched`](Policy::Batched) | never lost (per-worker buffer, flushed with `fetch_add` every `size` samples) | never | none | no |
 //!
 //! `Racy` is the update of the Hogwild! paper: cheapest, and a lost update
 //! only delays progress slightly when conflicts are rare. "Never torn" holds
@@ -28,8 +29,7 @@ use crate::sync::{self, AtomicF32, Mutex, Ordering::Relaxed};
 
 /// How workers apply updates to the shared weights; chosen on the
 /// [`Trainer`](crate::Trainer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Policy {
     /// One thread, samples in the seeded shuffled order; bit-for-bit
@@ -39,50 +39,77 @@ pub enum Policy {
     /// same weight may be lost; a weight is never torn.
     Racy,
     /// `fetch_add`: no update is ever lost.
-    #[serde(rename = "atomic")]
     AtomicAdd,
     /// The whole sample's update under one lock: a baseline for benchmarks.
     Locked,
+    /// Mini-batch accumulation: each worker sums its updates for `size`
+    /// samples in a private buffer, then flushes them with `fetch_add`; see
+    /// [`Batched`](struct@Batched). `size = 1` is `AtomicAdd`.
+    Batched {
+        /// Samples per flush (at least 1).
+        size: usize,
+    },
 }
 
 impl Policy {
-    /// Every policy, in a stable order.
+    /// The policies without parameters, in a stable order.
     pub const ALL: [Policy; 4] = [Policy::Sequential, Policy::Racy, Policy::AtomicAdd, Policy::Locked];
 
-    /// The policy's name as used on command lines and in JSON reports.
+    /// The policy's family name: `sequential`, `racy`, `atomic`, `locked` or
+    /// `batched`. The full name, as used on command lines and in JSON reports
+    /// (`batched:32`), is its [`Display`](std::fmt::Display) form.
     pub fn name(self) -> &'static str {
         match self {
             Policy::Sequential => "sequential",
             Policy::Racy => "racy",
             Policy::AtomicAdd => "atomic",
             Policy::Locked => "locked",
+            Policy::Batched { .. } => "batched",
         }
     }
 }
 
 impl std::fmt::Display for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        match self {
+            Policy::Batched { size } => write!(f, "batched:{size}"),
+            p => f.write_str(p.name()),
+        }
+    }
+}
+
+impl serde::Serialize for Policy {
+    /// As its full name (`"atomic"`, `"batched:32"`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
 impl std::str::FromStr for Policy {
     type Err = crate::Error;
 
+    /// Parses a full name: `sequential`, `racy`, `atomic`, `locked` or
+    /// `batched:N` (N ≥ 1).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Policy::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| crate::Error::InvalidParameter {
-                name: "policy",
-                reason: format!("unknown policy {s:?}; expected one of sequential, racy, atomic, locked"),
-            })
+        let bad = |reason: String| crate::Error::InvalidParameter { name: "policy", reason };
+        if let Some(n) = s.strip_prefix("batched:") {
+            return match n.parse::<usize>() {
+                Ok(size) if size >= 1 => Ok(Policy::Batched { size }),
+                _ => Err(bad(format!("{s:?}: the batch size must be a whole number >= 1"))),
+            };
+        }
+        Policy::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            bad(format!(
+                "unknown policy {s:?}; expected one of sequential, racy, atomic, locked, batched:N"
+            ))
+        })
     }
 }
 
 /// The mechanics of a policy: makes one [`Worker`] per training thread.
 ///
-/// The built-in rules are [`Racy`], [`AtomicAdd`] and [`Locked`]; a custom
+/// The built-in rules are [`Racy`], [`AtomicAdd`], [`Locked`] and
+/// [`Batched`](struct@Batched); a custom
 /// rule runs through [`Job::run_with_rule`](crate::trainer::Job::run_with_rule).
 pub trait UpdateRule: Sync {
     /// A worker's state (a view of the store, a lock handle, a buffer...).
@@ -269,6 +296,11 @@ mod tests {
             assert_eq!(p.name().parse::<Policy>().unwrap(), p);
             assert_eq!(p.to_string(), p.name());
         }
+        let b = Policy::Batched { size: 32 };
+        assert_eq!(b.to_string(), "batched:32");
+        assert_eq!("batched:32".parse::<Policy>().unwrap(), b);
+        assert!("batched:0".parse::<Policy>().is_err());
+        assert!("batched:x".parse::<Policy>().is_err());
         let e = "hogwild".parse::<Policy>().unwrap_err();
         assert!(e.to_string().contains("unknown policy \"hogwild\""), "{e}");
     }

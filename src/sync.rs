@@ -28,15 +28,20 @@ mod imp {
 
     use loom::sync::atomic::AtomicU32;
 
-    /// Under loom, locking never observes poisoning (loom aborts the model
-    /// on a panic instead).
+    /// Locks `m`. Under loom a panic aborts the whole model run, so the
+    /// mutex is never observed poisoned.
     pub fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
         m.lock().unwrap()
     }
 
-    /// An `f32` stored as its bits in loom's `AtomicU32`, with the subset of
-    /// `atomic_float::AtomicF32`'s API the crate uses. `fetch_add` is a CAS
-    /// loop, as in `atomic_float`, so loom explores its retries.
+    /// An `f32` stored as its bits (`to_bits`/`from_bits`) in loom's
+    /// [`AtomicU32`], with the subset of `atomic_float::AtomicF32`'s API the
+    /// crate uses: `new`, `load`, `store`, `fetch_add`.
+    ///
+    /// Like the real type it is 4 bytes of atomic state per weight, and every
+    /// access is one atomic operation on the whole word, so a weight can never
+    /// be torn. Like every loom object, it can only be created inside
+    /// `loom::model`.
     #[derive(Debug)]
     pub struct AtomicF32(AtomicU32);
 
@@ -53,15 +58,31 @@ mod imp {
             self.0.store(v.to_bits(), order)
         }
 
+        /// Adds `v`, returning the previous value: the same algorithm as
+        /// `atomic_float` (`AtomicU32::fetch_update`: a load with the failure
+        /// ordering, then a `compare_exchange_weak` loop), so loom explores
+        /// the interleavings in which another thread's write makes the CAS
+        /// fail and retry. (loom's weak CAS never fails spuriously.)
         pub fn fetch_add(&self, v: f32, order: Ordering) -> f32 {
-            let mut cur = self.0.load(Ordering::Relaxed);
+            let fail = failure_ordering(order);
+            let mut cur = self.0.load(fail);
             loop {
                 let new = (f32::from_bits(cur) + v).to_bits();
-                match self.0.compare_exchange_weak(cur, new, order, Ordering::Relaxed) {
+                match self.0.compare_exchange_weak(cur, new, order, fail) {
                     Ok(prev) => return f32::from_bits(prev),
                     Err(actual) => cur = actual,
                 }
             }
+        }
+    }
+
+    /// The failure (and initial load) ordering `atomic_float` pairs with a
+    /// read-modify-write ordering: the strongest load ordering it implies.
+    fn failure_ordering(order: Ordering) -> Ordering {
+        match order {
+            Ordering::Release | Ordering::Relaxed => Ordering::Relaxed,
+            Ordering::Acquire | Ordering::AcqRel => Ordering::Acquire,
+            _ => Ordering::SeqCst,
         }
     }
 }

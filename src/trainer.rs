@@ -300,13 +300,14 @@ impl<'a, M: Model> Job<'a, M> {
 
     /// Runs the job.
     pub fn run(self) -> Result<Trained, Error> {
-        let name = self.trainer.policy.name();
+        let name = self.trainer.policy.to_string();
         // Dispatch on the policy once per run; each arm is its own
         // monomorphised loop.
         match self.trainer.policy {
-            Policy::Sequential | Policy::Racy => self.run_with_rule(policy::Racy, name),
-            Policy::AtomicAdd => self.run_with_rule(policy::AtomicAdd, name),
-            Policy::Locked => self.run_with_rule(policy::Locked, name),
+            Policy::Sequential | Policy::Racy => self.run_with_rule(policy::Racy, &name),
+            Policy::AtomicAdd => self.run_with_rule(policy::AtomicAdd, &name),
+            Policy::Locked => self.run_with_rule(policy::Locked, &name),
+            Policy::Batched { size } => self.run_with_rule(policy::Batched { size }, &name),
         }
     }
 

@@ -66,7 +66,9 @@ fn pass<R: UpdateRule>(rule: &R, store: &WeightStore, model: &Linear, data: &Csr
 fn the_lock_free_per_sample_path_allocates_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let data = problem(5_000);
-    let model = Linear::new(Loss::Logistic, data.n_features()).bias(true).l2(1e-4, &data);
+    let model = Linear::new(Loss::Logistic, data.n_features())
+        .bias(true)
+        .l2(1e-4, &data);
     let store = WeightStore::zeros(model.dim());
 
     let before = allocations();
@@ -107,7 +109,13 @@ fn lock_free_policies_finish_while_every_crate_lock_is_held() {
             let (tx, rx) = mpsc::channel();
             let (model, data, store) = (&model, &data, &store);
             s.spawn(move || {
-                let r = Trainer::new().threads(2).epochs(2).policy(policy).job(model, data).weights(store).run();
+                let r = Trainer::new()
+                    .threads(2)
+                    .epochs(2)
+                    .policy(policy)
+                    .job(model, data)
+                    .weights(store)
+                    .run();
                 tx.send(r.is_ok()).unwrap();
             });
             // A deadlock guard, not a timing assertion: a lock-taking path
@@ -119,10 +127,19 @@ fn lock_free_policies_finish_while_every_crate_lock_is_held() {
         let (tx, rx) = mpsc::channel();
         let (model, data, store) = (&model, &data, &store);
         s.spawn(move || {
-            let r = Trainer::new().threads(2).epochs(1).policy(Policy::Locked).job(model, data).weights(store).run();
+            let r = Trainer::new()
+                .threads(2)
+                .epochs(1)
+                .policy(Policy::Locked)
+                .job(model, data)
+                .weights(store)
+                .run();
             tx.send(r.is_ok()).unwrap();
         });
-        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "Locked ran without its lock");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "Locked ran without its lock"
+        );
         drop(guard);
         assert_eq!(rx.recv_timeout(Duration::from_secs(300)), Ok(true));
     });

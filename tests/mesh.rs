@@ -146,3 +146,30 @@ fn joined_and_sequential_steps_agree_on_one_thread() {
     assert!(e.cortices.iter().all(|c| c.samples == all.len() as u64));
     assert_eq!(e.cortices[1].accuracy, None, "squared loss reports no accuracy");
 }
+
+#[test]
+fn the_equivalence_harness_accepts_a_mesh() {
+    use wildsgd::equivalence::{Harness, Verdict};
+    let (all, domain, parts) = domains(4_000);
+    let models: Vec<Linear> = parts
+        .iter()
+        .map(|p| Linear::new(Loss::Logistic, 3_000).bias(true).l2(1e-4, p))
+        .collect();
+    let trainer = Trainer::new().threads(2).epochs(8).seed(1);
+    let mut mesh = Mesh::new(trainer.clone());
+    for (name, m) in DOMAINS.iter().zip(&models) {
+        mesh = mesh.cortex(name, m, Policy::AtomicAdd);
+    }
+    let mesh = mesh.route_by_domain(|_, i| Some(DOMAINS[domain[i]]));
+    for (d, (part, model)) in parts.iter().zip(&models).enumerate() {
+        // Each cortex against its own sequential baseline on its own domain.
+        let mut harness = Harness::new(&trainer, model, part).seeds(3).tolerance(0.01);
+        let cmp = harness.mesh(&mesh, &all, DOMAINS[d]).unwrap();
+        assert_eq!(cmp.verdict, Verdict::Equivalent, "{}:\n{cmp}", DOMAINS[d]);
+        assert_eq!(cmp.policy, format!("mesh:{}", DOMAINS[d]));
+        assert_eq!(cmp.curve.len(), 8, "a curve point per epoch");
+    }
+    let model = &models[0];
+    let mut harness = Harness::new(&trainer, model, &parts[0]).seeds(3);
+    assert!(harness.mesh(&mesh, &all, "nope").unwrap_err().to_string().contains("no cortex called"));
+}

@@ -3,7 +3,9 @@
 
 use wildsgd::data::{CsrDataset, Synthetic};
 use wildsgd::trainer::epoch_order;
-use wildsgd::{baseline, Control, Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore, Weights, WeightsMut};
+use wildsgd::{
+    baseline, Control, Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore, Weights, WeightsMut,
+};
 
 fn problem(rows: usize, features: usize, seed: u64) -> CsrDataset {
     Synthetic {
@@ -17,15 +19,29 @@ fn problem(rows: usize, features: usize, seed: u64) -> CsrDataset {
 }
 
 fn logistic(train: &CsrDataset) -> Linear {
-    Linear::new(Loss::Logistic, train.n_features()).bias(true).l2(1e-5, train)
+    Linear::new(Loss::Logistic, train.n_features())
+        .bias(true)
+        .l2(1e-5, train)
 }
 
 #[test]
 fn sequential_is_bit_for_bit_reproducible_and_equals_the_plain_loop() {
     let data = problem(5_000, 2_000, 3);
     for (loss, schedule) in [
-        (Loss::Logistic, Schedule::InverseTime { initial: 0.5, decay: 1e-4 }),
-        (Loss::Hinge, Schedule::EpochDecay { initial: 0.2, decay: 0.8 }),
+        (
+            Loss::Logistic,
+            Schedule::InverseTime {
+                initial: 0.5,
+                decay: 1e-4,
+            },
+        ),
+        (
+            Loss::Hinge,
+            Schedule::EpochDecay {
+                initial: 0.2,
+                decay: 0.8,
+            },
+        ),
         (Loss::Squared, Schedule::Constant(0.05)),
     ] {
         let model = Linear::new(loss, data.n_features()).bias(true).l2(1e-4, &data);
@@ -41,8 +57,16 @@ fn sequential_is_bit_for_bit_reproducible_and_equals_the_plain_loop() {
         let plain = baseline::plain_linear(&t, &model, &data).unwrap();
         assert_eq!(a.report.threads, 1);
         let bits = |w: &[f32]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&a.weights), bits(&b.weights), "{loss:?}: Sequential differs between runs");
-        assert_eq!(bits(&a.weights), bits(&plain.weights), "{loss:?}: plain loop differs from Sequential");
+        assert_eq!(
+            bits(&a.weights),
+            bits(&b.weights),
+            "{loss:?}: Sequential differs between runs"
+        );
+        assert_eq!(
+            bits(&a.weights),
+            bits(&plain.weights),
+            "{loss:?}: plain loop differs from Sequential"
+        );
         assert_eq!(plain.report.policy, "plain");
         assert_eq!(a.report.final_loss(), plain.report.final_loss());
         let c = t.clone().seed(12).fit(&model, &data).unwrap();
@@ -63,7 +87,10 @@ fn parallel_logistic_matches_sequential_loss_within_one_percent() {
             let par = base.clone().policy(policy).threads(threads).fit(&model, &data).unwrap();
             let loss = par.report.final_loss().unwrap();
             let rel = (loss - seq_loss) / seq_loss;
-            assert!(rel.abs() < 0.01, "{policy} x{threads}: loss {loss} vs sequential {seq_loss} ({rel:+.4})");
+            assert!(
+                rel.abs() < 0.01,
+                "{policy} x{threads}: loss {loss} vs sequential {seq_loss} ({rel:+.4})"
+            );
             assert_eq!(par.report.threads, threads);
         }
     }
@@ -74,13 +101,20 @@ fn reports_hold_every_epoch_and_the_loss_curve() {
     let data = problem(4_000, 1_000, 2);
     let (train, valid) = data.split(0.25, 9).unwrap();
     let model = logistic(&train);
-    let t = Trainer::new().threads(2).epochs(3).evals_per_epoch(5).loss_rows(Some(500));
+    let t = Trainer::new()
+        .threads(2)
+        .epochs(3)
+        .evals_per_epoch(5)
+        .loss_rows(Some(500));
     let out = t.job(&model, &train).validation(&valid).run().unwrap();
     let r = &out.report;
     assert_eq!(r.epochs.len(), 3);
     assert_eq!(r.trace.len(), 15);
     assert_eq!(r.samples(), 3 * train.len() as u64);
-    assert!(r.trace.windows(2).all(|w| w[0].samples < w[1].samples && w[0].update_seconds <= w[1].update_seconds));
+    assert!(r
+        .trace
+        .windows(2)
+        .all(|w| w[0].samples < w[1].samples && w[0].update_seconds <= w[1].update_seconds));
     for (i, e) in r.epochs.iter().enumerate() {
         assert_eq!(e.epoch, i);
         assert_eq!(e.samples, train.len() as u64);
@@ -91,7 +125,11 @@ fn reports_hold_every_epoch_and_the_loss_curve() {
         let acc = e.valid_accuracy.unwrap();
         assert!((0.5..=1.0).contains(&acc), "{acc}");
         assert!(e.train_accuracy.is_some());
-        assert_eq!(r.trace[5 * i + 4].loss, e.train_loss, "the epoch's point is its train loss");
+        assert_eq!(
+            r.trace[5 * i + 4].loss,
+            e.train_loss,
+            "the epoch's point is its train loss"
+        );
     }
     assert!(r.epochs[2].train_loss < r.epochs[0].train_loss);
     assert!(r.seconds_to(f64::INFINITY).is_some());
@@ -153,9 +191,16 @@ fn tail_averaging_returns_the_mean_iterate_of_the_last_epoch() {
         }
     }
     let expected = sum / 16.0;
-    assert!((f64::from(out.weights[0]) - expected).abs() < 1e-3, "{} vs {expected}", out.weights[0]);
+    assert!(
+        (f64::from(out.weights[0]) - expected).abs() < 1e-3,
+        "{} vs {expected}",
+        out.weights[0]
+    );
     assert_eq!(out.report.final_loss().unwrap(), f64::from(out.weights[0]));
-    assert!(f64::from(out.weights[0]) < f64::from(w), "the average lags the last iterate");
+    assert!(
+        f64::from(out.weights[0]) < f64::from(w),
+        "the average lags the last iterate"
+    );
 
     // On a real problem, averaging over 2 threads keeps the loss in range.
     let data = problem(5_000, 1_000, 8);
@@ -206,14 +251,22 @@ fn warm_start_trains_the_given_store() {
     assert!(second.report.epochs[0].train_loss < first.report.epochs[0].train_loss);
     let wrong = WeightStore::zeros(3);
     let e = t.job(&model, &data).weights(&wrong).run().unwrap_err();
-    assert!(matches!(e, Error::LengthMismatch { expected, found: 3, .. } if expected == model.dim()), "{e}");
+    assert!(
+        matches!(e, Error::LengthMismatch { expected, found: 3, .. } if expected == model.dim()),
+        "{e}"
+    );
 }
 
 #[test]
 fn locked_policy_trains_too() {
     let data = problem(3_000, 500, 7);
     let model = logistic(&data);
-    let out = Trainer::new().threads(2).epochs(3).policy(Policy::Locked).fit(&model, &data).unwrap();
+    let out = Trainer::new()
+        .threads(2)
+        .epochs(3)
+        .policy(Policy::Locked)
+        .fit(&model, &data)
+        .unwrap();
     assert_eq!(out.report.policy, "locked");
     assert!(out.report.final_loss().unwrap() < 0.65);
 }
@@ -231,11 +284,17 @@ fn divergence_is_reported_with_the_last_finite_weights() {
         .schedule(Schedule::Constant(0.5))
         .fit(&model, &data)
         .unwrap_err();
-    let Error::Diverged(d) = &err else { panic!("expected divergence, got {err}") };
+    let Error::Diverged(d) = &err else {
+        panic!("expected divergence, got {err}")
+    };
     assert_eq!(d.epoch, 0);
     assert!(err.to_string().contains("diverged in epoch 0"), "{err}");
     assert!(d.last_finite.iter().all(|w| w.is_finite()));
-    assert_eq!(d.last_finite, vec![0.0, 0.0], "the initial weights, since epoch 0 diverged");
+    assert_eq!(
+        d.last_finite,
+        vec![0.0, 0.0],
+        "the initial weights, since epoch 0 diverged"
+    );
     assert!(d.report.epochs.is_empty());
 
     // Diverging later keeps the last good epoch's weights.
@@ -243,8 +302,16 @@ fn divergence_is_reported_with_the_last_finite_weights() {
     for _ in 0..100 {
         data.push(&[0], &[1.0], 1.0).unwrap();
     }
-    let sched = Schedule::EpochDecay { initial: 0.01, decay: 1e3 };
-    let err = Trainer::new().threads(1).epochs(6).schedule(sched).fit(&model_one(), &data).unwrap_err();
+    let sched = Schedule::EpochDecay {
+        initial: 0.01,
+        decay: 1e3,
+    };
+    let err = Trainer::new()
+        .threads(1)
+        .epochs(6)
+        .schedule(sched)
+        .fit(&model_one(), &data)
+        .unwrap_err();
     let Error::Diverged(d) = err else { panic!() };
     assert!(d.epoch >= 1, "{}", d.epoch);
     assert_eq!(d.report.epochs.len(), d.epoch);
@@ -267,10 +334,19 @@ fn bad_configuration_and_data_are_typed_errors() {
         let e = fit(Trainer::new().schedule(Schedule::Constant(lr)));
         assert!(matches!(e, Error::InvalidLearningRate { .. }), "{lr}: {e}");
     }
-    let e = fit(Trainer::new().schedule(Schedule::InverseTime { initial: 0.1, decay: f32::NAN }));
+    let e = fit(Trainer::new().schedule(Schedule::InverseTime {
+        initial: 0.1,
+        decay: f32::NAN,
+    }));
     assert!(e.to_string().contains("decay"), "{e}");
-    assert!(matches!(fit(Trainer::new().evals_per_epoch(0)), Error::InvalidParameter { .. }));
-    assert!(matches!(fit(Trainer::new().loss_rows(Some(0))), Error::InvalidParameter { .. }));
+    assert!(matches!(
+        fit(Trainer::new().evals_per_epoch(0)),
+        Error::InvalidParameter { .. }
+    ));
+    assert!(matches!(
+        fit(Trainer::new().loss_rows(Some(0))),
+        Error::InvalidParameter { .. }
+    ));
 
     let empty = CsrDataset::new(100);
     let e = Trainer::new().fit(&model, &empty).unwrap_err();
@@ -288,7 +364,10 @@ fn bad_configuration_and_data_are_typed_errors() {
         "training data, row 1: feature index 150 is beyond the model's dimension 100"
     );
     let e = Trainer::new().job(&model, &data).validation(&wide).run().unwrap_err();
-    assert!(e.to_string().starts_with("validation data, row 1: feature index 150"), "{e}");
+    assert!(
+        e.to_string().starts_with("validation data, row 1: feature index 150"),
+        "{e}"
+    );
 
     "bogus".parse::<Policy>().unwrap_err();
     assert_eq!("atomic".parse::<Policy>().unwrap(), Policy::AtomicAdd);
@@ -314,7 +393,13 @@ fn a_resumed_sequential_run_is_bit_identical_to_an_uninterrupted_one() {
         .run()
         .unwrap();
     let store = WeightStore::from_slice(&saved);
-    let resumed = t.clone().start_epoch(2).job(&model, &data).weights(&store).run().unwrap();
+    let resumed = t
+        .clone()
+        .start_epoch(2)
+        .job(&model, &data)
+        .weights(&store)
+        .run()
+        .unwrap();
     assert_eq!(resumed.report.epochs.len(), 2);
     assert_eq!(resumed.report.epochs[0].epoch, 2);
     let bits = |w: &[f32]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
@@ -323,10 +408,33 @@ fn a_resumed_sequential_run_is_bit_identical_to_an_uninterrupted_one() {
     // A hook's error stops training and is returned.
     let e = t
         .job(&model, &data)
-        .on_weights(|_, _| Err(Error::InvalidParameter { name: "disk", reason: "full".into() }))
+        .on_weights(|_, _| {
+            Err(Error::InvalidParameter {
+                name: "disk",
+                reason: "full".into(),
+            })
+        })
         .run()
         .unwrap_err();
     assert_eq!(e.to_string(), "invalid disk: full");
     let e = t.clone().start_epoch(4).fit(&model, &data).unwrap_err();
     assert!(e.to_string().contains("start_epoch"), "{e}");
+}
+
+#[test]
+fn batched_with_size_one_is_atomic_add() {
+    let data = problem(3_000, 800, 13);
+    let model = logistic(&data);
+    let t = Trainer::new().threads(1).epochs(3).seed(2);
+    let seq = t.clone().policy(Policy::Sequential).fit(&model, &data).unwrap();
+    let atomic = t.clone().policy(Policy::AtomicAdd).fit(&model, &data).unwrap();
+    let batched = t.clone().policy(Policy::Batched { size: 1 }).fit(&model, &data).unwrap();
+    // On one thread every policy applies the same adds in the same order.
+    assert_eq!(batched.weights, atomic.weights);
+    assert_eq!(batched.weights, seq.weights);
+    assert_eq!(batched.report.policy, "batched:1");
+    // Larger batches on several threads still learn the same problem.
+    let b = t.policy(Policy::Batched { size: 32 }).threads(4).fit(&model, &data).unwrap();
+    let rel = (b.report.final_loss().unwrap() - seq.report.final_loss().unwrap()) / seq.report.final_loss().unwrap();
+    assert!(rel.abs() < 0.02, "{rel}");
 }
