@@ -58,8 +58,8 @@ struct Args {
     /// Thread counts, comma separated (default 1, 2, 4, ... up to the cores).
     #[arg(long, value_delimiter = ',')]
     threads: Option<Vec<usize>>,
-    /// Policies, comma separated: plain, sequential, racy, atomic, locked.
-    #[arg(long, value_delimiter = ',', default_value = "plain,sequential,racy,atomic,locked")]
+    /// Policies, comma separated: plain, sequential, racy, atomic, locked, batched:N.
+    #[arg(long, value_delimiter = ',', default_value = "plain,sequential,racy,atomic,locked,batched:32")]
     policies: Vec<String>,
     /// Repetitions; each figure is their median.
     #[arg(long, default_value_t = 5)]
