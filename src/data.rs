@@ -2,9 +2,19 @@
 //! dataset for sparse linear models, and an RCV1-like synthetic generator.
 
 mod csr;
+mod graph;
+mod libsvm;
+mod parse;
+mod ratings;
 mod synthetic;
 
 pub use csr::{CsrDataset, SparseRow};
+pub use graph::{read_edge_list, read_metis, Graph};
+pub use libsvm::{
+    binary_labels, read_libsvm, read_libsvm_bytes, write_libsvm, write_libsvm_file, LibsvmData, LibsvmOptions,
+};
+pub use parse::ParseIssue;
+pub use ratings::{read_ratings, read_ratings_bytes, Ratings};
 pub use synthetic::Synthetic;
 
 /// Indexed, shareable training data.

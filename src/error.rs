@@ -76,6 +76,43 @@ pub enum Error {
     /// The worker thread pool could not be created.
     #[error("could not start the worker thread pool: {0}")]
     ThreadPool(String),
+    /// A data file is malformed at a known place.
+    #[error("{file}: line {line}, column {column}: {what}")]
+    Parse {
+        /// The file's name as given (or a label such as `<memory>`).
+        file: String,
+        /// Line number, from 1.
+        line: usize,
+        /// Column (byte offset within the line), from 1.
+        column: usize,
+        /// What is wrong there.
+        what: crate::data::ParseIssue,
+    },
+    /// A data file holds no data rows at all.
+    #[error("{file}: the file is empty (no data rows{detail})")]
+    EmptyFile {
+        /// The file's name as given.
+        file: String,
+        /// Extra detail, such as ", only comments and blank lines"; may be empty.
+        detail: &'static str,
+    },
+    /// Reading or writing a file failed.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file's name as given.
+        file: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A checkpoint or saved model cannot be used.
+    #[error("{file}: not a usable checkpoint: {what}")]
+    Checkpoint {
+        /// The file's name as given.
+        file: String,
+        /// What is wrong with it.
+        what: crate::checkpoint::CheckpointIssue,
+    },
 }
 
 /// What the divergence guard saw, and what it saved.

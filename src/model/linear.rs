@@ -131,7 +131,10 @@ impl Linear {
     /// # Panics
     /// If `scale` is not finite and positive.
     pub fn bias_scale(mut self, scale: f32) -> Self {
-        assert!(scale.is_finite() && scale > 0.0, "bias scale must be finite and > 0, got {scale}");
+        assert!(
+            scale.is_finite() && scale > 0.0,
+            "bias scale must be finite and > 0, got {scale}"
+        );
         self.bias_scale = scale;
         self
     }

@@ -1,0 +1,451 @@
+//! The LIBSVM / SVMlight text format: a reader (plain or gzip, parsed in
+//! parallel chunks split at line boundaries) and a writer.
+//!
+//! One row per line: `LABEL [qid:Q] INDEX:VALUE INDEX:VALUE ... [# comment]`.
+//! Indices start at 1 and strictly increase within a row; feature `i` of the
+//! file is feature `i - 1` of the [`CsrDataset`]. Labels may be ±1, 0/1,
+//! multiclass integers or real targets (the reader keeps them as written;
+//! [`binary_labels`] maps two classes to ±1). Blank lines, `#` comments and
+//! CRLF line ends are accepted; `qid:` tokens are skipped.
+
+use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::parse::{display_name, maybe_gunzip, parse_f32, quote, read_file, ParseIssue};
+use super::CsrDataset;
+use crate::Error;
+
+/// How to read a LIBSVM file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LibsvmOptions {
+    /// The dataset's number of features: at least this many (a model's
+    /// dimension, say). The width is the larger of this and the largest index
+    /// in the file. `None`: the largest index in the file.
+    pub n_features: Option<usize>,
+    /// Bytes per parallel parsing chunk (0: a default of 1 MiB). Chunks are
+    /// cut at line boundaries and parsed on the current Rayon pool.
+    pub chunk_bytes: usize,
+}
+
+/// A LIBSVM file read into memory: the dataset and what the reader counted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LibsvmData {
+    /// The rows.
+    pub data: CsrDataset,
+    /// Lines in the (decompressed) text, data or not.
+    pub lines: usize,
+    /// Bytes of (decompressed) text.
+    pub bytes: usize,
+}
+
+const DEFAULT_CHUNK: usize = 1 << 20;
+
+/// Reads a LIBSVM/SVMlight file (gzip-compressed or not: the content decides,
+/// not the name).
+///
+/// ```
+/// use wildsgd::data::{read_libsvm_bytes, LibsvmOptions};
+///
+/// let text = b"+1 1:0.5 3:2 # a comment\r\n\n-1 qid:4 2:1.5\n";
+/// let d = read_libsvm_bytes("inline", text, &LibsvmOptions::default()).unwrap().data;
+/// assert_eq!((d.len(), d.n_features(), d.nnz()), (2, 3, 3));
+/// assert_eq!(d.row(0).indices, &[0, 2]); // file index 1 is feature 0
+///
+/// let err = read_libsvm_bytes("bad.svm", b"1 1:0.5\n1 4:x\n", &LibsvmOptions::default()).unwrap_err();
+/// assert_eq!(err.to_string(), "bad.svm: line 2, column 5: value \"x\" is not a number");
+/// ```
+pub fn read_libsvm(path: impl AsRef<Path>, opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
+    let path = path.as_ref();
+    let text = read_file(path)?;
+    parse_text(&display_name(path), &text, opts)
+}
+
+/// Reads LIBSVM text (or gzip-compressed text) held in memory; `name` is
+/// what error messages call it.
+pub fn read_libsvm_bytes(name: &str, bytes: &[u8], opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let text = maybe_gunzip(name, bytes.to_vec())?;
+        parse_text(name, &text, opts)
+    } else {
+        parse_text(name, bytes, opts)
+    }
+}
+
+/// One chunk's rows, or the first error in it.
+#[derive(Default)]
+struct Chunk {
+    row_nnz: Vec<u32>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    labels: Vec<f32>,
+    /// Lines fully scanned (all of them unless `error` is set).
+    lines: usize,
+    /// One more than the largest 0-based feature index seen.
+    width: usize,
+    /// (line within the chunk from 1, column from 1, issue).
+    error: Option<(usize, usize, ParseIssue)>,
+}
+
+fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
+    if text.is_empty() {
+        return Err(Error::EmptyFile {
+            file: name.to_string(),
+            detail: "",
+        });
+    }
+    let chunks = split_chunks(
+        text,
+        if opts.chunk_bytes == 0 {
+            DEFAULT_CHUNK
+        } else {
+            opts.chunk_bytes
+        },
+    );
+    let parsed: Vec<Chunk> = if chunks.len() == 1 {
+        vec![parse_chunk(text)]
+    } else {
+        chunks.par_iter().map(|r| parse_chunk(&text[r.clone()])).collect()
+    };
+    let mut line_base = 0;
+    for c in &parsed {
+        if let Some((line, column, what)) = &c.error {
+            return Err(Error::Parse {
+                file: name.to_string(),
+                line: line_base + line,
+                column: *column,
+                what: what.clone(),
+            });
+        }
+        line_base += c.lines;
+    }
+    let rows: usize = parsed.iter().map(|c| c.labels.len()).sum();
+    if rows == 0 {
+        return Err(Error::EmptyFile {
+            file: name.to_string(),
+            detail: ", only comments and blank lines",
+        });
+    }
+    let nnz: usize = parsed.iter().map(|c| c.indices.len()).sum();
+    let width = parsed
+        .iter()
+        .map(|c| c.width)
+        .max()
+        .unwrap_or(0)
+        .max(opts.n_features.unwrap_or(0));
+    let mut indptr = Vec::with_capacity(rows + 1);
+    let mut indices = Vec::with_capacity(nnz);
+    let mut values = Vec::with_capacity(nnz);
+    let mut labels = Vec::with_capacity(rows);
+    indptr.push(0usize);
+    let mut at = 0usize;
+    for c in parsed {
+        for &k in &c.row_nnz {
+            at += k as usize;
+            indptr.push(at);
+        }
+        indices.extend_from_slice(&c.indices);
+        values.extend_from_slice(&c.values);
+        labels.extend_from_slice(&c.labels);
+    }
+    let data = CsrDataset::from_parts(indptr, indices, values, labels, width)?;
+    Ok(LibsvmData {
+        data,
+        lines: line_base,
+        bytes: text.len(),
+    })
+}
+
+/// Cuts `text` into ranges of about `target` bytes, each ending just after a
+/// newline (the last one at the end of the text).
+fn split_chunks(text: &[u8], target: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(text.len() / target + 1);
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + target).min(text.len());
+        while end < text.len() && text[end - 1] != b'\n' {
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+#[inline]
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+/// Parses whole lines of LIBSVM text.
+fn parse_chunk(s: &[u8]) -> Chunk {
+    let mut c = Chunk {
+        row_nnz: Vec::with_capacity(s.len() / 256 + 1),
+        indices: Vec::with_capacity(s.len() / 10 + 1),
+        values: Vec::with_capacity(s.len() / 10 + 1),
+        labels: Vec::with_capacity(s.len() / 256 + 1),
+        ..Chunk::default()
+    };
+    let n = s.len();
+    let mut pos = 0;
+    let mut max_index: u64 = 0;
+    while pos < n {
+        let line_start = pos;
+        c.lines += 1;
+        let fail = |c: &mut Chunk, at: usize, what: ParseIssue| {
+            c.error = Some((c.lines, at - line_start + 1, what));
+        };
+        // Leading white space, then a blank or comment-only line?
+        while pos < n && is_space(s[pos]) {
+            pos += 1;
+        }
+        if pos == n || s[pos] == b'\n' || s[pos] == b'#' {
+            while pos < n && s[pos] != b'\n' {
+                pos += 1;
+            }
+            pos += 1;
+            continue;
+        }
+        // The label.
+        let start = pos;
+        while pos < n && !is_space(s[pos]) && s[pos] != b'\n' && s[pos] != b'#' {
+            pos += 1;
+        }
+        let tok = &s[start..pos];
+        let label = match parse_f32(tok) {
+            Some(v) if v.is_finite() => v,
+            Some(_) => {
+                fail(&mut c, start, ParseIssue::NonFiniteLabel { text: quote(tok) });
+                return c;
+            }
+            None => {
+                fail(&mut c, start, ParseIssue::BadLabel { text: quote(tok) });
+                return c;
+            }
+        };
+        // The features.
+        let row_start = c.indices.len();
+        let mut prev: u64 = 0;
+        loop {
+            while pos < n && is_space(s[pos]) {
+                pos += 1;
+            }
+            if pos == n || s[pos] == b'\n' {
+                break;
+            }
+            if s[pos] == b'#' {
+                while pos < n && s[pos] != b'\n' {
+                    pos += 1;
+                }
+                break;
+            }
+            let start = pos;
+            // The index: digits up to the colon.
+            let mut idx: u64 = 0;
+            let mut overflow = false;
+            while pos < n && s[pos].is_ascii_digit() {
+                idx = idx * 10 + u64::from(s[pos] - b'0');
+                if idx > u64::from(u32::MAX) {
+                    overflow = true;
+                    idx = u64::from(u32::MAX) + 1;
+                }
+                pos += 1;
+            }
+            let digits_end = pos;
+            if pos < n && s[pos] == b':' && digits_end > start {
+                pos += 1;
+            } else {
+                // Not DIGITS:... — find the token's end to say what it is.
+                while pos < n && !is_space(s[pos]) && s[pos] != b'\n' && s[pos] != b'#' {
+                    pos += 1;
+                }
+                let tok = &s[start..pos];
+                if tok.starts_with(b"qid:") {
+                    continue;
+                }
+                let issue = match tok.iter().position(|&b| b == b':') {
+                    None => ParseIssue::MissingColon { token: quote(tok) },
+                    Some(k) => ParseIssue::BadIndex { text: quote(&tok[..k]) },
+                };
+                fail(&mut c, start, issue);
+                return c;
+            }
+            if overflow {
+                fail(
+                    &mut c,
+                    start,
+                    ParseIssue::IndexTooLarge {
+                        text: quote(&s[start..digits_end]),
+                    },
+                );
+                return c;
+            }
+            if idx == 0 {
+                fail(&mut c, start, ParseIssue::ZeroIndex);
+                return c;
+            }
+            if c.indices.len() > row_start && idx <= prev {
+                let issue = if idx == prev {
+                    ParseIssue::DuplicateIndex { index: idx }
+                } else {
+                    ParseIssue::DescendingIndex {
+                        index: idx,
+                        previous: prev,
+                    }
+                };
+                fail(&mut c, start, issue);
+                return c;
+            }
+            prev = idx;
+            // The value.
+            let vstart = pos;
+            while pos < n && !is_space(s[pos]) && s[pos] != b'\n' && s[pos] != b'#' {
+                pos += 1;
+            }
+            let tok = &s[vstart..pos];
+            match parse_f32(tok) {
+                Some(v) if v.is_finite() => {
+                    c.indices.push((idx - 1) as u32);
+                    c.values.push(v);
+                }
+                Some(_) => {
+                    fail(&mut c, vstart, ParseIssue::NonFiniteValue { text: quote(tok) });
+                    return c;
+                }
+                None => {
+                    fail(&mut c, vstart, ParseIssue::BadValue { text: quote(tok) });
+                    return c;
+                }
+            }
+        }
+        max_index = max_index.max(prev);
+        c.row_nnz.push((c.indices.len() - row_start) as u32);
+        c.labels.push(label);
+        pos += 1; // the newline (or one past the end)
+    }
+    c.width = max_index as usize;
+    c
+}
+
+/// Writes `data` in LIBSVM format (feature `j` as index `j + 1`), with
+/// labels and values in the shortest form that reads back to the same `f32`
+/// bits.
+pub fn write_libsvm<W: Write>(mut out: W, data: &CsrDataset) -> std::io::Result<()> {
+    let mut line = String::with_capacity(256);
+    for i in 0..data.len() {
+        use std::fmt::Write as _;
+        let r = data.row(i);
+        line.clear();
+        let _ = write!(line, "{}", r.label);
+        for (&j, &v) in r.indices.iter().zip(r.values) {
+            let _ = write!(line, " {}:{}", u64::from(j) + 1, v);
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    out.flush()
+}
+
+/// Writes `data` to a LIBSVM file, gzip-compressed if the name ends in `.gz`.
+pub fn write_libsvm_file(path: impl AsRef<Path>, data: &CsrDataset) -> Result<(), Error> {
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        file: display_name(path),
+        source,
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        write_libsvm(&mut gz, data).map_err(io)?;
+        gz.finish().map_err(io)?.flush().map_err(io)
+    } else {
+        write_libsvm(file, data).map_err(io)
+    }
+}
+
+/// Maps a two-class label set to ±1 in place: `{-1, +1}` stays, `{0, 1}`
+/// becomes `{-1, +1}`, and any other pair becomes -1 for the smaller and +1
+/// for the larger. Returns the original (negative, positive) labels. More
+/// than two distinct labels (multiclass or real targets) are an error.
+pub fn binary_labels(data: &mut CsrDataset) -> Result<(f32, f32), Error> {
+    let mut classes: Vec<f32> = Vec::with_capacity(2);
+    for (row, &y) in data.labels().iter().enumerate() {
+        if !classes.contains(&y) {
+            if classes.len() == 2 {
+                return Err(Error::InvalidSample {
+                    row,
+                    reason: format!(
+                        "label {y} is a third class (after {} and {}): a binary model needs two",
+                        classes[0], classes[1]
+                    ),
+                });
+            }
+            classes.push(y);
+        }
+    }
+    classes.sort_by(f32::total_cmp);
+    let (neg, pos) = match classes[..] {
+        [a, b] => (a, b),
+        [a] if a > 0.0 => (-a, a),
+        [a] if a < 0.0 => (a, -a),
+        _ => (0.0, 1.0), // one class, 0: it is the negative one
+    };
+    let labels = data
+        .labels()
+        .iter()
+        .map(|&y| if y == pos { 1.0 } else { -1.0 })
+        .collect();
+    data.set_labels(labels);
+    Ok((neg, pos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, chunk: usize) -> Result<CsrDataset, Error> {
+        read_libsvm_bytes(
+            "t",
+            text.as_bytes(),
+            &LibsvmOptions {
+                chunk_bytes: chunk,
+                ..LibsvmOptions::default()
+            },
+        )
+        .map(|d| d.data)
+    }
+
+    #[test]
+    fn chunked_and_whole_parses_agree_and_errors_keep_their_line() {
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!("{} {}:{} {}:0.25\n", i % 2, i % 7 + 1, i, i % 7 + 9));
+        }
+        let whole = parse(&text, 0).unwrap();
+        for chunk in [1, 7, 64, 1000] {
+            assert_eq!(parse(&text, chunk).unwrap(), whole, "chunk {chunk}");
+        }
+        text.push_str("1 3:1 2:1\n");
+        for chunk in [1, 7, 64, 0] {
+            let e = parse(&text, chunk).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                "t: line 501, column 7: feature index 2 comes after 3: indices must be in increasing order"
+            );
+        }
+    }
+
+    #[test]
+    fn binary_label_mapping() {
+        let mut d = parse("0 1:1\n1 1:1\n0 2:1\n", 0).unwrap();
+        assert_eq!(binary_labels(&mut d).unwrap(), (0.0, 1.0));
+        assert_eq!(d.labels(), &[-1.0, 1.0, -1.0]);
+        let mut d = parse("1 1:1\n2 1:1\n3 2:1\n", 0).unwrap();
+        assert!(binary_labels(&mut d)
+            .unwrap_err()
+            .to_string()
+            .contains("row 2: label 3 is a third class"));
+    }
+}

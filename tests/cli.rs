@@ -1,0 +1,273 @@
+//! The `wildsgd` command end to end: train/eval/predict on the embedded
+//! SpamAssassin data and on tiny files, exit codes and error messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wildsgd");
+
+fn spam() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/spamassassin.svm.gz")
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wildsgd-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn train_eval_predict_on_the_embedded_data() {
+    let d = dir("spam");
+    let (model, report, scores) = (d.join("spam.model"), d.join("r.json"), d.join("p.txt"));
+    let out = run(&[
+        "train",
+        "--data",
+        s(&spam()),
+        "--model",
+        "logistic",
+        "--threads",
+        "2",
+        "--epochs",
+        "4",
+        "--valid-fraction",
+        "0.2",
+        "--out",
+        s(&model),
+        "--report",
+        s(&report),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("6046 rows, 23904 features"), "{stdout}");
+    assert!(stdout.contains("training on 4837 rows, validating on 1209"), "{stdout}");
+    for e in 1..=4 {
+        assert!(stdout.contains(&format!("epoch   {e}: train loss")), "{stdout}");
+    }
+    assert!(stdout.contains("valid acc") && stdout.contains("samples/s"), "{stdout}");
+
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["threads"], 2);
+    assert_eq!(json["policy"], "racy");
+    assert!(json["total_seconds"].as_f64().unwrap() > 0.0);
+    let epochs = json["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 4);
+    for (i, e) in epochs.iter().enumerate() {
+        assert_eq!(e["epoch"], i);
+        for k in [
+            "train_loss",
+            "samples_per_sec",
+            "seconds",
+            "valid_loss",
+            "valid_accuracy",
+        ] {
+            assert!(e[k].as_f64().is_some(), "{k} in {e}");
+        }
+    }
+    let last_acc = epochs[3]["valid_accuracy"].as_f64().unwrap();
+    assert!(last_acc > 0.95, "held-out accuracy {last_acc}");
+
+    let out = run(&["eval", "--model", s(&model), "--data", s(&spam())]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let field = |name: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(field("loss:") < 0.2);
+    assert!(field("accuracy:") > 0.95);
+    assert!(field("auc:") > 0.98);
+
+    let out = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&spam()),
+        "--out",
+        s(&scores),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p: Vec<f64> = std::fs::read_to_string(&scores)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(p.len(), 6046);
+    assert!(p.iter().all(|&x| (0.0..=1.0).contains(&x)));
+    // The first 4150 rows are ham, the rest spam: probabilities separate them.
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    assert!(mean(&p[..4150]) < 0.2 && mean(&p[4150..]) > 0.8);
+}
+
+#[test]
+fn tiny_files_train_and_exit_zero() {
+    let d = dir("tiny");
+    for (name, content) in [
+        ("one.svm", "+1 1:1 3:0.5\n"),
+        ("two.svm", "1 2:1\n0 1:1\n"),
+        ("three.svm", "-1 1:0.5\n+1 2:1.5\n-1 1:1 2:0.25\n"),
+    ] {
+        let data = d.join(name);
+        std::fs::write(&data, content).unwrap();
+        let model = d.join(format!("{name}.model"));
+        for policy in ["sequential", "racy", "atomic", "locked"] {
+            let out = run(&[
+                "train",
+                "--data",
+                s(&data),
+                "--epochs",
+                "3",
+                "--threads",
+                "2",
+                "--policy",
+                policy,
+                "--out",
+                s(&model),
+            ]);
+            assert!(out.status.success(), "{name} {policy}: {}", text(&out.stderr));
+            assert!(text(&out.stdout).contains("no validation set"));
+        }
+        let out = run(&["eval", "--model", s(&model), "--data", s(&data)]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let out = run(&["predict", "--model", s(&model), "--data", s(&data)]);
+        assert!(out.status.success());
+        assert_eq!(text(&out.stdout).lines().count(), content.lines().count());
+    }
+}
+
+#[test]
+fn features_beyond_the_model_are_ignored_and_counted() {
+    let d = dir("wide");
+    let (train, wide, model) = (d.join("t.svm"), d.join("w.svm"), d.join("m"));
+    std::fs::write(&train, "1 1:1\n-1 2:1\n1 1:1 3:1\n").unwrap();
+    std::fs::write(&wide, "1 1:1 7:1 9:2\n-1 2:1\n1 3:1 4:1\n").unwrap();
+    assert!(run(&["train", "--data", s(&train), "--out", s(&model), "--quiet"])
+        .status
+        .success());
+    let out = run(&["eval", "--model", s(&model), "--data", s(&wide)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ignored 3 feature value(s) in 2 row(s) with indices beyond the model's 3 features"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["predict", "--model", s(&model), "--data", s(&wide)]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+    assert!(text(&out.stderr).contains("ignored 3 feature value(s)"));
+}
+
+#[test]
+fn quiet_prints_nothing() {
+    let d = dir("quiet");
+    let data = d.join("x.svm");
+    std::fs::write(&data, "1 1:1\n-1 2:1\n").unwrap();
+    let out = run(&["train", "--data", s(&data), "--quiet"]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+}
+
+fn fails_with(args: &[&str], code: i32, needle: &str) {
+    let out = run(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr:?} lacks {needle:?}");
+    if code == 1 {
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+        assert!(stderr.starts_with("wildsgd: error: "));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    fails_with(&[], 2, "Usage");
+    fails_with(&["train"], 2, "--data");
+    fails_with(&["train", "--data", "x", "--bogus"], 2, "--bogus");
+    fails_with(&["train", "--data", "x", "--model", "tree"], 2, "tree");
+    fails_with(&["train", "--data", "x", "--policy", "bogus"], 2, "unknown policy");
+    fails_with(&["train", "--data", "x", "--epochs", "many"], 2, "many");
+    fails_with(&["frobnicate"], 2, "frobnicate");
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    for cmd in ["train", "eval", "predict"] {
+        assert!(text(&out.stdout).contains(cmd));
+    }
+}
+
+#[test]
+fn data_and_training_errors_exit_1_with_one_line() {
+    let d = dir("errors");
+    let bad = d.join("bad.svm");
+    std::fs::write(&bad, "1 1:1\n-1 2:x\n").unwrap();
+    let b = s(&bad);
+    fails_with(
+        &["train", "--data", b],
+        1,
+        &format!("{b}: line 2, column 6: value \"x\" is not a number"),
+    );
+    let empty = d.join("empty.svm");
+    std::fs::write(&empty, "").unwrap();
+    fails_with(&["train", "--data", s(&empty)], 1, "the file is empty");
+    let comments = d.join("comments.svm");
+    std::fs::write(&comments, "# nothing here\n\n").unwrap();
+    fails_with(&["train", "--data", s(&comments)], 1, "the file is empty");
+    fails_with(&["train", "--data", "/nonexistent/d.svm"], 1, "/nonexistent/d.svm: ");
+    let three = d.join("three.svm");
+    std::fs::write(&three, "1 1:1\n2 1:1\n3 1:1\n").unwrap();
+    fails_with(&["train", "--data", s(&three)], 1, "third class");
+    let ok = d.join("ok.svm");
+    std::fs::write(&ok, "1 1:1\n-1 2:1\n").unwrap();
+    fails_with(
+        &["train", "--data", s(&ok), "--epochs", "0"],
+        1,
+        "epochs must be at least 1",
+    );
+    fails_with(
+        &["train", "--data", s(&ok), "--threads", "0"],
+        1,
+        "threads must be at least 1",
+    );
+    fails_with(&["train", "--data", s(&ok), "--lr=-1"], 1, "learning rate");
+    fails_with(
+        &["train", "--data", s(&ok), "--valid-fraction", "0.1"],
+        1,
+        "no validation rows",
+    );
+    fails_with(&["train", "--data", s(&ok), "--resume"], 1, "--resume need");
+    fails_with(
+        &["eval", "--model", s(&ok), "--data", s(&ok)],
+        1,
+        "not a wildsgd checkpoint",
+    );
+    fails_with(
+        &["eval", "--model", "/nonexistent/m", "--data", s(&ok)],
+        1,
+        "/nonexistent/m: ",
+    );
+    let model = d.join("m");
+    assert!(run(&["train", "--data", s(&ok), "--out", s(&model), "--quiet"])
+        .status
+        .success());
+    fails_with(
+        &["predict", "--model", s(&model), "--data", s(&bad)],
+        1,
+        "line 2, column 6",
+    );
+}
