@@ -109,7 +109,12 @@ fn main() {
             group.bench_function(BenchmarkId::new("sequential", 1), |b| {
                 b.iter_custom(|n| epoch(&seq, n, false))
             });
-            for policy in [Policy::Racy, Policy::AtomicAdd, Policy::Locked, Policy::Batched { size: 32 }] {
+            for policy in [
+                Policy::Racy,
+                Policy::AtomicAdd,
+                Policy::Locked,
+                Policy::Batched { size: 32 },
+            ] {
                 for &t in &threads {
                     let tr = base.clone().policy(policy).threads(t);
                     group.bench_function(BenchmarkId::new(policy.to_string(), t), |b| {

@@ -59,7 +59,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let data = read_libsvm(&args.data, &LibsvmOptions::default())?.data;
     if data.len() != SPAM_2.end {
-        return Err(format!("{}: expected {} rows in sub-corpus order, found {}", args.data, SPAM_2.end, data.len()).into());
+        return Err(format!(
+            "{}: expected {} rows in sub-corpus order, found {}",
+            args.data,
+            SPAM_2.end,
+            data.len()
+        )
+        .into());
     }
     let d = data.n_features();
     // Each domain's own rows, for training the cortices one after another.
@@ -95,9 +101,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             alone.push(trainer.clone().policy(Policy::Racy).fit(m, p)?);
         }
         let wall = clock.elapsed().as_secs_f64();
-        apart.push((wall, alone.iter().map(|t| t.report.update_seconds()).sum::<f64>(), alone));
+        apart.push((
+            wall,
+            alone.iter().map(|t| t.report.update_seconds()).sum::<f64>(),
+            alone,
+        ));
         let mut times = [0.0; 3];
-        for (k, join) in [JoinMode::Auto, JoinMode::Never, JoinMode::Always].into_iter().enumerate() {
+        for (k, join) in [JoinMode::Auto, JoinMode::Never, JoinMode::Always]
+            .into_iter()
+            .enumerate()
+        {
             let m = mesh(join);
             let clock = Instant::now();
             let trained = m.fit(&data)?;
@@ -130,10 +143,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps = final_epoch.steps as f64 * args.epochs as f64;
     let seq_update = median(apart.iter().map(|a| a.1).collect());
     println!("\nupdate seconds for all {steps} cortex steps (median):");
-    println!("  one after another: {seq_update:.4} s ({:.0} steps/s)", steps / seq_update);
-    for (k, name) in ["mesh, auto join", "mesh, never join", "mesh, always join"].iter().enumerate() {
+    println!(
+        "  one after another: {seq_update:.4} s ({:.0} steps/s)",
+        steps / seq_update
+    );
+    for (k, name) in ["mesh, auto join", "mesh, never join", "mesh, always join"]
+        .iter()
+        .enumerate()
+    {
         let t = median(together.iter().map(|x| x[k]).collect());
-        println!("  {name}: {t:.4} s ({:.0} steps/s, {:.2}x one after another)", steps / t, seq_update / t);
+        println!(
+            "  {name}: {t:.4} s ({:.0} steps/s, {:.2}x one after another)",
+            steps / t,
+            seq_update / t
+        );
     }
     println!("  auto chose join on workers: {:?}", trained.report.joined);
     Ok(())

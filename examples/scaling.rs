@@ -59,7 +59,11 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     threads: Option<Vec<usize>>,
     /// Policies, comma separated: plain, sequential, racy, atomic, locked, batched:N.
-    #[arg(long, value_delimiter = ',', default_value = "plain,sequential,racy,atomic,locked,batched:32")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "plain,sequential,racy,atomic,locked,batched:32"
+    )]
     policies: Vec<String>,
     /// Repetitions; each figure is their median.
     #[arg(long, default_value_t = 5)]

@@ -233,9 +233,21 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     pub fn cortex<M: Model<Data = D>>(mut self, name: &str, model: &'a M, policy: Policy) -> Self {
         let name = name.to_string();
         let c: Box<dyn Cortex<D> + 'a> = match policy {
-            Policy::Sequential | Policy::Racy => Box::new(Typed { name, model, rule: policy::Racy }),
-            Policy::AtomicAdd => Box::new(Typed { name, model, rule: policy::AtomicAdd }),
-            Policy::Locked => Box::new(Typed { name, model, rule: policy::Locked }),
+            Policy::Sequential | Policy::Racy => Box::new(Typed {
+                name,
+                model,
+                rule: policy::Racy,
+            }),
+            Policy::AtomicAdd => Box::new(Typed {
+                name,
+                model,
+                rule: policy::AtomicAdd,
+            }),
+            Policy::Locked => Box::new(Typed {
+                name,
+                model,
+                rule: policy::Locked,
+            }),
             Policy::Batched { size } => Box::new(Typed {
                 name,
                 model,
@@ -247,7 +259,12 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     }
 
     /// Adds a cortex trained with a custom [`UpdateRule`].
-    pub fn cortex_with_rule<M: Model<Data = D>, R: UpdateRule + 'a>(mut self, name: &str, model: &'a M, rule: R) -> Self {
+    pub fn cortex_with_rule<M: Model<Data = D>, R: UpdateRule + 'a>(
+        mut self,
+        name: &str,
+        model: &'a M,
+        rule: R,
+    ) -> Self {
         self.cortices.push(Box::new(Typed {
             name: name.to_string(),
             model,
@@ -625,4 +642,3 @@ impl<M: Model, W: Worker> ErasedWorker<M::Data> for TypedWorker<'_, M, W> {
         self.worker.finish();
     }
 }
-

@@ -58,7 +58,12 @@ fn each_cortex_reaches_the_loss_it_reaches_alone() {
         assert_eq!(c.name, DOMAINS[d]);
         assert_eq!(c.samples, part.len() as u64);
         let rel = (c.loss - alone_loss) / alone_loss;
-        assert!(rel.abs() < 0.01, "{}: mesh {} vs alone {alone_loss} ({rel:+.4})", c.name, c.loss);
+        assert!(
+            rel.abs() < 0.01,
+            "{}: mesh {} vs alone {alone_loss} ({rel:+.4})",
+            c.name,
+            c.loss
+        );
         // The cortex's weights, evaluated on its own domain, give that loss.
         let report = trained.report.cortex(DOMAINS[d]).unwrap();
         assert_eq!(report.final_loss(), Some(c.loss));
@@ -104,11 +109,20 @@ fn routing_errors_and_unrouted_samples() {
         .route(|_, i| Ok(Routes::only(i % 2)))
         .fit(&all)
         .unwrap_err();
-    assert!(e.to_string().contains("row 1: routed to cortex 1 but the mesh has 1"), "{e}");
+    assert!(
+        e.to_string().contains("row 1: routed to cortex 1 but the mesh has 1"),
+        "{e}"
+    );
 
-    let e = Mesh::new(t.clone()).cortex("a", &m, Policy::Racy).fit(&all).unwrap_err();
+    let e = Mesh::new(t.clone())
+        .cortex("a", &m, Policy::Racy)
+        .fit(&all)
+        .unwrap_err();
     assert!(e.to_string().contains("no router set"), "{e}");
-    let e = Mesh::<CsrDataset>::new(t.clone()).route(|_, _| Ok(Routes::none())).fit(&all).unwrap_err();
+    let e = Mesh::<CsrDataset>::new(t.clone())
+        .route(|_, _| Ok(Routes::none()))
+        .fit(&all)
+        .unwrap_err();
     assert!(e.to_string().contains("1 to 64 cortices"), "{e}");
     let e = Mesh::new(t)
         .cortex("a", &m, Policy::Racy)
@@ -171,5 +185,9 @@ fn the_equivalence_harness_accepts_a_mesh() {
     }
     let model = &models[0];
     let mut harness = Harness::new(&trainer, model, &parts[0]).seeds(3);
-    assert!(harness.mesh(&mesh, &all, "nope").unwrap_err().to_string().contains("no cortex called"));
+    assert!(harness
+        .mesh(&mesh, &all, "nope")
+        .unwrap_err()
+        .to_string()
+        .contains("no cortex called"));
 }

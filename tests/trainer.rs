@@ -428,13 +428,21 @@ fn batched_with_size_one_is_atomic_add() {
     let t = Trainer::new().threads(1).epochs(3).seed(2);
     let seq = t.clone().policy(Policy::Sequential).fit(&model, &data).unwrap();
     let atomic = t.clone().policy(Policy::AtomicAdd).fit(&model, &data).unwrap();
-    let batched = t.clone().policy(Policy::Batched { size: 1 }).fit(&model, &data).unwrap();
+    let batched = t
+        .clone()
+        .policy(Policy::Batched { size: 1 })
+        .fit(&model, &data)
+        .unwrap();
     // On one thread every policy applies the same adds in the same order.
     assert_eq!(batched.weights, atomic.weights);
     assert_eq!(batched.weights, seq.weights);
     assert_eq!(batched.report.policy, "batched:1");
     // Larger batches on several threads still learn the same problem.
-    let b = t.policy(Policy::Batched { size: 32 }).threads(4).fit(&model, &data).unwrap();
+    let b = t
+        .policy(Policy::Batched { size: 32 })
+        .threads(4)
+        .fit(&model, &data)
+        .unwrap();
     let rel = (b.report.final_loss().unwrap() - seq.report.final_loss().unwrap()) / seq.report.final_loss().unwrap();
     assert!(rel.abs() < 0.02, "{rel}");
 }
