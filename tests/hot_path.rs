@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAdd, Batched, Racy, UpdateRule, Worker};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer, WeightStore};
 
 struct Counting;
@@ -77,6 +77,17 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
     let before = allocations();
     pass(&AtomicAdd, &store, &model, &data);
     assert_eq!(allocations() - before, 0, "AtomicAdd allocated in the per-sample path");
+    // Batched allocates its buffer when the worker is made, then nothing per sample.
+    let rule = Batched { size: 32 };
+    let mut worker = rule.worker(&store);
+    let before = allocations();
+    for i in 0..data.len() {
+        let sample = data.row(i);
+        worker.update(|w| model.step(w, sample, 0.1));
+    }
+    worker.finish();
+    assert_eq!(allocations() - before, 0, "Batched allocated in the per-sample path");
+    drop(worker);
 
     // A whole training run allocates per run and per epoch (pool, orders,
     // reports), never per sample: 10x the samples costs (almost) no more.
