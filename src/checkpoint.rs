@@ -16,7 +16,7 @@
 //! | 20 | 4 | bias learning-rate scale, `f32` |
 //! | 24 | 4 | schedule's initial rate, `f32` |
 //! | 28 | 4 | schedule's decay, `f32` (0 for constant) |
-//! | 32 | 16 | policy name, ASCII, zero-padded |
+//! | 32 | 16 | policy name as on the command line (`racy`, `batched:32`), ASCII, zero-padded |
 //! | 48 | 8 | number of features, `u64` |
 //! | 56 | 8 | number of weights `dim` (features + bias), `u64` |
 //! | 64 | 8 | epochs completed, `u64` |
@@ -192,7 +192,9 @@ impl Checkpoint {
             b.extend_from_slice(&x.to_le_bytes());
         }
         let mut name = [0u8; 16];
-        let p = self.policy.name().as_bytes();
+        // The full name, so `batched:N` keeps its size (up to 8 digits fit).
+        let full = self.policy.to_string();
+        let p = full.as_bytes();
         name[..p.len().min(16)].copy_from_slice(&p[..p.len().min(16)]);
         b.extend_from_slice(&name);
         for x in [
@@ -432,6 +434,16 @@ mod tests {
         let d = Checkpoint::from_bytes("x", &b).unwrap();
         assert_eq!(d, c);
         assert_eq!(d.weights[1].to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn a_batched_policy_keeps_its_size() {
+        let c = Checkpoint {
+            policy: Policy::Batched { size: 12_345_678 },
+            ..sample()
+        };
+        let d = Checkpoint::from_bytes("x", &c.to_bytes()).unwrap();
+        assert_eq!(d.policy, Policy::Batched { size: 12_345_678 });
     }
 
     #[test]

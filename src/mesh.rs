@@ -39,7 +39,7 @@ use crate::error::Divergence;
 use crate::model::Model;
 use crate::policy::{self, Policy, UpdateRule, Worker};
 use crate::store::WeightStore;
-use crate::trainer::{epoch_order, evaluate, Report, Trained, Trainer};
+use crate::trainer::{check_training_len, epoch_order, evaluate, Report, Trained, Trainer};
 use crate::Error;
 
 /// The set of cortices (by index, at most 64) a sample is routed to.
@@ -332,15 +332,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             });
         };
         let n = data.len();
-        if n == 0 {
-            return Err(Error::EmptyDataset { what: "training" });
-        }
-        if n > u32::MAX as usize {
-            return Err(Error::InvalidParameter {
-                name: "training data",
-                reason: format!("{n} samples; at most {} are supported", u32::MAX),
-            });
-        }
+        check_training_len(n)?;
         // Route every sample once, up front: errors surface before any
         // training, and the hot loop reads a bitmask.
         let mut routes = Vec::with_capacity(n);

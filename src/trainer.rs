@@ -377,6 +377,20 @@ pub(crate) trait Engine<M: Model> {
     fn load(&mut self, weights: &[f32]);
 }
 
+/// Training data must be non-empty, and sample orders are `u32`s.
+pub(crate) fn check_training_len(n: usize) -> Result<(), Error> {
+    if n == 0 {
+        return Err(Error::EmptyDataset { what: "training" });
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::InvalidParameter {
+            name: "training data",
+            reason: format!("{n} samples; at most {} are supported", u32::MAX),
+        });
+    }
+    Ok(())
+}
+
 /// The caller's callbacks.
 #[derive(Default)]
 pub(crate) struct Hooks<'a> {
@@ -395,15 +409,7 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
 ) -> Result<Trained, Error> {
     t.check()?;
     let n = train.len();
-    if n == 0 {
-        return Err(Error::EmptyDataset { what: "training" });
-    }
-    if n > u32::MAX as usize {
-        return Err(Error::InvalidParameter {
-            name: "training data",
-            reason: format!("{n} samples; at most {} are supported", u32::MAX),
-        });
-    }
+    check_training_len(n)?;
     model.validate(train).map_err(|e| e.in_dataset("training"))?;
     if let Some(v) = valid {
         if v.is_empty() {
