@@ -101,7 +101,7 @@ struct TrainArgs {
     /// L2 regularisation strength.
     #[arg(long, value_name = "X", default_value_t = 1e-6)]
     l2: f32,
-    /// How updates land in the shared weights: sequential, racy, atomic or locked.
+    /// How updates land in the shared weights: sequential, racy, atomic, locked or batched:N.
     #[arg(long, value_name = "NAME", default_value = "racy", value_parser = parse_policy)]
     policy: Policy,
     /// Hold out this fraction of the rows (seeded) for validation.
