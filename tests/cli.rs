@@ -271,3 +271,38 @@ fn data_and_training_errors_exit_1_with_one_line() {
         "line 2, column 6",
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_neither_crashes_training_nor_loses_the_model() {
+    use std::process::Stdio;
+    let d = dir("closed-pipe");
+    let model = d.join("m.ckpt");
+    let mut child = Command::new(BIN)
+        .args([
+            "train",
+            "--data",
+            s(&spam()),
+            "--epochs",
+            "3",
+            "--threads",
+            "2",
+            "--out",
+            s(&model),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing and close our end at once, as `wildsgd train ... | head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    let eval = run(&["eval", "--model", s(&model), "--data", s(&spam())]);
+    assert!(eval.status.success(), "the model was saved: {}", text(&eval.stderr));
+}

@@ -177,11 +177,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// A line on stdout. A reader that went away (`wildsgd train ... | head`)
+/// must not stop training or lose the model being saved, so write errors
+/// are ignored here (`println!` would panic on a closed pipe).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// A message on stdout unless `--quiet`.
 macro_rules! say {
     ($quiet:expr, $($t:tt)*) => {
         if !$quiet {
-            println!($($t)*);
+            out!($($t)*);
         }
     };
 }
@@ -391,7 +401,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         let line = line_for(e);
         match bar_ref {
             Some(b) => {
-                b.suspend(|| println!("{line}"));
+                b.suspend(|| out!("{line}"));
                 b.inc(1);
                 b.set_message(format!("loss {:.5}", e.train_loss));
             }
@@ -578,21 +588,21 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
     let m = margins(&ckpt, &data);
     let labels = data.labels();
     let loss: f64 = m.iter().zip(labels).map(|(&m, &y)| ckpt.loss.value(m, y)).sum::<f64>() / m.len() as f64;
-    println!("data: {} ({} rows)", a.data.display(), data.len());
+    out!("data: {} ({} rows)", a.data.display(), data.len());
     if ignored.values > 0 {
-        println!("ignored {ignored}");
+        out!("ignored {ignored}");
     }
-    println!("loss: {loss:.6}");
+    out!("loss: {loss:.6}");
     if ckpt.loss != Loss::Squared {
         let right = m
             .iter()
             .zip(labels)
             .filter(|(&m, &y)| (if m >= 0.0 { 1.0 } else { -1.0 }) == y)
             .count();
-        println!("accuracy: {:.6}", right as f64 / m.len() as f64);
+        out!("accuracy: {:.6}", right as f64 / m.len() as f64);
         match auc(&m, labels) {
-            Some(auc) => println!("auc: {auc:.6}"),
-            None => println!("auc: undefined (only one class in the data)"),
+            Some(auc) => out!("auc: {auc:.6}"),
+            None => out!("auc: undefined (only one class in the data)"),
         }
     } else {
         let mse: f64 = m
@@ -601,7 +611,7 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
             .map(|(&m, &y)| f64::from(m - y).powi(2))
             .sum::<f64>()
             / m.len() as f64;
-        println!("rmse: {:.6}", mse.sqrt());
+        out!("rmse: {:.6}", mse.sqrt());
     }
     Ok(())
 }
