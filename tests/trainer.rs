@@ -437,12 +437,12 @@ fn batched_with_size_one_is_atomic_add() {
     assert_eq!(batched.weights, atomic.weights);
     assert_eq!(batched.weights, seq.weights);
     assert_eq!(batched.report.policy, "batched:1");
-    // Larger batches on several threads still learn the same problem.
-    let b = t
-        .policy(Policy::Batched { size: 32 })
-        .threads(4)
-        .fit(&model, &data)
-        .unwrap();
-    let rel = (b.report.final_loss().unwrap() - seq.report.final_loss().unwrap()) / seq.report.final_loss().unwrap();
-    assert!(rel.abs() < 0.02, "{rel}");
+    // A larger batch on one thread: its reads include its own pending updates, so it
+    // differs from Sequential only by float rounding (`(w + a) + b` vs `w + (a + b)`);
+    // one thread makes the run deterministic. Several threads are covered, with a
+    // statistical test, in tests/equivalence.rs.
+    let b = t.policy(Policy::Batched { size: 32 }).fit(&model, &data).unwrap();
+    assert_ne!(b.weights, seq.weights, "the buffer really batches");
+    let (bl, sl) = (b.report.final_loss().unwrap(), seq.report.final_loss().unwrap());
+    assert!(((bl - sl) / sl).abs() < 1e-4, "{bl} vs {sl}");
 }
