@@ -39,7 +39,7 @@ use crate::error::Divergence;
 use crate::model::Model;
 use crate::policy::{self, Policy, UpdateRule, Worker};
 use crate::store::WeightStore;
-use crate::trainer::{check_training_len, epoch_order, evaluate, Report, Trained, Trainer};
+use crate::trainer::{check_training_len, epoch_order, evaluate, initial_store, Report, Trained, Trainer};
 use crate::Error;
 
 /// The set of cortices (by index, at most 64) a sample is routed to.
@@ -604,9 +604,7 @@ impl<M: Model, R: UpdateRule> Cortex<M::Data> for Typed<'_, M, R> {
     }
 
     fn init(&self, seed: u64) -> WeightStore {
-        let mut w = vec![0.0; self.model.dim()];
-        self.model.init(&mut w, seed);
-        WeightStore::from_slice(&w)
+        initial_store(self.model, seed)
     }
 
     fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<M::Data> + 's> {

@@ -339,7 +339,8 @@ impl<'a, M: Model> Job<'a, M> {
     }
 }
 
-fn initial_store<M: Model>(model: &M, seed: u64) -> WeightStore {
+/// A fresh store holding `model`'s initial weights for `seed`.
+pub(crate) fn initial_store<M: Model>(model: &M, seed: u64) -> WeightStore {
     let mut init = vec![0.0; model.dim()];
     model.init(&mut init, seed);
     WeightStore::from_slice(&init)

@@ -100,3 +100,23 @@ pub fn bits(values: &[f32]) -> Vec<u32> {
 pub fn floats(bits: &[u32]) -> Vec<f32> {
     bits.iter().map(|&b| f32::from_bits(b)).collect()
 }
+
+/// Learning rate of the two-sample hinge steps in `rows.rs` and `locked.rs`.
+pub const LR: f32 = 0.25;
+/// What sample 0's step adds to each weight (sample 1's adds [`B`]); all sums
+/// are exact in `f32`.
+pub const A: f32 = 0.25;
+/// What sample 1's step adds to each weight.
+pub const B: f32 = 0.125;
+
+/// A hinge-loss model on two features and two samples over both of them:
+/// sample 0 has values (1, 1), sample 1 has (0.5, 0.5), both labelled +1.
+/// Starting from zero weights the margin a step sees is at most 0.25 < 1, so
+/// the hinge is always active and a step adds exactly `LR * value` to each
+/// weight: [`A`] for sample 0, [`B`] for sample 1, whatever it read.
+pub fn hinge_problem() -> Arc<(wildsgd::Linear, wildsgd::data::CsrDataset)> {
+    let mut data = wildsgd::data::CsrDataset::new(2);
+    data.push(&[0, 1], &[1.0, 1.0], 1.0).unwrap();
+    data.push(&[0, 1], &[0.5, 0.5], 1.0).unwrap();
+    Arc::new((wildsgd::Linear::new(wildsgd::Loss::Hinge, 2), data))
+}

@@ -13,23 +13,9 @@ use std::sync::Arc as StdArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::data::CsrDataset;
 use wildsgd::policy::{AtomicAdd, Locked, Racy, UpdateRule, Worker};
-use wildsgd::{Linear, Loss, Model, WeightStore, WeightsMut};
-use wildsgd_loom_tests::{bits, explore, floats, Outcomes};
-
-const LR: f32 = 0.25;
-/// What sample 0's step adds to each weight (sample 1's adds `B`); see
-/// `rows.rs` for why a hinge step adds exactly this.
-const A: f32 = 0.25;
-const B: f32 = 0.125;
-
-fn problem() -> StdArc<(Linear, CsrDataset)> {
-    let mut data = CsrDataset::new(2);
-    data.push(&[0, 1], &[1.0, 1.0], 1.0).unwrap();
-    data.push(&[0, 1], &[0.5, 0.5], 1.0).unwrap();
-    StdArc::new((Linear::new(Loss::Hinge, 2), data))
-}
+use wildsgd::{Model, WeightStore, WeightsMut};
+use wildsgd_loom_tests::{bits, explore, floats, hinge_problem, Outcomes, A, B, LR};
 
 /// Two `Locked` workers each take one `Linear` step on a sample touching
 /// both weights while a reader copies the row under `WeightStore::lock()`.
@@ -40,7 +26,7 @@ fn problem() -> StdArc<(Linear, CsrDataset)> {
 /// load + store.
 #[test]
 fn locked_loses_no_update_and_readers_see_whole_samples() {
-    let problem = problem();
+    let problem = hinge_problem();
     let rows = Outcomes::new();
     let record = rows.clone();
     explore("locked_loses_no_update_and_readers_see_whole_samples", move || {

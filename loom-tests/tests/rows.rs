@@ -17,29 +17,9 @@ use std::sync::Arc as StdArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::data::CsrDataset;
 use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
-use wildsgd::{Linear, Loss, Model, WeightStore};
-use wildsgd_loom_tests::{bits, explore, floats, Outcomes};
-
-/// Learning rate of both steps.
-const LR: f32 = 0.25;
-/// Writer A's step adds `A` to both weights, writer B's adds `B` (see
-/// [`problem`]); all sums are exact in `f32`.
-const A: f32 = 0.25;
-const B: f32 = 0.125;
-
-/// A hinge-loss model on two features and two samples over both of them:
-/// sample 0 has values (1, 1), sample 1 has (0.5, 0.5), both labelled +1.
-/// Starting from zero weights the margin a step sees is at most 0.25 < 1, so
-/// the hinge is always active and a step adds exactly `LR * value` to each
-/// weight: `A` for sample 0, `B` for sample 1, whatever it read.
-fn problem() -> StdArc<(Linear, CsrDataset)> {
-    let mut data = CsrDataset::new(2);
-    data.push(&[0, 1], &[1.0, 1.0], 1.0).unwrap();
-    data.push(&[0, 1], &[0.5, 0.5], 1.0).unwrap();
-    StdArc::new((Linear::new(Loss::Hinge, 2), data))
-}
+use wildsgd::{Model, WeightStore};
+use wildsgd_loom_tests::{bits, explore, floats, hinge_problem, Outcomes, A, B, LR};
 
 /// The set of writers whose update a value of one element reflects, as bits
 /// (1 = A, 2 = B); `None` for a value that weight never held.
@@ -58,7 +38,7 @@ fn row_updates<R>(name: &str, finals: &'static [[f32; 2]])
 where
     R: UpdateRule + Default + Send + Sync + 'static,
 {
-    let problem = problem();
+    let problem = hinge_problem();
     let rows = Outcomes::new();
     let record = rows.clone();
     explore(name, move || {
