@@ -1,12 +1,15 @@
 //! Datasets: the [`Dataset`] trait the trainer iterates, an in-memory CSR
 //! dataset for sparse linear models, and an RCV1-like synthetic generator.
 
+mod corpus;
 mod csr;
 mod graph;
 mod libsvm;
 mod parse;
 mod ratings;
 mod synthetic;
+
+pub use corpus::{};
 
 pub use csr::{CsrDataset, SparseRow};
 pub use graph::{read_edge_list, read_metis, Graph};

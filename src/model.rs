@@ -9,8 +9,17 @@
 //! tight loop with no dynamic dispatch per weight.
 
 mod linear;
+mod mf;
+mod sgns;
+mod softmax;
 
 pub use linear::{Linear, Loss};
+
+pub use mf::{};
+
+pub use sgns::{};
+
+pub use softmax::{};
 
 use crate::data::Dataset;
 use crate::Error;

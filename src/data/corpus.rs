@@ -1,0 +1,1 @@
+//! Text corpora for skip-gram training (placeholder, being written).

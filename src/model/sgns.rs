@@ -1,0 +1,1 @@
+//! Negative-sampling embeddings (placeholder, being written).

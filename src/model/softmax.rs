@@ -1,0 +1,1 @@
+//! Dense multiclass softmax regression (placeholder, being written).
