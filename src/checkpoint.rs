@@ -186,6 +186,11 @@ impl Checkpoint {
             Schedule::Constant(lr) => (0u8, lr, 0.0),
             Schedule::InverseTime { initial, decay } => (1, initial, decay),
             Schedule::EpochDecay { initial, decay } => (2, initial, decay),
+            // The sample count travels as the bits of the f32 slot; counts
+            // past u32::MAX are clamped there (a rate floor that late is 1e-4 anyway).
+            Schedule::Linear { initial, samples } => {
+                (3, initial, f32::from_bits(samples.min(u64::from(u32::MAX)) as u32))
+            }
         };
         b.extend_from_slice(&[loss_code(self.loss), u8::from(self.bias), kind, 0]);
         for x in [self.l2, self.bias_scale, initial, decay] {
@@ -271,6 +276,10 @@ impl Checkpoint {
             0 => Schedule::Constant(initial),
             1 => Schedule::InverseTime { initial, decay },
             2 => Schedule::EpochDecay { initial, decay },
+            3 => Schedule::Linear {
+                initial,
+                samples: u64::from(decay.to_bits()),
+            },
             v => return Err(bad("schedule code", v.to_string())),
         };
         schedule

@@ -9,8 +9,6 @@ mod parse;
 mod ratings;
 mod synthetic;
 
-pub use corpus::{};
-
 pub use csr::{CsrDataset, SparseRow};
 pub use graph::{read_edge_list, read_metis, Graph};
 pub use libsvm::{

@@ -15,12 +15,6 @@ mod softmax;
 
 pub use linear::{Linear, Loss};
 
-pub use mf::{};
-
-pub use sgns::{};
-
-pub use softmax::{};
-
 use crate::data::Dataset;
 use crate::Error;
 

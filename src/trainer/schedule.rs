@@ -19,6 +19,9 @@ use crate::Error;
 /// assert_eq!(s.rate(0, 2), 0.5); // 1 / (1 + 0.5 * 2)
 /// let s = Schedule::EpochDecay { initial: 0.5, decay: 0.8 };
 /// assert!((s.rate(2, 0) - 0.32).abs() < 1e-7); // 0.5 * 0.8²
+/// let s = Schedule::Linear { initial: 0.025, samples: 1000 };
+/// assert!((s.rate(1, 750) - 0.00625).abs() < 1e-9); // 0.025 * (1 - 750/1000)
+/// assert!((s.rate(9, 5000) - 0.025e-4).abs() < 1e-12); // floored at 1e-4 * initial
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub enum Schedule {
@@ -37,6 +40,15 @@ pub enum Schedule {
         initial: f32,
         /// The factor applied at each new epoch.
         decay: f32,
+    },
+    /// `initial * max(1 - t / samples, 1e-4)`: word2vec's linear decay to
+    /// (almost) zero over a whole run. Set `samples` to epochs × samples per
+    /// epoch.
+    Linear {
+        /// The rate at `t = 0`.
+        initial: f32,
+        /// The position where the rate reaches its floor, `1e-4 * initial`.
+        samples: u64,
     },
 }
 
@@ -63,13 +75,17 @@ impl Schedule {
             Schedule::EpochDecay { initial, decay } => {
                 (f64::from(initial) * f64::from(decay).powi(epoch as i32)) as f32
             }
+            Schedule::Linear { initial, samples } => {
+                let left = 1.0 - t as f64 / samples.max(1) as f64;
+                (f64::from(initial) * left.max(1e-4)) as f32
+            }
         }
     }
 
     /// Checks that the schedule yields finite, positive rates.
     pub fn validate(&self) -> Result<(), Error> {
         let (initial, decay) = match *self {
-            Schedule::Constant(lr) => (lr, 0.0),
+            Schedule::Constant(lr) | Schedule::Linear { initial: lr, .. } => (lr, 0.0),
             Schedule::InverseTime { initial, decay } | Schedule::EpochDecay { initial, decay } => (initial, decay),
         };
         if !(initial.is_finite() && initial > 0.0) {
@@ -153,6 +169,12 @@ mod tests {
         .validate()
         .is_ok());
         assert!(Schedule::default().validate().is_ok());
+        assert!(Schedule::Linear {
+            initial: -0.1,
+            samples: 10
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
