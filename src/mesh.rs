@@ -229,7 +229,8 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
 
     /// Adds a cortex: a named model trained with `policy` on the samples
     /// routed to it. `Policy::Sequential` is treated as `Racy` here (the
-    /// mesh's thread count decides parallelism).
+    /// mesh's thread count decides parallelism). `HotCold` and `Auto` probe
+    /// the cortex's own routed samples when training starts.
     pub fn cortex<M: Model<Data = D>>(mut self, name: &str, model: &'a M, policy: Policy) -> Self {
         let name = name.to_string();
         let c: Box<dyn Cortex<D> + 'a> = match policy {
@@ -253,6 +254,17 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
                 model,
                 rule: policy::Batched { size },
             }),
+            Policy::Replicas { every, merge } => Box::new(Typed {
+                name,
+                model,
+                rule: policy::Replicas {
+                    every: every.max(1),
+                    merge,
+                    workers: self.trainer.thread_count().max(1),
+                },
+            }),
+            // These need the cortex's data: resolved when training starts.
+            Policy::HotCold { .. } | Policy::Auto => Box::new(Probed { name, model, policy }),
         };
         self.cortices.push(c);
         self
@@ -356,8 +368,19 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         for c in &self.cortices {
             c.validate(data).map_err(|e| e.in_dataset("training"))?;
         }
-        let stores: Vec<WeightStore> = self.cortices.iter().map(|c| c.init(t.get_seed())).collect();
         let threads = t.thread_count().max(1);
+        let lr = t.get_schedule().rate(t.get_start_epoch(), (t.get_start_epoch() * n) as u64);
+        let mut resolved = Vec::with_capacity(k);
+        for (c, cortex_rows) in self.cortices.iter().zip(&rows) {
+            resolved.push(c.resolve(data, cortex_rows, t.get_seed(), lr, threads)?);
+        }
+        let cortices: Vec<&dyn Cortex<D>> = self
+            .cortices
+            .iter()
+            .zip(&resolved)
+            .map(|(c, r)| r.as_deref().unwrap_or(&**c))
+            .collect();
+        let stores: Vec<WeightStore> = cortices.iter().map(|c| c.init(t.get_seed())).collect();
         let pool = t.pool(threads)?;
 
         let mut report = MeshReport {
@@ -381,15 +404,15 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         for epoch in t.get_start_epoch()..t.get_epochs() {
             epoch_order(t.get_seed(), epoch, &mut order);
             let clock = Instant::now();
-            let choices = self.epoch(&pool, &stores, data, &routes, &order, epoch, &decided);
+            let choices = self.epoch(&pool, &cortices, &stores, data, &routes, &order, epoch, &decided);
             let update_seconds = clock.elapsed().as_secs_f64();
             for (d, c) in decided.iter_mut().zip(&choices) {
                 d.get_or_insert(*c);
             }
             report.joined = decided.iter().map(|d| d.unwrap_or(false)).collect();
 
-            let mut cortices = Vec::with_capacity(k);
-            for (c, cortex) in self.cortices.iter().enumerate() {
+            let mut epoch_cortices = Vec::with_capacity(k);
+            for (c, cortex) in cortices.iter().enumerate() {
                 let (loss, accuracy) = if rows[c].is_empty() {
                     (0.0, None)
                 } else {
@@ -410,7 +433,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
                         report: report.cortex(cortex.name()).unwrap_or_default(),
                     })));
                 }
-                cortices.push(CortexEpoch {
+                epoch_cortices.push(CortexEpoch {
                     name: cortex.name().to_string(),
                     samples: rows[c].len() as u64,
                     samples_per_sec: rows[c].len() as f64 / update_seconds,
@@ -428,7 +451,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
                 steps,
                 update_seconds,
                 samples_per_sec: n as f64 / update_seconds,
-                cortices,
+                cortices: epoch_cortices,
             });
         }
         Ok(MeshTrained {
@@ -447,6 +470,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     fn epoch(
         &self,
         pool: &rayon::ThreadPool,
+        cortices: &[&dyn Cortex<D>],
         stores: &[WeightStore],
         data: &D,
         routes: &[Routes],
@@ -456,7 +480,6 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     ) -> Vec<bool> {
         let n = order.len();
         let sched = self.trainer.get_schedule();
-        let cortices = &self.cortices;
         let mut choices = vec![false; decided.len()];
         let slots: Vec<std::sync::Mutex<bool>> = choices.iter().map(|&c| std::sync::Mutex::new(c)).collect();
         pool.broadcast(|ctx| {
@@ -576,6 +599,95 @@ trait Cortex<D: Dataset + ?Sized>: Sync {
     fn init(&self, seed: u64) -> WeightStore;
     fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<D> + 's>;
     fn eval(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32]) -> (f64, Option<f64>);
+    /// A cortex whose rule depends on its data returns the resolved one.
+    fn resolve(
+        &self,
+        _data: &D,
+        _rows: &[u32],
+        _seed: u64,
+        _lr: f32,
+        _threads: usize,
+    ) -> Result<Option<Box<dyn Cortex<D> + '_>>, Error> {
+        Ok(None)
+    }
+}
+
+/// A cortex whose policy (`HotCold`, `Auto`) is resolved by probing its
+/// routed samples when training starts; until then it would train as `Racy`.
+struct Probed<'m, M> {
+    name: String,
+    model: &'m M,
+    policy: Policy,
+}
+
+impl<M: Model> Cortex<M::Data> for Probed<'_, M> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self, data: &M::Data) -> Result<(), Error> {
+        self.model.validate(data)
+    }
+
+    fn init(&self, seed: u64) -> WeightStore {
+        initial_store(self.model, seed)
+    }
+
+    fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<M::Data> + 's> {
+        Box::new(TypedWorker {
+            model: self.model,
+            worker: policy::Racy.worker(store),
+        })
+    }
+
+    fn eval(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &M::Data, rows: &[u32]) -> (f64, Option<f64>) {
+        let (loss, acc) = evaluate::mean_loss(pool, self.model, store, data, Some(rows));
+        (loss + self.model.penalty(store), acc)
+    }
+
+    fn resolve(
+        &self,
+        data: &M::Data,
+        rows: &[u32],
+        seed: u64,
+        lr: f32,
+        threads: usize,
+    ) -> Result<Option<Box<dyn Cortex<M::Data> + '_>>, Error> {
+        let typed = |name: String, rule| -> Box<dyn Cortex<M::Data> + '_> {
+            Box::new(Typed {
+                name,
+                model: self.model,
+                rule,
+            })
+        };
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut start = vec![0.0; self.model.dim()];
+        self.model.init(&mut start, seed);
+        let touches = policy::Touches::probe_rows(self.model, data, Some(rows), &start, policy::PROBE_SAMPLES, lr, seed);
+        let policy = match self.policy {
+            Policy::Auto => policy::choose(&touches, self.model.dim(), threads).policy,
+            p => p,
+        };
+        let name = self.name.clone();
+        Ok(Some(match policy {
+            Policy::HotCold { hot, every } => {
+                let hot = touches.written_at_least(1.0 / every.max(1) as f64, hot.min(policy::MAX_HOT));
+                typed(name, policy::HotCold::new(&hot, self.model.dim(), every.max(1))?)
+            }
+            Policy::Replicas { every, merge } => Box::new(Typed {
+                name,
+                model: self.model,
+                rule: policy::Replicas {
+                    every: every.max(1),
+                    merge,
+                    workers: threads,
+                },
+            }),
+            _ => return Ok(None), // Racy: what `worker` already does
+        }))
+    }
 }
 
 trait ErasedWorker<D: ?Sized>: Send {

@@ -12,16 +12,36 @@
 //! | [`AtomicAdd`](Policy::AtomicAdd) | never lost (`fetch_add`, a CAS loop) | never | none | no (float sums reorder) |
 //! | [`Locked`](Policy::Locked) | never lost; whole sample under one lock | never | one per sample | no |
 //! | [`Batched`](Policy::Batched) | never lost (per-worker buffer, flushed with `fetch_add` every `size` samples) | never | none | no |
+//! | [`HotCold`](Policy::HotCold) | hot weights: never lost (buffered, merged with `fetch_add`); cold: may be lost | never | none | no |
+//! | [`Replicas`](Policy::Replicas) | never lost (per-worker replica, change merged with `fetch_add`) | never | none | no |
+//! | [`Auto`](Policy::Auto) | as the policy it picks ([`choose`]) | never | none | no |
 //!
 //! `Racy` is the update of the Hogwild! paper: cheapest, and a lost update
 //! only delays progress slightly when conflicts are rare. "Never torn" holds
 //! for all of them because every access is atomic; under `Racy` and
 //! `AtomicAdd` a reader may still see a sample's update half-applied across
 //! *different* weights (the `loom-tests/` suite shows both facts).
+//!
+//! # Contention
+//!
+//! On many cores a plain Hogwild! loop is limited less by lost updates than
+//! by cache-line traffic: every write to a weight invalidates its line in
+//! every other core's cache, and on skewed data the hottest weights are
+//! written by nearly every sample. [`HotCold`](struct@HotCold) buffers just
+//! those weights per worker; [`Replicas`](struct@Replicas) gives each worker
+//! a whole private copy (for dense models, where every line is hot);
+//! [`Policy::Auto`] picks between them and `Racy` from the problem's shape
+//! ([`Touches`], [`choose`]).
 
+mod auto;
 mod batched;
+mod hotcold;
+mod replicas;
 
+pub use auto::{choose, Choice, Touches, AUTO_EVERY, AUTO_MAX_HOT, PROBE_SAMPLES};
 pub use batched::{Batched, BatchedView, BatchedWorker};
+pub use hotcold::{HotCold, HotColdView, HotColdWorker, MAX_HOT};
+pub use replicas::{Merge, ReplicaWorker, Replicas};
 
 use crate::model::{Weights, WeightsMut};
 use crate::store::WeightStore;
@@ -49,15 +69,45 @@ pub enum Policy {
         /// Samples per flush (at least 1).
         size: usize,
     },
+    /// Hot/cold split; see [`HotCold`](struct@HotCold). Before training, a
+    /// probe ([`Touches`]) finds the weights written in at least 1 of `every`
+    /// samples; up to `hot` of them (the most written) are buffered per
+    /// worker and merged every `every` samples, the rest are updated as
+    /// under `Racy`.
+    HotCold {
+        /// The most weights to buffer.
+        hot: usize,
+        /// Samples between merges, and the hot threshold (at least 1).
+        every: usize,
+    },
+    /// Per-worker replicas of the whole model, merged every `every` samples;
+    /// see [`Replicas`](struct@Replicas).
+    Replicas {
+        /// Samples between merges (at least 1).
+        every: usize,
+        /// Averaging or delayed updates.
+        merge: Merge,
+    },
+    /// The trainer picks `Racy`, `HotCold` or `Replicas` from the problem's
+    /// shape and the thread count ([`choose`]); the report names the pick.
+    Auto,
 }
 
 impl Policy {
     /// The policies without parameters, in a stable order.
-    pub const ALL: [Policy; 4] = [Policy::Sequential, Policy::Racy, Policy::AtomicAdd, Policy::Locked];
+    pub const ALL: [Policy; 5] = [
+        Policy::Sequential,
+        Policy::Racy,
+        Policy::AtomicAdd,
+        Policy::Locked,
+        Policy::Auto,
+    ];
 
-    /// The policy's family name: `sequential`, `racy`, `atomic`, `locked` or
-    /// `batched`. The full name, as used on command lines and in JSON reports
-    /// (`batched:32`), is its [`Display`](std::fmt::Display) form.
+    /// The policy's family name: `sequential`, `racy`, `atomic`, `locked`,
+    /// `batched`, `hotcold`, `replicas` (averaging), `delayed` (replicas
+    /// merged by sum) or `auto`. The full name, as used on command lines and
+    /// in JSON reports (`batched:32`, `hotcold:4096:32`, `replicas:1000`), is
+    /// its [`Display`](std::fmt::Display) form.
     pub fn name(self) -> &'static str {
         match self {
             Policy::Sequential => "sequential",
@@ -65,6 +115,12 @@ impl Policy {
             Policy::AtomicAdd => "atomic",
             Policy::Locked => "locked",
             Policy::Batched { .. } => "batched",
+            Policy::HotCold { .. } => "hotcold",
+            Policy::Replicas {
+                merge: Merge::Average, ..
+            } => "replicas",
+            Policy::Replicas { merge: Merge::Sum, .. } => "delayed",
+            Policy::Auto => "auto",
         }
     }
 }
@@ -73,6 +129,8 @@ impl std::fmt::Display for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Policy::Batched { size } => write!(f, "batched:{size}"),
+            Policy::HotCold { hot, every } => write!(f, "hotcold:{hot}:{every}"),
+            Policy::Replicas { every, .. } => write!(f, "{}:{every}", self.name()),
             p => f.write_str(p.name()),
         }
     }
@@ -88,19 +146,40 @@ impl serde::Serialize for Policy {
 impl std::str::FromStr for Policy {
     type Err = crate::Error;
 
-    /// Parses a full name: `sequential`, `racy`, `atomic`, `locked` or
-    /// `batched:N` (N ≥ 1).
+    /// Parses a full name: `sequential`, `racy`, `atomic`, `locked`, `auto`,
+    /// `batched:N`, `hotcold:K:M`, `replicas:M` or `delayed:M` (N, M ≥ 1).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = |reason: String| crate::Error::InvalidParameter { name: "policy", reason };
+        let count = |what: &str, n: &str, min: usize| match n.parse::<usize>() {
+            Ok(v) if v >= min => Ok(v),
+            _ => Err(bad(format!("{s:?}: {what} must be a whole number >= {min}"))),
+        };
         if let Some(n) = s.strip_prefix("batched:") {
-            return match n.parse::<usize>() {
-                Ok(size) if size >= 1 => Ok(Policy::Batched { size }),
-                _ => Err(bad(format!("{s:?}: the batch size must be a whole number >= 1"))),
-            };
+            return Ok(Policy::Batched {
+                size: count("the batch size", n, 1)?,
+            });
+        }
+        if let Some(rest) = s.strip_prefix("hotcold:") {
+            let (k, m) = rest
+                .split_once(':')
+                .ok_or_else(|| bad(format!("{s:?}: expected hotcold:K:M (hot weights, merge interval)")))?;
+            return Ok(Policy::HotCold {
+                hot: count("the number of hot weights", k, 0)?,
+                every: count("the merge interval", m, 1)?,
+            });
+        }
+        for (prefix, merge) in [("replicas:", Merge::Average), ("delayed:", Merge::Sum)] {
+            if let Some(m) = s.strip_prefix(prefix) {
+                return Ok(Policy::Replicas {
+                    every: count("the merge interval", m, 1)?,
+                    merge,
+                });
+            }
         }
         Policy::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
             bad(format!(
-                "unknown policy {s:?}; expected one of sequential, racy, atomic, locked, batched:N"
+                "unknown policy {s:?}; expected one of sequential, racy, atomic, locked, auto, batched:N, \
+                 hotcold:K:M, replicas:M, delayed:M"
             ))
         })
     }
@@ -301,6 +380,24 @@ mod tests {
         assert_eq!("batched:32".parse::<Policy>().unwrap(), b);
         assert!("batched:0".parse::<Policy>().is_err());
         assert!("batched:x".parse::<Policy>().is_err());
+        for p in [
+            Policy::HotCold { hot: 4096, every: 32 },
+            Policy::Replicas {
+                every: 100,
+                merge: Merge::Average,
+            },
+            Policy::Replicas {
+                every: 64,
+                merge: Merge::Sum,
+            },
+        ] {
+            assert_eq!(p.to_string().parse::<Policy>().unwrap(), p);
+        }
+        assert_eq!(Policy::HotCold { hot: 8, every: 2 }.to_string(), "hotcold:8:2");
+        assert_eq!("delayed:64".parse::<Policy>().unwrap().name(), "delayed");
+        assert!("hotcold:8".parse::<Policy>().is_err());
+        assert!("hotcold:8:0".parse::<Policy>().is_err());
+        assert!("replicas:0".parse::<Policy>().is_err());
         let e = "hogwild".parse::<Policy>().unwrap_err();
         assert!(e.to_string().contains("unknown policy \"hogwild\""), "{e}");
     }

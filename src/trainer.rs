@@ -76,7 +76,7 @@ impl Default for Trainer {
             epochs: 5,
             schedule: Schedule::default(),
             seed: 0,
-            policy: Policy::Racy,
+            policy: Policy::Auto,
             average: false,
             loss_rows: None,
             evals_per_epoch: 1,
@@ -87,7 +87,7 @@ impl Default for Trainer {
 
 impl Trainer {
     /// The defaults: all available cores, 5 epochs, [`Schedule::default`],
-    /// seed 0, [`Policy::Racy`], no averaging, loss over all training rows,
+    /// seed 0, [`Policy::Auto`], no averaging, loss over all training rows,
     /// one loss evaluation per epoch.
     pub fn new() -> Self {
         Self::default()
@@ -300,14 +300,87 @@ impl<'a, M: Model> Job<'a, M> {
 
     /// Runs the job.
     pub fn run(self) -> Result<Trained, Error> {
-        let name = self.trainer.policy.to_string();
-        // Dispatch on the policy once per run; each arm is its own
-        // monomorphised loop.
-        match self.trainer.policy {
+        let policy = self.trainer.policy;
+        self.run_policy(policy, policy.to_string())
+    }
+
+    /// What [`Policy::Auto`] picks for this job (for any other policy, that
+    /// policy): probes the problem's shape ([`Touches`](policy::Touches)) and
+    /// applies [`policy::choose`]. Validates the data first: the probe runs
+    /// the model's steps.
+    pub fn choose_policy(&self) -> Result<policy::Choice, Error> {
+        let t = self.trainer;
+        if t.policy != Policy::Auto {
+            return Ok(policy::Choice {
+                policy: t.policy,
+                reason: "chosen by the caller".into(),
+            });
+        }
+        if t.thread_count() <= 1 {
+            // One thread: no probe needed (and no cost paid for one).
+            return Ok(policy::choose(&self.probe(1)?, self.model.dim(), 1));
+        }
+        let touches = self.probe(policy::PROBE_SAMPLES)?;
+        Ok(policy::choose(&touches, self.model.dim(), t.thread_count()))
+    }
+
+    /// Counts the writes of the model's steps on up to `samples` training
+    /// rows, from the job's starting weights.
+    fn probe(&self, samples: usize) -> Result<policy::Touches, Error> {
+        let t = self.trainer;
+        t.check()?;
+        check_training_len(self.train.len())?;
+        self.model
+            .validate(self.train)
+            .map_err(|e| e.in_dataset("training"))?;
+        let start = match self.store {
+            Some(s) => s.snapshot(),
+            None => {
+                let mut w = vec![0.0; self.model.dim()];
+                self.model.init(&mut w, t.seed);
+                w
+            }
+        };
+        let lr = t.schedule.rate(t.start_epoch, (t.start_epoch * self.train.len()) as u64);
+        Ok(policy::Touches::probe(self.model, self.train, &start, samples, lr, t.seed))
+    }
+
+    /// Dispatches on the policy once per run; each arm is its own
+    /// monomorphised loop.
+    fn run_policy(self, policy: Policy, name: String) -> Result<Trained, Error> {
+        let workers = self.trainer.thread_count();
+        match policy {
             Policy::Sequential | Policy::Racy => self.run_with_rule(policy::Racy, &name),
             Policy::AtomicAdd => self.run_with_rule(policy::AtomicAdd, &name),
             Policy::Locked => self.run_with_rule(policy::Locked, &name),
             Policy::Batched { size } => self.run_with_rule(policy::Batched { size }, &name),
+            Policy::HotCold { hot, every } => {
+                if every == 0 {
+                    return Err(Error::InvalidParameter {
+                        name: "policy",
+                        reason: format!("{policy}: the merge interval must be at least 1"),
+                    });
+                }
+                let touches = self.probe(policy::PROBE_SAMPLES)?;
+                let hot = touches.written_at_least(1.0 / every as f64, hot.min(policy::MAX_HOT));
+                let rule = policy::HotCold::new(&hot, self.model.dim(), every)?;
+                self.run_with_rule(rule, &name)
+            }
+            Policy::Replicas { every, merge } => self.run_with_rule(
+                policy::Replicas {
+                    every: every.max(1),
+                    merge,
+                    workers,
+                },
+                &name,
+            ),
+            Policy::Auto => {
+                let choice = self.choose_policy()?;
+                if choice.policy == Policy::Auto {
+                    unreachable!("choose never returns Auto");
+                }
+                self.run_policy(choice.policy, format!("auto:{}", choice.policy))
+            }
         }
     }
 

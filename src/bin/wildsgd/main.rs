@@ -101,8 +101,10 @@ struct TrainArgs {
     /// L2 regularisation strength.
     #[arg(long, value_name = "X", default_value_t = 1e-6)]
     l2: f32,
-    /// How updates land in the shared weights: sequential, racy, atomic, locked or batched:N.
-    #[arg(long, value_name = "NAME", default_value = "racy", value_parser = parse_policy)]
+    /// How updates land in the shared weights: auto (picks from the data's shape and the
+    /// thread count), sequential, racy, atomic, locked, batched:N, hotcold:K:M, replicas:M
+    /// or delayed:M.
+    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_policy)]
     policy: Policy,
     /// Hold out this fraction of the rows (seeded) for validation.
     #[arg(long, value_name = "F", conflicts_with = "valid")]
@@ -384,6 +386,10 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     let mut job = trainer.job(&model, &train).weights(&store);
     if let Some(v) = &valid {
         job = job.validation(v);
+    }
+    if trainer.get_policy() == Policy::Auto {
+        let c = job.choose_policy()?;
+        say!(quiet, "policy auto: {} ({})", c.policy, c.reason);
     }
     let (model_ref, trainer_ref) = (&model, &trainer);
     if every > 0 {

@@ -1,0 +1,198 @@
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::SeedableRng;
+
+use super::{Merge, Policy};
+use crate::data::Dataset;
+use crate::model::{Model, Weights, WeightsMut};
+
+/// Samples [`Touches::probe`] steps through when the trainer probes a
+/// problem (fewer when the data is smaller).
+pub const PROBE_SAMPLES: usize = 4096;
+
+/// Merge interval of the hot/cold split the automatic choice makes: a
+/// weight written in at least 1 of this many samples is hot.
+pub const AUTO_EVERY: usize = 32;
+
+/// The most hot weights the automatic choice buffers per worker.
+pub const AUTO_MAX_HOT: usize = super::MAX_HOT;
+
+/// How often a model's steps write each weight, counted on a sample of the
+/// data: the shape of a problem as contention sees it.
+///
+/// Model-agnostic: the probe runs the model's own [`step`](Model::step) on a
+/// private copy of the weights through a view that counts `add`s, so it
+/// works for any model, built in or not.
+///
+/// ```
+/// use wildsgd::data::Synthetic;
+/// use wildsgd::policy::Touches;
+/// use wildsgd::{Linear, Loss, Model};
+///
+/// let data = Synthetic { rows: 2_000, features: 5_000, ..Synthetic::default() }.generate().unwrap();
+/// let model = Linear::new(Loss::Logistic, 5_000);
+/// let t = Touches::probe(&model, &data, &vec![0.0; model.dim()], 1_000, 0.1, 7);
+/// assert_eq!(t.samples(), 1_000);
+/// let hot = t.written_at_least(1.0 / 32.0, usize::MAX);
+/// // Zipf popularity: a few weights take a large share of all writes.
+/// assert!(hot.len() < 500 && t.share(&hot) > 0.3);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Touches {
+    counts: Vec<u32>,
+    samples: usize,
+    writes: u64,
+}
+
+/// A view that applies `add`s to a private copy and counts them.
+struct Counting<'a> {
+    w: &'a mut [f32],
+    counts: &'a mut [u32],
+}
+
+impl Weights for Counting<'_> {
+    fn read(&self, j: usize) -> f32 {
+        self.w[j]
+    }
+}
+
+impl WeightsMut for Counting<'_> {
+    fn add(&mut self, j: usize, delta: f32) {
+        self.w[j] += delta;
+        self.counts[j] = self.counts[j].saturating_add(1);
+    }
+}
+
+impl Touches {
+    /// Steps `model` with learning rate `lr` on up to `samples` rows of
+    /// `data` (a seeded random subset, in random order), starting from a copy
+    /// of `weights`, and counts every weight's writes.
+    pub fn probe<M: Model>(model: &M, data: &M::Data, weights: &[f32], samples: usize, lr: f32, seed: u64) -> Self {
+        Self::probe_rows(model, data, None, weights, samples, lr, seed)
+    }
+
+    /// [`probe`](Self::probe) restricted to the rows `rows` of `data` (all
+    /// rows when `None`).
+    pub fn probe_rows<M: Model>(
+        model: &M,
+        data: &M::Data,
+        rows: Option<&[u32]>,
+        weights: &[f32],
+        samples: usize,
+        lr: f32,
+        seed: u64,
+    ) -> Self {
+        let n = rows.map_or(data.len(), <[u32]>::len);
+        let k = samples.min(n);
+        let mut w = weights.to_vec();
+        let mut counts = vec![0u32; w.len()];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x7041_C4E5);
+        for r in rand::seq::index::sample(&mut rng, n, k) {
+            let i = rows.map_or(r, |rows| rows[r] as usize);
+            let mut view = Counting {
+                w: &mut w,
+                counts: &mut counts,
+            };
+            model.step(&mut view, data.sample(i), lr);
+        }
+        let writes = counts.iter().map(|&c| u64::from(c)).sum();
+        Touches {
+            counts,
+            samples: k,
+            writes,
+        }
+    }
+
+    /// The samples probed.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+
+    /// Writes to weight `j`.
+    pub fn count(&self, j: usize) -> u32 {
+        self.counts[j]
+    }
+
+    /// The mean number of writes per sample.
+    pub fn per_sample(&self) -> f64 {
+        self.writes as f64 / self.samples.max(1) as f64
+    }
+
+    /// The weights written at least `rate × samples` times (and at least
+    /// once), most written first, at most `max` of them.
+    pub fn written_at_least(&self, rate: f64, max: usize) -> Vec<usize> {
+        let floor = (rate * self.samples as f64).max(1.0);
+        let mut hot: Vec<usize> = (0..self.counts.len())
+            .filter(|&j| f64::from(self.counts[j]) >= floor)
+            .collect();
+        hot.sort_by_key(|&j| (std::cmp::Reverse(self.counts[j]), j));
+        hot.truncate(max);
+        hot
+    }
+
+    /// The share of all writes that went to `weights`.
+    pub fn share(&self, weights: &[usize]) -> f64 {
+        let part: u64 = weights.iter().map(|&j| u64::from(self.counts[j])).sum();
+        part as f64 / self.writes.max(1) as f64
+    }
+}
+
+/// What [`Policy::Auto`] resolved to, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Choice {
+    /// The concrete policy.
+    pub policy: Policy,
+    /// The reason, in words (for reports and logs).
+    pub reason: String,
+}
+
+/// The automatic choice, from the problem's shape and the thread count.
+///
+/// - One thread: [`Racy`](Policy::Racy); nothing contends, and no strategy
+///   beats a bare load/store.
+/// - Dense steps (a sample writes at least a quarter of the model, e.g.
+///   softmax): every cache line is contended on every sample, so each worker
+///   trains a replica and merges every `max(64, dim / writes per sample)`
+///   samples by sum ([`Merge::Sum`]: delayed updates, which keep the
+///   sequential step size; averaging would divide it by the thread count).
+/// - Skewed sparse steps (the weights written in at least 1 of
+///   [`AUTO_EVERY`] samples take at least 10% of all writes): a hot/cold
+///   split of those weights, merged every [`AUTO_EVERY`] samples.
+/// - Otherwise (uniform sparse writes, rare conflicts): [`Racy`](Policy::Racy).
+pub fn choose(touches: &Touches, dim: usize, threads: usize) -> Choice {
+    let per = touches.per_sample();
+    if threads <= 1 {
+        return Choice {
+            policy: Policy::Racy,
+            reason: "one thread: nothing contends".into(),
+        };
+    }
+    if per >= 0.25 * dim as f64 {
+        let every = ((dim as f64 / per.max(1.0)).ceil() as usize).max(64);
+        return Choice {
+            policy: Policy::Replicas {
+                every,
+                merge: Merge::Sum,
+            },
+            reason: format!("dense steps ({per:.0} writes per sample of {dim} weights): per-worker replicas"),
+        };
+    }
+    let hot = touches.written_at_least(1.0 / AUTO_EVERY as f64, AUTO_MAX_HOT);
+    let share = touches.share(&hot);
+    if !hot.is_empty() && share >= 0.10 {
+        return Choice {
+            policy: Policy::HotCold {
+                hot: hot.len(),
+                every: AUTO_EVERY,
+            },
+            reason: format!(
+                "skewed writes: {} hot weights take {:.0}% of writes",
+                hot.len(),
+                100.0 * share
+            ),
+        };
+    }
+    Choice {
+        policy: Policy::Racy,
+        reason: format!("sparse, even writes (hot weights take {:.0}% of writes)", 100.0 * share),
+    }
+}
