@@ -83,15 +83,15 @@ impl MatrixFactorization {
     /// The default rank ([`for_ratings`](Self::for_ratings) takes its own).
     pub const DEFAULT_RANK: usize = 100;
     /// The default L2 strength λ, set by [`for_ratings`](Self::for_ratings).
-    pub const DEFAULT_L2: f32 = 0.05;
+    pub const DEFAULT_L2: f32 = 0.08;
     /// The default standard deviation of the initial factors.
     pub const DEFAULT_INIT_STD: f32 = 0.1;
     /// The default number of epochs of [`default_trainer`](Self::default_trainer).
-    pub const DEFAULT_EPOCHS: usize = 40;
+    pub const DEFAULT_EPOCHS: usize = 25;
     /// The default schedule of [`default_trainer`](Self::default_trainer).
     pub const DEFAULT_SCHEDULE: Schedule = Schedule::EpochDecay {
-        initial: 0.01,
-        decay: 0.95,
+        initial: 0.02,
+        decay: 0.9,
     };
 
     /// A model for users `0..n_users` and items `0..n_items` with factors of
