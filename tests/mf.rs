@@ -356,8 +356,10 @@ fn movielens_100k_held_out_rmse() {
     );
 }
 
-/// Racy and AtomicAdd at 2 threads converge to the sequential objective
-/// within the equivalence suite's 1 % tolerance.
+/// Racy, AtomicAdd and Batched at 2 threads converge to the sequential
+/// objective within the equivalence suite's 1 % tolerance (12 epochs of
+/// EpochDecay(0.1, 0.75): the final rate is 4 % of the first, and the
+/// objective has settled near the noise floor, ½ 0.5² plus the penalty).
 #[test]
 fn lock_free_policies_match_sequential() {
     let data = SyntheticRatings {
@@ -373,14 +375,14 @@ fn lock_free_policies_match_sequential() {
     .unwrap();
     let model = MatrixFactorization::for_ratings(&data, 8).l2(0.02, &data);
     let trainer = Trainer::new()
-        .epochs(10)
+        .epochs(12)
         .schedule(Schedule::EpochDecay {
-            initial: 0.03,
+            initial: 0.1,
             decay: 0.75,
         })
         .seed(1);
     let mut harness = Harness::new(&trainer, &model, &data).seeds(3).tolerance(0.01);
-    for policy in [Policy::Racy, Policy::AtomicAdd] {
+    for policy in [Policy::Racy, Policy::AtomicAdd, Policy::Batched { size: 16 }] {
         let cmp = harness.policy(policy, 2).unwrap();
         eprintln!("{cmp}");
         assert_eq!(cmp.verdict, Verdict::Equivalent, "\n{cmp}");
