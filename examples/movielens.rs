@@ -6,6 +6,7 @@
 //! bash scripts/fetch-data   # once, for data-cache/ml-100k.inter
 //! cargo run --release --example movielens
 //! cargo run --release --example movielens -- path/to/ratings.tsv --rank 50 --l2 0.05 --epochs 30
+//! cargo run --release --example movielens -- --compare-sequential   # sequential vs racy x2
 //! ```
 
 use std::cell::RefCell;
@@ -52,6 +53,10 @@ struct Args {
     /// Epochs of each throughput run (0 skips them).
     #[arg(long, default_value_t = 5)]
     speed_epochs: usize,
+    /// Also train with `Sequential` (same settings and seed) and compare the
+    /// converged objective and RMSE with the main run's.
+    #[arg(long)]
+    compare_sequential: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -127,6 +132,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         clock.elapsed().as_secs_f64()
     );
 
+    if args.compare_sequential {
+        let seq = trainer.clone().policy(Policy::Sequential).fit(&model, &train)?;
+        println!(
+            "converged objective: sequential {:.5} (test RMSE {:.4}) vs racy x{} {:.5} (test RMSE {:.4}), gap {:+.3}%",
+            seq.report.final_loss().unwrap_or(f64::NAN),
+            model.rmse(&seq.weights, &test)?,
+            args.threads,
+            trained.report.final_loss().unwrap_or(f64::NAN),
+            test_rmse,
+            100.0
+                * (trained.report.final_loss().unwrap_or(f64::NAN) / seq.report.final_loss().unwrap_or(f64::NAN) - 1.0)
+        );
+    }
     if args.speed_epochs > 0 {
         for threads in [1, 2] {
             let t = trainer.clone().threads(threads).epochs(args.speed_epochs);
