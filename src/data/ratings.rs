@@ -191,6 +191,61 @@ impl Ratings {
         Ok((self.subset(train), self.subset(valid)))
     }
 
+    /// The same ratings renumbered into another id space, given by its id
+    /// tables (a training set's [`user_ids`](Self::user_ids) and
+    /// [`item_ids`](Self::item_ids)): how a separately read test file is
+    /// lined up with the model trained on another file, since
+    /// [`read_ratings`] numbers ids by first appearance in each file.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSample`] naming the first rating whose user or item id
+    /// is not in the target tables (a model has no row for it).
+    ///
+    /// ```
+    /// use wildsgd::data::read_ratings_bytes;
+    ///
+    /// let train = read_ratings_bytes("train", b"7 3 4\n9 5 2\n")?;
+    /// let test = read_ratings_bytes("test", b"9 3 5\n")?; // user "9" is 0 here, 1 in train
+    /// let test = test.in_id_space(&train.user_ids, &train.item_ids)?;
+    /// assert_eq!((test.users[0], test.items[0], test.n_users()), (1, 0, 2));
+    /// let cold = read_ratings_bytes("cold", b"8 3 1\n")?;
+    /// let e = cold.in_id_space(&train.user_ids, &train.item_ids).unwrap_err();
+    /// assert_eq!(e.to_string(), "row 0: user id \"8\" is not in the target id space");
+    /// # Ok::<(), wildsgd::Error>(())
+    /// ```
+    pub fn in_id_space(&self, user_ids: &[String], item_ids: &[String]) -> Result<Ratings, Error> {
+        self.check_columns()?;
+        let index = |ids: &[String]| -> HashMap<String, u32> {
+            ids.iter().enumerate().map(|(k, id)| (id.clone(), k as u32)).collect()
+        };
+        let (users, items) = (index(user_ids), index(item_ids));
+        let map = |row: usize, what: &str, map: &HashMap<String, u32>, names: &[String], dense: u32| {
+            names
+                .get(dense as usize)
+                .and_then(|name| map.get(name).copied())
+                .ok_or_else(|| Error::InvalidSample {
+                    row,
+                    reason: match names.get(dense as usize) {
+                        Some(name) => format!("{what} id {name:?} is not in the target id space"),
+                        None => format!("{what} {dense} has no id in this data's id table"),
+                    },
+                })
+        };
+        let mut out = Ratings {
+            user_ids: user_ids.to_vec(),
+            item_ids: item_ids.to_vec(),
+            had_header: self.had_header,
+            ..Ratings::default()
+        };
+        for row in 0..self.len() {
+            let r = self.get(row);
+            out.users.push(map(row, "user", &users, &self.user_ids, r.user)?);
+            out.items.push(map(row, "item", &items, &self.item_ids, r.item)?);
+            out.ratings.push(r.value);
+        }
+        Ok(out)
+    }
+
     /// Checks that the three columns have one entry per rating.
     pub fn check_columns(&self) -> Result<(), Error> {
         for (what, len) in [
