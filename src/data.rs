@@ -15,7 +15,7 @@ pub use libsvm::{
     binary_labels, read_libsvm, read_libsvm_bytes, write_libsvm, write_libsvm_file, LibsvmData, LibsvmOptions,
 };
 pub use parse::ParseIssue;
-pub use ratings::{read_ratings, read_ratings_bytes, Ratings};
+pub use ratings::{read_ratings, read_ratings_bytes, Rating, Ratings, SyntheticRatings};
 pub use synthetic::Synthetic;
 
 /// Indexed, shareable training data.

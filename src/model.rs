@@ -14,6 +14,7 @@ mod sgns;
 mod softmax;
 
 pub use linear::{Linear, Loss};
+pub use mf::MatrixFactorization;
 
 use crate::data::Dataset;
 use crate::Error;

@@ -1,1 +1,384 @@
-//! Matrix factorisation (placeholder, being written).
+//! Matrix factorisation for rating prediction (the Netflix-prize model).
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::{Model, Weights, WeightsMut};
+use crate::data::{Rating, Ratings};
+use crate::trainer::{Schedule, Trainer};
+use crate::Error;
+
+/// Biased matrix factorisation of (user, item, rating) triples
+/// ([`Ratings`]), trained by SGD one rating at a time:
+///
+/// ```text
+/// r̂(u, i) = μ + b_u + b_i + ⟨p_u, q_i⟩
+/// ```
+///
+/// with `μ` a fixed global mean, `b_u`, `b_i` learned biases and `p_u`,
+/// `q_i` learned factor vectors of length `rank`.
+///
+/// # Objective
+///
+/// Squared loss with L2, regularised per rating as in Koren, Bell & Volinsky
+/// (2009) and the usual SGD baselines: the trainer minimises
+///
+/// ```text
+/// (1/n) Σ_(u,i,r) [ ½ (r̂(u,i) − r)²  +  λ/2 (b_u² + ‖p_u‖² + b_i² + ‖q_i‖²) ]
+/// ```
+///
+/// over the `n` training ratings. [`loss`](Model::loss) is the `½ e²` term
+/// and [`penalty`](Model::penalty) the rest, which is
+/// `λ/(2n) [Σ_u n_u (b_u² + ‖p_u‖²) + Σ_i n_i (b_i² + ‖q_i‖²)]` with `n_u`,
+/// `n_i` the users' and items' rating counts in the data given to
+/// [`l2`](Self::l2); so the reported training loss is exactly this
+/// objective, and each [`step`](Model::step) is the exact gradient step of
+/// its rating's term: it touches the two rows of its user and item only.
+///
+/// # Weight layout
+///
+/// One row of `rank + 1` weights per user, then one per item: user `u`'s row
+/// starts at [`user_row(u)`](Self::user_row) `= u (rank + 1)` and holds
+/// `b_u, p_u[0], ..., p_u[rank-1]`; item `i`'s row starts at
+/// [`item_row(i)`](Self::item_row) `= (n_users + i)(rank + 1)` and holds
+/// `b_i, q_i[..]`. `μ` is not a weight: one that every rating writes would
+/// be the single hot spot of a lock-free run, and its optimum is the
+/// training mean anyway.
+///
+/// [`init`](Model::init) draws every factor from `N(0, init_std²)` (seeded;
+/// default `init_std` 0.1) and sets the biases to 0. Factors must not all
+/// start at 0: `p = q = 0` is a saddle point where their gradients vanish.
+///
+/// ```
+/// use wildsgd::data::SyntheticRatings;
+/// use wildsgd::model::MatrixFactorization;
+///
+/// let data = SyntheticRatings { users: 200, items: 100, ratings: 8000, rank: 3, noise: 0.1, ..Default::default() }
+///     .generate()?;
+/// let (train, test) = data.split(0.1, 1)?;
+/// let model = MatrixFactorization::for_ratings(&train, 3).l2(0.01, &train);
+/// let trained = MatrixFactorization::default_trainer().threads(2).epochs(20).fit(&model, &train)?;
+/// let rmse = model.rmse(&trained.weights, &test)?;
+/// assert!(rmse < 0.5, "{rmse}"); // the ratings' spread is about 1
+/// # Ok::<(), wildsgd::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MatrixFactorization {
+    n_users: usize,
+    n_items: usize,
+    rank: usize,
+    mean: f32,
+    l2: f32,
+    init_std: f32,
+    clip: Option<(f32, f32)>,
+    /// Training ratings per user and item, and their total: the penalty's
+    /// weights. Empty when `l2 == 0`.
+    user_counts: Vec<u32>,
+    item_counts: Vec<u32>,
+    n_train: usize,
+}
+
+impl MatrixFactorization {
+    /// The default rank ([`for_ratings`](Self::for_ratings) takes its own).
+    pub const DEFAULT_RANK: usize = 100;
+    /// The default L2 strength λ, set by [`for_ratings`](Self::for_ratings).
+    pub const DEFAULT_L2: f32 = 0.08;
+    /// The default standard deviation of the initial factors.
+    pub const DEFAULT_INIT_STD: f32 = 0.1;
+    /// The default number of epochs of [`default_trainer`](Self::default_trainer).
+    pub const DEFAULT_EPOCHS: usize = 25;
+    /// The default schedule of [`default_trainer`](Self::default_trainer).
+    pub const DEFAULT_SCHEDULE: Schedule = Schedule::EpochDecay {
+        initial: 0.02,
+        decay: 0.9,
+    };
+
+    /// A model for users `0..n_users` and items `0..n_items` with factors of
+    /// length `rank`: global mean 0, no regularisation, no clipping,
+    /// `init_std` 0.1.
+    ///
+    /// # Panics
+    /// If `rank` is 0.
+    pub fn new(n_users: usize, n_items: usize, rank: usize) -> Self {
+        assert!(rank > 0, "the rank must be at least 1");
+        MatrixFactorization {
+            n_users,
+            n_items,
+            rank,
+            mean: 0.0,
+            l2: 0.0,
+            init_std: Self::DEFAULT_INIT_STD,
+            clip: None,
+            user_counts: Vec::new(),
+            item_counts: Vec::new(),
+            n_train: 0,
+        }
+    }
+
+    /// A model fitted to the shape of `train`: its id space
+    /// ([`Ratings::n_users`], [`Ratings::n_items`]), its mean as `μ`, its
+    /// rating range as the [`clip`](Self::clip) range of predictions, and
+    /// λ = [`DEFAULT_L2`](Self::DEFAULT_L2) with `train`'s counts.
+    ///
+    /// # Panics
+    /// If `rank` is 0.
+    pub fn for_ratings(train: &Ratings, rank: usize) -> Self {
+        MatrixFactorization::new(train.n_users(), train.n_items(), rank)
+            .global_mean(train.mean() as f32)
+            .clip(train.range())
+            .l2(Self::DEFAULT_L2, train)
+    }
+
+    /// A trainer with the defaults tuned on MovieLens 100k
+    /// ([`DEFAULT_EPOCHS`](Self::DEFAULT_EPOCHS),
+    /// [`DEFAULT_SCHEDULE`](Self::DEFAULT_SCHEDULE)); threads and policy are
+    /// the trainer's defaults.
+    pub fn default_trainer() -> Trainer {
+        Trainer::new()
+            .epochs(Self::DEFAULT_EPOCHS)
+            .schedule(Self::DEFAULT_SCHEDULE)
+    }
+
+    /// Sets the fixed global mean `μ`.
+    ///
+    /// # Panics
+    /// If `mean` is not finite.
+    pub fn global_mean(mut self, mean: f32) -> Self {
+        assert!(mean.is_finite(), "the global mean must be finite, got {mean}");
+        self.mean = mean;
+        self
+    }
+
+    /// Sets the L2 strength `λ`, with the rating counts of `train` (the data
+    /// the model will be trained on) weighting the [`penalty`](Model::penalty)
+    /// so that the reported objective is the one the steps descend (see the
+    /// [type docs](Self)). `λ = 0` switches regularisation off.
+    ///
+    /// # Panics
+    /// If `λ` is negative or not finite.
+    pub fn l2(mut self, lambda: f32, train: &Ratings) -> Self {
+        assert!(
+            lambda.is_finite() && lambda >= 0.0,
+            "L2 strength must be finite and >= 0, got {lambda}"
+        );
+        self.l2 = lambda;
+        if lambda == 0.0 {
+            (self.user_counts, self.item_counts, self.n_train) = (Vec::new(), Vec::new(), 0);
+        } else {
+            let mut users = train.user_counts();
+            let mut items = train.item_counts();
+            users.resize(self.n_users, 0);
+            items.resize(self.n_items, 0);
+            (self.user_counts, self.item_counts, self.n_train) = (users, items, train.len());
+        }
+        self
+    }
+
+    /// Sets the standard deviation of the initial factors.
+    ///
+    /// # Panics
+    /// If `std` is not finite and positive.
+    pub fn init_std(mut self, std: f32) -> Self {
+        assert!(
+            std.is_finite() && std > 0.0,
+            "init std must be finite and > 0, got {std}"
+        );
+        self.init_std = std;
+        self
+    }
+
+    /// Clamps [`predict`](Self::predict)ions (and so [`rmse`](Self::rmse))
+    /// into `[lo, hi]`, such as a 1–5 star scale; `None` switches it off.
+    /// Training is unaffected: [`loss`](Model::loss) and
+    /// [`step`](Model::step) use the unclamped score.
+    ///
+    /// # Panics
+    /// If a bound is not finite or `lo > hi`.
+    pub fn clip(mut self, range: Option<(f32, f32)>) -> Self {
+        if let Some((lo, hi)) = range {
+            assert!(
+                lo.is_finite() && hi.is_finite() && lo <= hi,
+                "clip range must be finite with lo <= hi, got [{lo}, {hi}]"
+            );
+        }
+        self.clip = range;
+        self
+    }
+
+    /// The number of users.
+    pub fn n_users(&self) -> usize {
+        self.n_users
+    }
+
+    /// The number of items.
+    pub fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// The length of the factor vectors.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The global mean `μ`.
+    pub fn mean(&self) -> f32 {
+        self.mean
+    }
+
+    /// The L2 strength λ.
+    pub fn l2_strength(&self) -> f32 {
+        self.l2
+    }
+
+    /// The clip range of predictions, if any.
+    pub fn clip_range(&self) -> Option<(f32, f32)> {
+        self.clip
+    }
+
+    /// Weights per row: `rank + 1` (the bias, then the factors).
+    pub fn row_len(&self) -> usize {
+        self.rank + 1
+    }
+
+    /// Where user `u`'s row (`b_u`, then `p_u`) starts in the weights.
+    #[inline]
+    pub fn user_row(&self, u: u32) -> usize {
+        u as usize * (self.rank + 1)
+    }
+
+    /// Where item `i`'s row (`b_i`, then `q_i`) starts in the weights.
+    #[inline]
+    pub fn item_row(&self, i: u32) -> usize {
+        (self.n_users + i as usize) * (self.rank + 1)
+    }
+
+    /// The unclamped score `μ + b_u + b_i + ⟨p_u, q_i⟩` of rows `a` (user)
+    /// and `b` (item).
+    #[inline]
+    fn score<W: Weights + ?Sized>(&self, w: &W, a: usize, b: usize) -> f32 {
+        let mut dot = 0.0f32;
+        for f in 1..=self.rank {
+            dot += w.read(a + f) * w.read(b + f);
+        }
+        self.mean + w.read(a) + w.read(b) + dot
+    }
+
+    /// The predicted rating of `item` by `user`, clamped into the
+    /// [`clip`](Self::clip) range when one is set.
+    ///
+    /// # Panics
+    /// If `user` or `item` is out of range (indexes beyond the weights).
+    pub fn predict<W: Weights + ?Sized>(&self, w: &W, user: u32, item: u32) -> f32 {
+        let s = self.score(w, self.user_row(user), self.item_row(item));
+        match self.clip {
+            Some((lo, hi)) => s.clamp(lo, hi),
+            None => s,
+        }
+    }
+
+    /// The root mean squared error of [`predict`](Self::predict) on `data`
+    /// (held-out ratings, usually), with `weights` as a trainer returns them
+    /// ([`Trained::weights`](crate::Trained::weights)).
+    ///
+    /// # Errors
+    /// If `weights` has not [`dim`](Model::dim) entries, `data` is empty, or
+    /// a rating does not fit the model (see [`validate`](Model::validate)).
+    pub fn rmse(&self, weights: &[f32], data: &Ratings) -> Result<f64, Error> {
+        if weights.len() != self.dim() {
+            return Err(Error::LengthMismatch {
+                what: "weights for this matrix factorisation",
+                expected: self.dim(),
+                found: weights.len(),
+            });
+        }
+        if data.is_empty() {
+            return Err(Error::EmptyDataset { what: "evaluation" });
+        }
+        self.validate(data)?;
+        let sq: f64 = (0..data.len())
+            .map(|i| {
+                let r = data.get(i);
+                f64::from(self.predict(weights, r.user, r.item) - r.value).powi(2)
+            })
+            .sum();
+        Ok((sq / data.len() as f64).sqrt())
+    }
+}
+
+impl Model for MatrixFactorization {
+    type Data = Ratings;
+
+    fn dim(&self) -> usize {
+        (self.n_users + self.n_items) * (self.rank + 1)
+    }
+
+    fn init(&self, weights: &mut [f32], seed: u64) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        for row in weights.chunks_mut(self.rank + 1) {
+            row[0] = 0.0;
+            for x in &mut row[1..] {
+                let z: f32 = StandardNormal.sample(&mut rng);
+                *x = self.init_std * z;
+            }
+        }
+    }
+
+    fn validate(&self, data: &Ratings) -> Result<(), Error> {
+        data.check_columns()?;
+        for row in 0..data.len() {
+            let r = data.get(row);
+            let bad = |reason| Err(Error::InvalidSample { row, reason });
+            if r.user as usize >= self.n_users {
+                return bad(format!("user {} is beyond the model's {} users", r.user, self.n_users));
+            }
+            if r.item as usize >= self.n_items {
+                return bad(format!("item {} is beyond the model's {} items", r.item, self.n_items));
+            }
+            if !r.value.is_finite() {
+                return bad(format!("rating {} is not finite", r.value));
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn loss<W: Weights + ?Sized>(&self, w: &W, r: Rating) -> f64 {
+        let e = f64::from(self.score(w, self.user_row(r.user), self.item_row(r.item)) - r.value);
+        0.5 * e * e
+    }
+
+    #[inline]
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, r: Rating, lr: f32) {
+        let (a, b) = (self.user_row(r.user), self.item_row(r.item));
+        let e = self.score(w, a, b) - r.value;
+        let l2 = self.l2;
+        // Each coordinate pair is read before either is written, so p_u and
+        // q_i move by the gradient at the same point without a rank-sized copy.
+        let (bu, bi) = (w.read(a), w.read(b));
+        w.add(a, -lr * (e + l2 * bu));
+        w.add(b, -lr * (e + l2 * bi));
+        for f in 1..=self.rank {
+            let (p, q) = (w.read(a + f), w.read(b + f));
+            w.add(a + f, -lr * (e * q + l2 * p));
+            w.add(b + f, -lr * (e * p + l2 * q));
+        }
+    }
+
+    fn penalty<W: Weights + ?Sized>(&self, w: &W) -> f64 {
+        if self.l2 == 0.0 || self.n_train == 0 {
+            return 0.0;
+        }
+        let k = self.rank + 1;
+        let row_sq = |start: usize| (start..start + k).map(|j| f64::from(w.read(j)).powi(2)).sum::<f64>();
+        let users: f64 = (0..self.n_users)
+            .filter(|&u| self.user_counts[u] > 0)
+            .map(|u| f64::from(self.user_counts[u]) * row_sq(u * k))
+            .sum();
+        let items: f64 = (0..self.n_items)
+            .filter(|&i| self.item_counts[i] > 0)
+            .map(|i| f64::from(self.item_counts[i]) * row_sq((self.n_users + i) * k))
+            .sum();
+        0.5 * f64::from(self.l2) * (users + items) / self.n_train as f64
+    }
+}
