@@ -14,6 +14,7 @@ mod sgns;
 mod softmax;
 
 pub use linear::{Linear, Loss};
+pub use softmax::{cross_entropy, softmax_in_place, Confusion, Softmax, SyntheticClasses, MAX_CLASSES};
 
 use crate::data::Dataset;
 use crate::Error;
