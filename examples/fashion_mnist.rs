@@ -34,13 +34,13 @@ struct Args {
     #[arg(long, default_value = "racy")]
     policy: Policy,
     /// Passes over the training data.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 6)]
     epochs: usize,
     /// Learning rate of the first epoch.
     #[arg(long, default_value_t = 0.01)]
     lr: f32,
     /// Factor applied to the learning rate at each new epoch.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.6)]
     decay: f32,
     /// L2 strength λ (objective: mean cross-entropy + λ/2 ‖W‖², biases excluded).
     #[arg(long, default_value_t = 1e-4)]
@@ -54,8 +54,9 @@ struct Args {
     /// Print the test confusion matrix after each run.
     #[arg(long)]
     confusion: bool,
-    /// Return the average of the last epoch's iterates (tail averaging).
-    #[arg(long)]
+    /// Return the average of the last epoch's iterates (tail averaging):
+    /// `--average false` for the last iterate.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     average: bool,
 }
 
