@@ -288,6 +288,10 @@ fn separable_classes_are_learned() {
         .unwrap();
     let confusion = model.confusion(&trained.weights, &test).unwrap();
     let last = trained.report.epochs.last().unwrap();
+    eprintln!(
+        "separable: training objective {:.4}, held-out\n{confusion}",
+        last.train_loss
+    );
     assert_eq!(
         last.valid_accuracy,
         Some(confusion.accuracy()),
