@@ -1,1 +1,539 @@
-//! Dense multiclass softmax regression (placeholder, being written).
+//! Dense multiclass softmax (multinomial logistic) regression.
+//!
+//! Every sample moves a weight of *every* class for each of its nonzeros:
+//! with `C` classes a row of `k` nonzeros makes `C (k + 1)` updates, and all
+//! threads write the same `C` bias weights on every sample. This is the worst
+//! case for lock-free updates, and wildsgd ships it on purpose, next to the
+//! sparse models where Hogwild! shines.
+
+use std::fmt;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+use super::{Model, Weights, WeightsMut};
+use crate::data::{CsrDataset, SparseRow};
+use crate::Error;
+
+/// The most classes a [`Softmax`] model may have. A step keeps the `C`
+/// logits in a stack buffer of this size (1 KiB), so that it allocates
+/// nothing whatever `C` is. Beyond a few hundred classes a full softmax
+/// is the wrong tool anyway (every sample would update every class).
+pub const MAX_CLASSES: usize = 256;
+
+/// Multiclass softmax regression over sparse rows ([`CsrDataset`]) whose
+/// labels are class ids `0, 1, ..., C-1` stored as `f32` (LIBSVM files with
+/// integer labels read that way).
+///
+/// # Weights
+///
+/// `C × (d + 1)` weights, class-major: class `c` owns the row
+/// `c·(d+1) .. (c+1)·(d+1)`, holding its feature weights `w[c, 0..d]` then
+/// its bias `b[c]` at `c·(d+1) + d` (so `WeightStore::row(c, d + 1)` is
+/// class `c`'s row). They start at zero.
+///
+/// # Objective
+///
+/// With logits `z_c = w[c]·x + b[c]` and `p = softmax(z)`, the loss of a row
+/// with label `y` is the cross-entropy `−ln p_y = logsumexp(z) − z_y`. The
+/// training objective is its mean plus `λ/2 Σ_c ‖w[c]‖²` (biases excluded),
+/// which is what [`penalty`](Model::penalty) returns. As for
+/// [`Linear`](crate::Linear), L2 is applied lazily: a step shrinks only the
+/// weights of the row's features, each by `λ n / df_j` (`n` rows, `df_j` of
+/// them containing feature `j`), which averages over the rows to exactly the
+/// gradient of the penalty.
+///
+/// A step computes all `C` logits, a numerically stable softmax (the
+/// largest logit is subtracted before `exp`), and applies
+/// `w[c, j] −= lr (g_c x_j + λ n/df_j · w[c, j])`, `b[c] −= lr g_c` with
+/// `g_c = p_c − [c = y]` for every class `c`.
+///
+/// ```
+/// use wildsgd::data::Dataset;
+/// use wildsgd::model::{Softmax, SyntheticClasses};
+/// use wildsgd::{Schedule, Trainer};
+///
+/// let data = SyntheticClasses { rows: 1_000, features: 10, classes: 3, ..Default::default() }.generate()?;
+/// let model = Softmax::for_data(&data)?;
+/// assert_eq!((model.n_classes(), model.n_features()), (3, 10));
+/// let trained = Trainer::new().threads(2).epochs(5).schedule(Schedule::Constant(0.1)).fit(&model, &data)?;
+/// let accuracy = model.confusion(&trained.weights, &data)?.accuracy();
+/// assert!(accuracy > 0.9, "{accuracy}");
+/// # Ok::<(), wildsgd::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Softmax {
+    n_classes: usize,
+    n_features: usize,
+    l2: f32,
+    /// n / df_j per feature; empty when `l2 == 0`.
+    inv_df: Vec<f32>,
+}
+
+impl Softmax {
+    /// A model with `n_classes` classes (2 to [`MAX_CLASSES`]) over
+    /// `n_features` features, without regularisation.
+    pub fn new(n_classes: usize, n_features: usize) -> Result<Self, Error> {
+        if !(2..=MAX_CLASSES).contains(&n_classes) {
+            return Err(Error::InvalidParameter {
+                name: "classes",
+                reason: format!(
+                    "a softmax model needs 2 to {MAX_CLASSES} classes (a step keeps every logit in a \
+                     fixed stack buffer), got {n_classes}"
+                ),
+            });
+        }
+        if n_features == 0 {
+            return Err(Error::InvalidParameter {
+                name: "features",
+                reason: "a softmax model needs at least 1 feature".into(),
+            });
+        }
+        Ok(Softmax {
+            n_classes,
+            n_features,
+            l2: 0.0,
+            inv_df: Vec::new(),
+        })
+    }
+
+    /// A model for `train`: its width and as many classes as its largest
+    /// label + 1 (see [`classes_in`](Self::classes_in)).
+    pub fn for_data(train: &CsrDataset) -> Result<Self, Error> {
+        Self::new(Self::classes_in(train)?, train.n_features())
+    }
+
+    /// The number of classes the labels of `data` call for: the largest
+    /// label + 1. Every label must be a whole number in `0..MAX_CLASSES`;
+    /// the error names the first row that is not.
+    ///
+    /// ```
+    /// use wildsgd::data::CsrDataset;
+    /// use wildsgd::model::Softmax;
+    ///
+    /// let mut d = CsrDataset::new(2);
+    /// d.push(&[0], &[1.0], 0.0)?;
+    /// d.push(&[1], &[1.0], 4.0)?;
+    /// assert_eq!(Softmax::classes_in(&d)?, 5);
+    /// d.push(&[1], &[1.0], -1.0)?;
+    /// assert!(Softmax::classes_in(&d).unwrap_err().to_string().starts_with("row 2: label -1"));
+    /// # Ok::<(), wildsgd::Error>(())
+    /// ```
+    pub fn classes_in(data: &CsrDataset) -> Result<usize, Error> {
+        let mut top = 0usize;
+        for (row, &y) in data.labels().iter().enumerate() {
+            top = top.max(class_of(row, y, MAX_CLASSES)?);
+        }
+        Ok(top + 1)
+    }
+
+    /// Sets the L2 strength `λ`, with the document frequencies of `train`
+    /// (the data the model will be trained on) scaling the lazy updates.
+    /// `λ = 0` switches regularisation off.
+    ///
+    /// # Panics
+    /// If `λ` is negative or not finite.
+    pub fn l2(mut self, lambda: f32, train: &CsrDataset) -> Self {
+        assert!(
+            lambda.is_finite() && lambda >= 0.0,
+            "L2 strength must be finite and >= 0, got {lambda}"
+        );
+        self.l2 = lambda;
+        self.inv_df = if lambda == 0.0 {
+            Vec::new()
+        } else {
+            let n = train.len() as f32;
+            let mut df = train.feature_counts();
+            df.resize(self.n_features, 0);
+            df.iter().map(|&c| if c == 0 { 0.0 } else { n / c as f32 }).collect()
+        };
+        self
+    }
+
+    /// The number of classes `C`.
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    /// The number of features `d`.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// The L2 strength λ.
+    pub fn l2_strength(&self) -> f32 {
+        self.l2
+    }
+
+    /// The index of class `c`'s weight for feature `j` (`j = d` is its bias).
+    #[inline]
+    pub fn index(&self, c: usize, j: usize) -> usize {
+        c * (self.n_features + 1) + j
+    }
+
+    /// Writes the `C` logits `w[c]·x + b[c]` of row `x` into `out`.
+    ///
+    /// # Panics
+    /// If `out` is not `C` long.
+    #[inline]
+    pub fn logits<W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>, out: &mut [f32]) {
+        assert_eq!(out.len(), self.n_classes, "one logit per class");
+        let stride = self.n_features + 1;
+        for (c, z) in out.iter_mut().enumerate() {
+            let base = c * stride;
+            let mut s = w.read(base + self.n_features);
+            for (&j, &v) in x.indices.iter().zip(x.values) {
+                s += w.read(base + j as usize) * v;
+            }
+            *z = s;
+        }
+    }
+
+    /// The predicted class of row `x`: the largest logit (the first, on ties).
+    pub fn predict<W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>) -> usize {
+        let mut buf = [0.0f32; MAX_CLASSES];
+        let z = &mut buf[..self.n_classes];
+        self.logits(w, x, z);
+        argmax(z)
+    }
+
+    /// The confusion matrix of the weights `w` on `data` (rows: true class,
+    /// columns: predicted), after checking that `data` fits the model.
+    pub fn confusion<W: Weights + ?Sized>(&self, w: &W, data: &CsrDataset) -> Result<Confusion, Error> {
+        self.validate(data)?;
+        let c = self.n_classes;
+        let mut counts = vec![0u64; c * c];
+        for i in 0..data.len() {
+            let x = data.row(i);
+            counts[x.label as usize * c + self.predict(w, &x)] += 1;
+        }
+        Ok(Confusion { n_classes: c, counts })
+    }
+}
+
+/// The class id label `y` of `row` stands for, if it is a whole number in
+/// `0..n_classes`.
+fn class_of(row: usize, y: f32, n_classes: usize) -> Result<usize, Error> {
+    if y >= 0.0 && y.fract() == 0.0 && (y as usize) < n_classes {
+        Ok(y as usize)
+    } else {
+        Err(Error::InvalidSample {
+            row,
+            reason: format!("label {y} is not a class id (a whole number in 0..{n_classes})"),
+        })
+    }
+}
+
+#[inline]
+fn argmax(z: &[f32]) -> usize {
+    let mut best = 0;
+    for (c, &v) in z.iter().enumerate() {
+        if v > z[best] {
+            best = c;
+        }
+    }
+    best
+}
+
+/// Replaces logits by their softmax probabilities. The largest logit is
+/// subtracted first, so no `exp` overflows: finite logits of any size give
+/// finite probabilities summing to 1.
+#[inline]
+pub fn softmax_in_place(z: &mut [f32]) {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for v in z.iter_mut() {
+        *v = (*v - m).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in z.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// The cross-entropy `logsumexp(z) − z[y]`, computed without overflow.
+#[inline]
+pub fn cross_entropy(z: &[f32], y: usize) -> f64 {
+    let m = f64::from(z.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+    let sum: f64 = z.iter().map(|&v| (f64::from(v) - m).exp()).sum();
+    m + sum.ln() - f64::from(z[y])
+}
+
+impl Model for Softmax {
+    type Data = CsrDataset;
+
+    fn dim(&self) -> usize {
+        self.n_classes * (self.n_features + 1)
+    }
+
+    fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
+        for (row, &y) in data.labels().iter().enumerate() {
+            class_of(row, y, self.n_classes)?;
+        }
+        if data.n_features() > self.n_features {
+            for i in 0..data.len() {
+                if let Some(&j) = data.row(i).indices.iter().find(|&&j| j as usize >= self.n_features) {
+                    return Err(Error::FeatureOutOfRange {
+                        row: i,
+                        index: j as usize,
+                        dim: self.n_features,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn loss<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>) -> f64 {
+        let mut buf = [0.0f32; MAX_CLASSES];
+        let z = &mut buf[..self.n_classes];
+        self.logits(w, &x, z);
+        cross_entropy(z, x.label as usize)
+    }
+
+    #[inline]
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, lr: f32) {
+        let mut buf = [0.0f32; MAX_CLASSES];
+        let g = &mut buf[..self.n_classes];
+        self.logits(w, &x, g);
+        softmax_in_place(g);
+        // `validate` guarantees the label is a class id; `get_mut` keeps an
+        // unvalidated call from panicking.
+        if let Some(py) = g.get_mut(x.label as usize) {
+            *py -= 1.0;
+        }
+        let stride = self.n_features + 1;
+        for (c, &gc) in g.iter().enumerate() {
+            let base = c * stride;
+            if self.l2 == 0.0 {
+                let s = lr * gc;
+                for (&j, &v) in x.indices.iter().zip(x.values) {
+                    w.add(base + j as usize, -(s * v));
+                }
+            } else {
+                for (&j, &v) in x.indices.iter().zip(x.values) {
+                    let k = base + j as usize;
+                    let wk = w.read(k);
+                    w.add(k, -(lr * (gc * v + self.l2 * self.inv_df[j as usize] * wk)));
+                }
+            }
+            w.add(base + self.n_features, -(lr * gc));
+        }
+    }
+
+    fn penalty<W: Weights + ?Sized>(&self, w: &W) -> f64 {
+        if self.l2 == 0.0 {
+            return 0.0;
+        }
+        let mut sq = 0.0f64;
+        for c in 0..self.n_classes {
+            let base = self.index(c, 0);
+            sq += (base..base + self.n_features)
+                .map(|k| f64::from(w.read(k)).powi(2))
+                .sum::<f64>();
+        }
+        0.5 * f64::from(self.l2) * sq
+    }
+
+    fn correct<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>) -> Option<bool> {
+        Some(self.predict(w, &x) as f32 == x.label)
+    }
+}
+
+/// A confusion matrix: how many rows of each true class were predicted as
+/// each class. Made by [`Softmax::confusion`].
+///
+/// ```
+/// use wildsgd::model::Confusion;
+///
+/// // 2 classes; class 0: 3 right, 1 predicted as class 1; class 1: 2 right.
+/// let m = Confusion::from_counts(2, vec![3, 1, 0, 2]).unwrap();
+/// assert_eq!(m.total(), 6);
+/// assert!((m.accuracy() - 5.0 / 6.0).abs() < 1e-12);
+/// assert_eq!(m.recall(0), Some(0.75));
+/// assert_eq!(m.get(0, 1), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Confusion {
+    n_classes: usize,
+    /// `counts[truth * C + predicted]`.
+    counts: Vec<u64>,
+}
+
+impl Confusion {
+    /// A matrix from row-major counts (`counts[truth * C + predicted]`).
+    pub fn from_counts(n_classes: usize, counts: Vec<u64>) -> Result<Self, Error> {
+        if counts.len() != n_classes * n_classes {
+            return Err(Error::LengthMismatch {
+                what: "confusion counts",
+                expected: n_classes * n_classes,
+                found: counts.len(),
+            });
+        }
+        Ok(Confusion { n_classes, counts })
+    }
+
+    /// The number of classes.
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    /// Rows of true class `truth` predicted as `predicted`.
+    pub fn get(&self, truth: usize, predicted: usize) -> u64 {
+        self.counts[truth * self.n_classes + predicted]
+    }
+
+    /// All rows counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Rows predicted correctly.
+    pub fn correct(&self) -> u64 {
+        (0..self.n_classes).map(|c| self.get(c, c)).sum()
+    }
+
+    /// The fraction of rows predicted correctly (0 when there are none).
+    pub fn accuracy(&self) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            0.0
+        } else {
+            self.correct() as f64 / total as f64
+        }
+    }
+
+    /// The per-class accuracy (recall) of class `c`: the fraction of its rows
+    /// predicted as `c`; `None` when it has no rows.
+    pub fn recall(&self, c: usize) -> Option<f64> {
+        let row = &self.counts[c * self.n_classes..(c + 1) * self.n_classes];
+        let n: u64 = row.iter().sum();
+        (n > 0).then(|| row[c] as f64 / n as f64)
+    }
+}
+
+impl fmt::Display for Confusion {
+    /// The matrix (rows: true class, columns: predicted) with each class's
+    /// recall, then the overall accuracy.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>6}", "true\\p")?;
+        for c in 0..self.n_classes {
+            write!(f, " {c:>6}")?;
+        }
+        writeln!(f, " {:>7}", "recall")?;
+        for t in 0..self.n_classes {
+            write!(f, "{t:>6}")?;
+            for p in 0..self.n_classes {
+                write!(f, " {:>6}", self.get(t, p))?;
+            }
+            match self.recall(t) {
+                Some(r) => writeln!(f, " {:>7.4}", r)?,
+                None => writeln!(f, " {:>7}", "-")?,
+            }
+        }
+        write!(
+            f,
+            "accuracy {:.4} ({} of {})",
+            self.accuracy(),
+            self.correct(),
+            self.total()
+        )
+    }
+}
+
+/// A synthetic multiclass problem for tests and benchmarks: dense rows of
+/// independent `N(0, 1/d)` features (so `‖x‖ ≈ 1`), labelled by a random
+/// teacher softmax model `argmax_c t[c]·x`. Rows whose two best teacher
+/// logits are closer than `margin` are drawn again, so a positive margin
+/// makes the classes linearly separable with room to spare; then each label
+/// is replaced by a uniformly drawn class with probability `label_noise`.
+/// Everything follows from `seed`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SyntheticClasses {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of features (every row has all of them).
+    pub features: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// The least gap between the teacher's two best logits (teacher weights
+    /// are standard normal, so the logits are about `N(0, 1)`).
+    pub margin: f32,
+    /// Probability that a label is redrawn uniformly.
+    pub label_noise: f64,
+    /// Seed for everything.
+    pub seed: u64,
+}
+
+impl Default for SyntheticClasses {
+    /// 10,000 rows × 64 features, 10 classes, margin 0.1, no label noise.
+    fn default() -> Self {
+        SyntheticClasses {
+            rows: 10_000,
+            features: 64,
+            classes: 10,
+            margin: 0.1,
+            label_noise: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+impl SyntheticClasses {
+    /// Generates the dataset.
+    pub fn generate(&self) -> Result<CsrDataset, Error> {
+        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        if self.features == 0 || self.features > u32::MAX as usize {
+            return bad("features", format!("must be in 1..=u32::MAX, got {}", self.features));
+        }
+        if !(2..=MAX_CLASSES).contains(&self.classes) {
+            return bad("classes", format!("must be in 2..={MAX_CLASSES}, got {}", self.classes));
+        }
+        if !(self.margin.is_finite() && (0.0..1.0).contains(&self.margin)) {
+            return bad("margin", format!("must be in [0, 1), got {}", self.margin));
+        }
+        if !(0.0..=1.0).contains(&self.label_noise) {
+            return bad("label_noise", format!("must be in [0, 1], got {}", self.label_noise));
+        }
+        let (d, k) = (self.features, self.classes);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
+        let teacher: Vec<f32> = (0..k * d).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let scale = 1.0 / (d as f32).sqrt();
+        let indices: Vec<u32> = (0..d as u32).collect();
+        let mut x = vec![0.0f32; d];
+        let mut z = vec![0.0f32; k];
+        let mut out = CsrDataset::new(d);
+        out.reserve(self.rows, self.rows * d);
+        for _ in 0..self.rows {
+            let label = loop {
+                for v in x.iter_mut() {
+                    let n: f32 = StandardNormal.sample(&mut rng);
+                    *v = scale * n;
+                }
+                for (c, zc) in z.iter_mut().enumerate() {
+                    *zc = teacher[c * d..(c + 1) * d].iter().zip(&x).map(|(t, v)| t * v).sum();
+                }
+                let best = argmax(&z);
+                let second = z
+                    .iter()
+                    .enumerate()
+                    .filter(|&(c, _)| c != best)
+                    .map(|(_, &v)| v)
+                    .fold(f32::NEG_INFINITY, f32::max);
+                if z[best] - second >= self.margin {
+                    break best;
+                }
+            };
+            let label = if rng.random_bool(self.label_noise) {
+                rng.random_range(0..k)
+            } else {
+                label
+            };
+            out.push(&indices, &x, label as f32)?;
+        }
+        Ok(out)
+    }
+}
