@@ -54,7 +54,7 @@ pub use error::{Divergence, Error};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-pub use model::{Linear, Loss, Model, Weights, WeightsMut};
+pub use model::{Linear, Loss, MatrixFactorization, Model, Softmax, Weights, WeightsMut};
 pub use policy::Policy;
 pub use store::WeightStore;
 pub use trainer::{Control, Schedule, Trained, Trainer};
