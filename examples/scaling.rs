@@ -20,9 +20,9 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use plotters::prelude::*;
 use serde::Serialize;
-use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::trainer::Report;
-use wildsgd::{baseline, Linear, Loss, Policy, Schedule, Trainer};
+use wildsgd::data::{CsrDataset, Synthetic, SyntheticRatings};
+use wildsgd::trainer::{Report, Trained};
+use wildsgd::{baseline, Linear, Loss, MatrixFactorization, Model, Policy, Schedule, Trainer};
 
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,9 +33,12 @@ enum Problem {
     Uniform,
     /// Every row touches every weight (256 features by default).
     Dense,
+    /// Matrix factorisation, rank 32 (`--rank`), 50,000 users x 10,000
+    /// items, `--samples` ratings (synthetic, low-rank plus noise).
+    Mf,
 }
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(about = "Scaling report: every policy at every thread count vs the plain sequential loop")]
 struct Args {
     #[arg(long, value_enum, default_value = "zipf")]
@@ -49,20 +52,24 @@ struct Args {
     /// Features (default 47,236; 256 for dense).
     #[arg(long)]
     features: Option<usize>,
-    /// Model loss: logistic, hinge or squared.
+    /// Model loss: logistic, hinge or squared (linear problems).
     #[arg(long, default_value = "logistic")]
     model: String,
+    /// Factor rank for `--problem mf`.
+    #[arg(long, default_value_t = 32)]
+    rank: usize,
     /// Epochs per run.
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Thread counts, comma separated (default 1, 2, 4, ... up to the cores).
     #[arg(long, value_delimiter = ',')]
     threads: Option<Vec<usize>>,
-    /// Policies, comma separated: plain, sequential, racy, atomic, locked, batched:N.
+    /// Policies, comma separated: plain, sequential, racy, atomic, locked,
+    /// batched:N, hotcold:K:M, replicas:M, delayed:M, auto.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "plain,sequential,racy,atomic,locked,batched:32"
+        default_value = "plain,sequential,racy,atomic,locked,batched:32,hotcold:65534:32,delayed:1024,replicas:1024,auto"
     )]
     policies: Vec<String>,
     /// Repetitions; each figure is their median.
@@ -87,6 +94,7 @@ struct Row {
     problem: String,
     model: String,
     policy: String,
+    ran_as: String,
     threads: usize,
     reps: usize,
     samples_per_sec: f64,
@@ -109,6 +117,8 @@ struct Config {
     reports: Vec<Report>,
     peak_rss: u64,
     growth: u64,
+    /// The policy as the report names it (`auto:...` shows the pick).
+    ran_as: String,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -157,12 +167,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         t
     });
-    let loss = match args.model.as_str() {
-        "logistic" => Loss::Logistic,
-        "hinge" => Loss::Hinge,
-        "squared" => Loss::Squared,
-        m => return Err(format!("unknown model {m:?}: expected logistic, hinge or squared").into()),
-    };
     let mut wanted = Vec::new();
     for p in &args.policies {
         match p.as_str() {
@@ -176,118 +180,208 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.reps == 0 {
         return Err("--reps must be at least 1".into());
     }
-
     let clock = Instant::now();
+    if let Problem::Mf = args.problem {
+        let data = SyntheticRatings {
+            users: 50_000,
+            items: 10_000,
+            ratings: args.samples,
+            rank: args.rank,
+            ..SyntheticRatings::default()
+        }
+        .generate()?;
+        let model = MatrixFactorization::for_ratings(&data, args.rank).l2(0.02, &data);
+        let name = format!("mf{}", args.rank);
+        let bytes = (12 * data.len() + 4 * model.dim()) as u64;
+        let describe = format!(
+            "{name}: {} ratings, {} users x {} items, rank {}",
+            data.len(),
+            data.n_users(),
+            data.n_items(),
+            args.rank
+        );
+        let sweep = Sweep {
+            args: &args,
+            cores,
+            wanted,
+            name,
+            data_bytes: bytes,
+            clock,
+        };
+        return sweep.run(
+            &model,
+            &data,
+            MatrixFactorization::DEFAULT_SCHEDULE,
+            &describe,
+            |t: &Trainer| baseline::plain(t, &model, &data),
+        );
+    }
+    let loss = match args.model.as_str() {
+        "logistic" => Loss::Logistic,
+        "hinge" => Loss::Hinge,
+        "squared" => Loss::Squared,
+        m => return Err(format!("unknown model {m:?}: expected logistic, hinge or squared").into()),
+    };
     let (name, data) = problem(&args)?;
     let model = Linear::new(loss, data.n_features()).bias(true).l2(1e-6, &data);
     let data_bytes = (data.heap_bytes() + 4 * wildsgd::Model::dim(&model)) as u64;
-    eprintln!(
-        "{name}: {} rows, {} features, {:.1} nnz/row, {:.1} MiB data+weights, generated in {:.1} s; {cores} cores: {}",
+    let describe = format!(
+        "{name}: {} rows, {} features, {:.1} nnz/row",
         data.len(),
         data.n_features(),
-        data.nnz() as f64 / data.len() as f64,
-        data_bytes as f64 / 1048576.0,
-        clock.elapsed().as_secs_f64(),
-        cpu_model()
+        data.nnz() as f64 / data.len() as f64
     );
-    let base = Trainer::new()
-        .epochs(args.epochs)
-        .schedule(Schedule::default())
-        .evals_per_epoch(args.evals_per_epoch)
-        .loss_rows(Some(args.loss_rows));
-
-    let mut configs: Vec<Config> = wanted
-        .iter()
-        .map(|(p, t)| Config {
-            policy: p.clone(),
-            threads: *t,
-            reports: Vec::new(),
-            peak_rss: 0,
-            growth: 0,
-        })
-        .collect();
-    for rep in 0..args.reps {
-        for c in &mut configs {
-            let t = base.clone().seed(rep as u64);
-            reset_peak();
-            let before = status_kib("VmRSS:").unwrap_or(0);
-            let trained = if c.policy == "plain" {
-                baseline::plain_linear(&t, &model, &data)?
-            } else {
-                t.policy(c.policy.parse()?).threads(c.threads).fit(&model, &data)?
-            };
-            let peak = status_kib("VmHWM:").unwrap_or(0);
-            c.peak_rss = c.peak_rss.max(peak);
-            c.growth = c.growth.max(peak.saturating_sub(before));
-            eprintln!(
-                "rep {rep} {:>10} x{:<3} {:>12.0} samples/s, final loss {:.5}",
-                c.policy,
-                c.threads,
-                trained.report.samples_per_sec(),
-                trained.report.final_loss().unwrap_or(f64::NAN)
-            );
-            c.reports.push(trained.report);
-        }
-    }
-
-    // The target: within `--target` of the sequential (else plain) run's
-    // median final loss.
-    let reference = configs
-        .iter()
-        .find(|c| c.policy == "sequential")
-        .or_else(|| configs.iter().find(|c| c.policy == "plain"))
-        .unwrap_or(&configs[0]);
-    let target = median(reference.reports.iter().filter_map(Report::final_loss).collect()) * (1.0 + args.target);
-    let summary = |c: &Config| {
-        let sps = median(c.reports.iter().map(Report::samples_per_sec).collect());
-        let fin = median(c.reports.iter().filter_map(Report::final_loss).collect());
-        let stt = median(
-            c.reports
-                .iter()
-                .map(|r| r.seconds_to(target).unwrap_or(f64::INFINITY))
-                .collect(),
-        );
-        (sps, fin, stt.is_finite().then_some(stt))
+    let sweep = Sweep {
+        args: &args,
+        cores,
+        wanted,
+        name,
+        data_bytes,
+        clock,
     };
-    let plain = configs
-        .iter()
-        .find(|c| c.policy == "plain")
-        .map(summary)
-        .unwrap_or((f64::NAN, f64::NAN, None));
-    let cpu = cpu_model();
-    let rows: Vec<Row> = configs
-        .iter()
-        .map(|c| {
-            let (sps, fin, stt) = summary(c);
-            Row {
-                problem: name.clone(),
-                model: args.model.clone(),
-                policy: c.policy.clone(),
-                threads: c.threads,
-                reps: args.reps,
-                samples_per_sec: sps,
-                speedup_vs_plain: sps / plain.0,
-                final_loss: fin,
-                target_loss: target,
-                seconds_to_target: stt,
-                time_to_target_speedup: plain.2.zip(stt).map(|(p, s)| p / s),
-                peak_rss_bytes: c.peak_rss,
-                rss_growth_bytes: c.growth,
-                data_bytes,
-                cpu: cpu.clone(),
-                cores,
-            }
-        })
-        .collect();
+    sweep.run(&model, &data, Schedule::default(), &describe, |t: &Trainer| {
+        baseline::plain_linear(t, &model, &data)
+    })
+}
 
-    fs::create_dir_all(&args.out)?;
-    let table = markdown(&rows, &args, &name, &cpu, cores);
-    print!("{table}");
-    fs::write(args.out.join("scaling.md"), &table)?;
-    fs::write(args.out.join("scaling.json"), serde_json::to_string_pretty(&rows)?)?;
-    plot(&rows, &args.out.join("scaling.svg"), &name)?;
-    eprintln!("wrote {}/scaling.{{json,md,svg}}", args.out.display());
-    Ok(())
+/// One problem's sweep over policies and thread counts.
+struct Sweep<'a> {
+    args: &'a Args,
+    cores: usize,
+    wanted: Vec<(String, usize)>,
+    name: String,
+    data_bytes: u64,
+    clock: Instant,
+}
+
+impl Sweep<'_> {
+    fn run<M: Model>(
+        self,
+        model: &M,
+        data: &M::Data,
+        schedule: Schedule,
+        describe: &str,
+        plain: impl Fn(&Trainer) -> Result<Trained, wildsgd::Error>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let Sweep {
+            args,
+            cores,
+            wanted,
+            name,
+            data_bytes,
+            clock,
+            ..
+        } = self;
+        let args = args.clone();
+        eprintln!(
+            "{describe}, {:.1} MiB data+weights, generated in {:.1} s; {cores} cores: {}",
+            data_bytes as f64 / 1048576.0,
+            clock.elapsed().as_secs_f64(),
+            cpu_model()
+        );
+        let base = Trainer::new()
+            .epochs(args.epochs)
+            .schedule(schedule)
+            .evals_per_epoch(args.evals_per_epoch)
+            .loss_rows(Some(args.loss_rows));
+
+        let mut configs: Vec<Config> = wanted
+            .iter()
+            .map(|(p, t)| Config {
+                policy: p.clone(),
+                threads: *t,
+                reports: Vec::new(),
+                peak_rss: 0,
+                growth: 0,
+                ran_as: String::new(),
+            })
+            .collect();
+        for rep in 0..args.reps {
+            for c in &mut configs {
+                let t = base.clone().seed(rep as u64);
+                reset_peak();
+                let before = status_kib("VmRSS:").unwrap_or(0);
+                let trained = if c.policy == "plain" {
+                    plain(&t)?
+                } else {
+                    t.policy(c.policy.parse()?).threads(c.threads).fit(model, data)?
+                };
+                let peak = status_kib("VmHWM:").unwrap_or(0);
+                c.peak_rss = c.peak_rss.max(peak);
+                c.growth = c.growth.max(peak.saturating_sub(before));
+                eprintln!(
+                    "rep {rep} {:>10} x{:<3} {:>12.0} samples/s, final loss {:.5} ({})",
+                    c.policy,
+                    c.threads,
+                    trained.report.samples_per_sec(),
+                    trained.report.final_loss().unwrap_or(f64::NAN),
+                    trained.report.policy
+                );
+                c.ran_as = trained.report.policy.clone();
+                c.reports.push(trained.report);
+            }
+        }
+
+        // The target: within `--target` of the sequential (else plain) run's
+        // median final loss.
+        let reference = configs
+            .iter()
+            .find(|c| c.policy == "sequential")
+            .or_else(|| configs.iter().find(|c| c.policy == "plain"))
+            .unwrap_or(&configs[0]);
+        let target = median(reference.reports.iter().filter_map(Report::final_loss).collect()) * (1.0 + args.target);
+        let summary = |c: &Config| {
+            let sps = median(c.reports.iter().map(Report::samples_per_sec).collect());
+            let fin = median(c.reports.iter().filter_map(Report::final_loss).collect());
+            let stt = median(
+                c.reports
+                    .iter()
+                    .map(|r| r.seconds_to(target).unwrap_or(f64::INFINITY))
+                    .collect(),
+            );
+            (sps, fin, stt.is_finite().then_some(stt))
+        };
+        let plain = configs
+            .iter()
+            .find(|c| c.policy == "plain")
+            .map(summary)
+            .unwrap_or((f64::NAN, f64::NAN, None));
+        let cpu = cpu_model();
+        let rows: Vec<Row> = configs
+            .iter()
+            .map(|c| {
+                let (sps, fin, stt) = summary(c);
+                Row {
+                    problem: name.clone(),
+                    model: args.model.clone(),
+                    policy: c.policy.clone(),
+                    ran_as: c.ran_as.clone(),
+                    threads: c.threads,
+                    reps: args.reps,
+                    samples_per_sec: sps,
+                    speedup_vs_plain: sps / plain.0,
+                    final_loss: fin,
+                    target_loss: target,
+                    seconds_to_target: stt,
+                    time_to_target_speedup: plain.2.zip(stt).map(|(p, s)| p / s),
+                    peak_rss_bytes: c.peak_rss,
+                    rss_growth_bytes: c.growth,
+                    data_bytes,
+                    cpu: cpu.clone(),
+                    cores,
+                }
+            })
+            .collect();
+
+        fs::create_dir_all(&args.out)?;
+        let table = markdown(&rows, &args, &name, &cpu, cores);
+        print!("{table}");
+        fs::write(args.out.join("scaling.md"), &table)?;
+        fs::write(args.out.join("scaling.json"), serde_json::to_string_pretty(&rows)?)?;
+        plot(&rows, &args.out.join("scaling.svg"), &name)?;
+        eprintln!("wrote {}/scaling.{{json,md,svg}}", args.out.display());
+        Ok(())
+    }
 }
 
 fn problem(args: &Args) -> Result<(String, CsrDataset), wildsgd::Error> {
@@ -304,6 +398,7 @@ fn problem(args: &Args) -> Result<(String, CsrDataset), wildsgd::Error> {
             let f = args.features.unwrap_or(256);
             (format!("dense{f}"), Synthetic::dense(args.samples, f).generate()?)
         }
+        Problem::Mf => unreachable!("matrix factorisation is set up in main"),
     })
 }
 

@@ -369,7 +369,9 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             c.validate(data).map_err(|e| e.in_dataset("training"))?;
         }
         let threads = t.thread_count().max(1);
-        let lr = t.get_schedule().rate(t.get_start_epoch(), (t.get_start_epoch() * n) as u64);
+        let lr = t
+            .get_schedule()
+            .rate(t.get_start_epoch(), (t.get_start_epoch() * n) as u64);
         let mut resolved = Vec::with_capacity(k);
         for (c, cortex_rows) in self.cortices.iter().zip(&rows) {
             resolved.push(c.resolve(data, cortex_rows, t.get_seed(), lr, threads)?);
@@ -665,7 +667,8 @@ impl<M: Model> Cortex<M::Data> for Probed<'_, M> {
         }
         let mut start = vec![0.0; self.model.dim()];
         self.model.init(&mut start, seed);
-        let touches = policy::Touches::probe_rows(self.model, data, Some(rows), &start, policy::PROBE_SAMPLES, lr, seed);
+        let touches =
+            policy::Touches::probe_rows(self.model, data, Some(rows), &start, policy::PROBE_SAMPLES, lr, seed);
         let policy = match self.policy {
             Policy::Auto => policy::choose(&touches, self.model.dim(), threads).policy,
             p => p,

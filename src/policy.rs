@@ -38,7 +38,7 @@ mod batched;
 mod hotcold;
 mod replicas;
 
-pub use auto::{choose, Choice, Touches, AUTO_EVERY, AUTO_MAX_HOT, PROBE_SAMPLES};
+pub use auto::{choose, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_MAX_HOT, PROBE_SAMPLES};
 pub use batched::{Batched, BatchedView, BatchedWorker};
 pub use hotcold::{HotCold, HotColdView, HotColdWorker, MAX_HOT};
 pub use replicas::{Merge, ReplicaWorker, Replicas};

@@ -330,9 +330,7 @@ impl<'a, M: Model> Job<'a, M> {
         let t = self.trainer;
         t.check()?;
         check_training_len(self.train.len())?;
-        self.model
-            .validate(self.train)
-            .map_err(|e| e.in_dataset("training"))?;
+        self.model.validate(self.train).map_err(|e| e.in_dataset("training"))?;
         let start = match self.store {
             Some(s) => s.snapshot(),
             None => {
@@ -341,8 +339,12 @@ impl<'a, M: Model> Job<'a, M> {
                 w
             }
         };
-        let lr = t.schedule.rate(t.start_epoch, (t.start_epoch * self.train.len()) as u64);
-        Ok(policy::Touches::probe(self.model, self.train, &start, samples, lr, t.seed))
+        let lr = t
+            .schedule
+            .rate(t.start_epoch, (t.start_epoch * self.train.len()) as u64);
+        Ok(policy::Touches::probe(
+            self.model, self.train, &start, samples, lr, t.seed,
+        ))
     }
 
     /// Dispatches on the policy once per run; each arm is its own

@@ -118,7 +118,10 @@ fn averaged_replicas_converge_at_2_threads_but_fall_behind_at_16() {
     check(&harness.policy(average, 2).unwrap(), Verdict::Equivalent);
     let cmp = harness.policy(average, 16).unwrap();
     check(&cmp, Verdict::Different);
-    assert!(cmp.rel_gap > 0.03, "averaging 16 replicas should lag well behind: {cmp}");
+    assert!(
+        cmp.rel_gap > 0.03,
+        "averaging 16 replicas should lag well behind: {cmp}"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::policy::{AtomicAdd, Batched, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAdd, Batched, HotCold, Merge, Racy, Replicas, Touches, UpdateRule, Worker};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer, WeightStore};
 
 struct Counting;
@@ -88,12 +88,46 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
     worker.finish();
     assert_eq!(allocations() - before, 0, "Batched allocated in the per-sample path");
     drop(worker);
+    // So do HotCold and Replicas (their merges included: 5,000 samples are
+    // 156 hot merges and 19 replica merges).
+    let touches = Touches::probe(&model, &data, &store.snapshot(), 2_000, 0.1, 1);
+    let hot = HotCold::new(&touches.written_at_least(1.0 / 32.0, 4096), model.dim(), 32).unwrap();
+    assert!(!hot.hot().is_empty());
+    let mut worker = hot.worker(&store);
+    let before = allocations();
+    for i in 0..data.len() {
+        let sample = data.row(i);
+        worker.update(|w| model.step(w, sample, 0.1));
+    }
+    worker.finish();
+    assert_eq!(allocations() - before, 0, "HotCold allocated in the per-sample path");
+    drop(worker);
+    for merge in [Merge::Sum, Merge::Average] {
+        let rule = Replicas {
+            every: 256,
+            merge,
+            workers: 2,
+        };
+        let mut worker = rule.worker(&store);
+        let before = allocations();
+        for i in 0..data.len() {
+            let sample = data.row(i);
+            worker.update(|w| model.step(w, sample, 0.1));
+        }
+        worker.finish();
+        assert_eq!(allocations() - before, 0, "Replicas allocated in the per-sample path");
+    }
 
     // A whole training run allocates per run and per epoch (pool, orders,
     // reports), never per sample: 10x the samples costs (almost) no more.
     let small = problem(2_000);
     let large = problem(20_000);
-    for policy in [Policy::Racy, Policy::AtomicAdd] {
+    for policy in [
+        Policy::Racy,
+        Policy::AtomicAdd,
+        Policy::HotCold { hot: 4096, every: 32 },
+        Policy::Auto,
+    ] {
         let t = Trainer::new().threads(2).epochs(3).policy(policy);
         let count = |d: &CsrDataset| {
             let m = Linear::new(Loss::Logistic, d.n_features()).bias(true);
@@ -116,7 +150,17 @@ fn lock_free_policies_finish_while_every_crate_lock_is_held() {
     // The store's update lock is the only lock wildsgd owns.
     let guard = store.lock();
     std::thread::scope(|s| {
-        for policy in [Policy::Racy, Policy::AtomicAdd, Policy::Sequential] {
+        for policy in [
+            Policy::Racy,
+            Policy::AtomicAdd,
+            Policy::Sequential,
+            Policy::HotCold { hot: 4096, every: 32 },
+            Policy::Replicas {
+                every: 64,
+                merge: Merge::Sum,
+            },
+            Policy::Auto,
+        ] {
             let (tx, rx) = mpsc::channel();
             let (model, data, store) = (&model, &data, &store);
             s.spawn(move || {

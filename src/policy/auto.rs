@@ -13,6 +13,18 @@ pub const PROBE_SAMPLES: usize = 4096;
 /// weight written in at least 1 of this many samples is hot.
 pub const AUTO_EVERY: usize = 32;
 
+/// The fewest threads at which the automatic choice splits hot weights off.
+///
+/// A [`HotCold`](super::HotCold) view costs about 2x `Racy`'s per-sample
+/// work on one thread (measured on RCV1-shaped rows, AMD EPYC), so it only
+/// pays where contention costs more than that. At 2 threads it measured
+/// slower than `Racy` here; on the team's 16-core Intel machine a naive
+/// Hogwild! loop on Zipf data ran at 1.6–1.9x the 1-thread rate at 4 threads
+/// (contention already costs about 2x per sample) and 2.5x at 16 threads
+/// (about 6x per sample), and buffering the 512 hottest weights lifted 16
+/// threads from 3.3M to 5.4M samples/s. Hence 8.
+pub const AUTO_HOTCOLD_THREADS: usize = 8;
+
 /// The most hot weights the automatic choice buffers per worker.
 pub const AUTO_MAX_HOT: usize = super::MAX_HOT;
 
@@ -154,10 +166,14 @@ pub struct Choice {
 ///   trains a replica and merges every `max(64, dim / writes per sample)`
 ///   samples by sum ([`Merge::Sum`]: delayed updates, which keep the
 ///   sequential step size; averaging would divide it by the thread count).
+///   Measured at 2 threads on a dense 256-feature problem: 1.45–1.68x the
+///   plain loop's time-to-target, against 1.31x for `Racy`.
 /// - Skewed sparse steps (the weights written in at least 1 of
-///   [`AUTO_EVERY`] samples take at least 10% of all writes): a hot/cold
-///   split of those weights, merged every [`AUTO_EVERY`] samples.
-/// - Otherwise (uniform sparse writes, rare conflicts): [`Racy`](Policy::Racy).
+///   [`AUTO_EVERY`] samples take at least 10% of all writes) on at least
+///   [`AUTO_HOTCOLD_THREADS`] threads: a hot/cold split of those weights,
+///   merged every [`AUTO_EVERY`] samples.
+/// - Otherwise (fewer threads, or uniform sparse writes with rare
+///   conflicts): [`Racy`](Policy::Racy).
 pub fn choose(touches: &Touches, dim: usize, threads: usize) -> Choice {
     let per = touches.per_sample();
     if threads <= 1 {
@@ -178,6 +194,15 @@ pub fn choose(touches: &Touches, dim: usize, threads: usize) -> Choice {
     }
     let hot = touches.written_at_least(1.0 / AUTO_EVERY as f64, AUTO_MAX_HOT);
     let share = touches.share(&hot);
+    if threads < AUTO_HOTCOLD_THREADS {
+        return Choice {
+            policy: Policy::Racy,
+            reason: format!(
+                "sparse steps on {threads} threads (hot weights take {:.0}% of writes; a hot/cold split pays from {AUTO_HOTCOLD_THREADS} threads)",
+                100.0 * share
+            ),
+        };
+    }
     if !hot.is_empty() && share >= 0.10 {
         return Choice {
             policy: Policy::HotCold {

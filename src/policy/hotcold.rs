@@ -61,7 +61,10 @@ impl HotCold {
     /// A split of a `dim`-weight model whose hot weights are `hot` (distinct
     /// indices below `dim`), merged every `every` samples (at least 1).
     pub fn new(hot: &[usize], dim: usize, every: usize) -> Result<Self, crate::Error> {
-        let bad = |reason: String| crate::Error::InvalidParameter { name: "hot weights", reason };
+        let bad = |reason: String| crate::Error::InvalidParameter {
+            name: "hot weights",
+            reason,
+        };
         if dim > u32::MAX as usize {
             return Err(bad(format!("{dim} weights; at most {} are supported", u32::MAX)));
         }
@@ -72,7 +75,10 @@ impl HotCold {
             });
         }
         if hot.len() > MAX_HOT {
-            return Err(bad(format!("{} hot weights; at most {MAX_HOT} are supported", hot.len())));
+            return Err(bad(format!(
+                "{} hot weights; at most {MAX_HOT} are supported",
+                hot.len()
+            )));
         }
         let mut sorted: Vec<u32> = Vec::with_capacity(hot.len());
         for &j in hot {
@@ -240,7 +246,11 @@ mod tests {
             v.add(2, 3.0);
             assert_eq!((v.read(0), v.read(1), v.read(2)), (1.0, 2.0, 3.0));
         });
-        assert_eq!(store.snapshot(), vec![0.0, 2.0, 0.0], "only the cold weight is written at once");
+        assert_eq!(
+            store.snapshot(),
+            vec![0.0, 2.0, 0.0],
+            "only the cold weight is written at once"
+        );
         w.finish();
         assert_eq!(store.snapshot(), vec![1.0, 2.0, 3.0]);
         w.update(|v| v.add(0, 1.0));

@@ -1,0 +1,193 @@
+//! The contention strategies through the public API: what the automatic
+//! choice picks for each problem shape, that the trainer and the mesh run
+//! what was picked, and that the strategies learn what `Sequential` learns.
+
+use wildsgd::data::{CsrDataset, Synthetic};
+use wildsgd::mesh::{Mesh, Routes};
+use wildsgd::policy::{choose, Merge, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS};
+use wildsgd::{Linear, Loss, Model, Policy, Trainer};
+
+fn zipf(rows: usize) -> CsrDataset {
+    Synthetic {
+        rows,
+        features: 5_000,
+        ..Synthetic::default()
+    }
+    .generate()
+    .unwrap()
+}
+
+fn touches(data: &CsrDataset) -> (Linear, Touches) {
+    let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
+    let t = Touches::probe(&model, data, &vec![0.0; model.dim()], 4096, 0.5, 0);
+    (model, t)
+}
+
+#[test]
+fn the_probe_counts_every_write_of_the_models_steps() {
+    let data = zipf(3_000);
+    let (model, t) = touches(&data);
+    assert_eq!(t.samples(), 3_000, "at most the data's rows");
+    // Logistic loss has a nonzero gradient on every row: each nonzero and
+    // the bias are written once per sample.
+    let expected = (data.nnz() + data.len()) as f64 / data.len() as f64;
+    assert!(
+        (t.per_sample() - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        t.per_sample()
+    );
+    assert_eq!(t.count(model.dim() - 1), 3_000, "the bias is written by every sample");
+    let hot = t.written_at_least(1.0 / AUTO_EVERY as f64, usize::MAX);
+    assert_eq!(hot[0], model.dim() - 1, "the most written first");
+    assert!(hot.windows(2).all(|w| t.count(w[0]) >= t.count(w[1])));
+    assert!(hot
+        .iter()
+        .all(|&j| f64::from(t.count(j)) >= 3_000.0 / AUTO_EVERY as f64));
+    assert!(
+        t.share(&hot) > 0.3,
+        "Zipf popularity: the few hot weights take a large share"
+    );
+    assert_eq!(t.written_at_least(0.0, 3).len(), 3);
+}
+
+#[test]
+fn auto_picks_by_shape_and_thread_count() {
+    let skewed = zipf(5_000);
+    let (model, t) = touches(&skewed);
+    assert_eq!(choose(&t, model.dim(), 1).policy, Policy::Racy);
+    assert_eq!(
+        choose(&t, model.dim(), 2).policy,
+        Policy::Racy,
+        "a split costs more than 2 threads contend"
+    );
+    match choose(&t, model.dim(), AUTO_HOTCOLD_THREADS).policy {
+        Policy::HotCold { hot, every } => {
+            assert_eq!(every, AUTO_EVERY);
+            assert!(hot > 0 && hot < 1_000, "{hot} hot weights");
+        }
+        p => panic!("skewed data on many threads should split hot weights, got {p}"),
+    }
+
+    let uniform = Synthetic {
+        rows: 5_000,
+        features: 5_000,
+        zipf: 0.0,
+        ..Synthetic::default()
+    }
+    .generate()
+    .unwrap();
+    let (model, t) = touches(&uniform);
+    let c = choose(&t, model.dim(), 16);
+    // Only the bias is hot under uniform popularity: well under 10% of writes.
+    assert_eq!(c.policy, Policy::Racy, "{}", c.reason);
+
+    let dense = Synthetic::dense(2_000, 64).generate().unwrap();
+    let (model, t) = touches(&dense);
+    match choose(&t, model.dim(), 2).policy {
+        Policy::Replicas { every, merge } => {
+            assert_eq!(merge, Merge::Sum);
+            assert!(every >= 64);
+        }
+        p => panic!("dense steps should get replicas, got {p}"),
+    }
+    assert_eq!(choose(&t, model.dim(), 1).policy, Policy::Racy);
+}
+
+#[test]
+fn auto_is_the_default_and_the_report_names_the_pick() {
+    let dense = Synthetic::dense(2_000, 64).generate().unwrap();
+    let model = Linear::new(Loss::Logistic, dense.n_features()).bias(true);
+    let t = Trainer::new().threads(2).epochs(2);
+    assert_eq!(t.get_policy(), Policy::Auto);
+    let job = t.job(&model, &dense);
+    let pick = job.choose_policy().unwrap();
+    let trained = job.run().unwrap();
+    assert_eq!(trained.report.policy, format!("auto:{}", pick.policy));
+    assert!(
+        trained.report.policy.starts_with("auto:delayed:"),
+        "{}",
+        trained.report.policy
+    );
+    let one = Trainer::new().threads(1).epochs(1).fit(&model, &dense).unwrap();
+    assert_eq!(one.report.policy, "auto:racy");
+}
+
+#[test]
+fn auto_validates_the_data_before_probing_it() {
+    let data = zipf(500);
+    let narrow = Linear::new(Loss::Logistic, 10); // the data has 5,000 features
+    let err = Trainer::new().threads(4).fit(&narrow, &data).unwrap_err();
+    assert!(err.to_string().contains("training data"), "{err}");
+}
+
+#[test]
+fn every_strategy_learns_what_sequential_learns() {
+    let data = zipf(8_000);
+    let model = Linear::new(Loss::Logistic, data.n_features())
+        .bias(true)
+        .l2(1e-4, &data);
+    let t = Trainer::new().epochs(4).seed(3);
+    let seq = t.clone().policy(Policy::Sequential).fit(&model, &data).unwrap();
+    let seq_loss = seq.report.final_loss().unwrap();
+    for policy in [
+        Policy::HotCold { hot: 4096, every: 32 },
+        Policy::HotCold { hot: 0, every: 8 },
+        Policy::Replicas {
+            every: 128,
+            merge: Merge::Sum,
+        },
+        Policy::Auto,
+    ] {
+        for threads in [1, 3] {
+            let r = t.clone().policy(policy).threads(threads).fit(&model, &data).unwrap();
+            let loss = r.report.final_loss().unwrap();
+            assert!(
+                (loss - seq_loss).abs() / seq_loss < 0.01,
+                "{policy} x{threads}: {loss} vs sequential {seq_loss}"
+            );
+        }
+    }
+    // Averaging 3 replicas divides each change by 3: slower per epoch.
+    let avg = t
+        .clone()
+        .policy(Policy::Replicas {
+            every: 128,
+            merge: Merge::Average,
+        })
+        .threads(3)
+        .fit(&model, &data)
+        .unwrap();
+    assert!(avg.report.final_loss().unwrap() > seq_loss);
+}
+
+#[test]
+fn a_hotcold_merge_interval_of_zero_is_an_error() {
+    let data = zipf(200);
+    let model = Linear::new(Loss::Logistic, data.n_features());
+    let err = Trainer::new()
+        .threads(2)
+        .policy(Policy::HotCold { hot: 10, every: 0 })
+        .fit(&model, &data)
+        .unwrap_err();
+    assert!(err.to_string().contains("merge interval"), "{err}");
+}
+
+#[test]
+fn mesh_cortices_resolve_auto_and_hotcold_on_their_own_rows() {
+    let data = zipf(6_000);
+    let a = Linear::new(Loss::Logistic, data.n_features()).bias(true);
+    let b = Linear::new(Loss::Hinge, data.n_features()).bias(true);
+    let t = Trainer::new().threads(2).epochs(3).seed(1);
+    let mesh = Mesh::new(t.clone())
+        .cortex("auto", &a, Policy::Auto)
+        .cortex("hot", &b, Policy::HotCold { hot: 4096, every: 32 })
+        .route(|_, i| Ok(if i % 2 == 0 { Routes::only(0) } else { Routes::all(2) }));
+    let trained = mesh.fit(&data).unwrap();
+    let last = trained.report.epochs.last().unwrap();
+    assert_eq!(last.cortices[0].samples, 6_000);
+    assert_eq!(last.cortices[1].samples, 3_000);
+    // Each cortex learned: its loss fell well below the untrained one.
+    assert!(last.cortices[0].loss < 0.6, "{}", last.cortices[0].loss);
+    assert!(last.cortices[1].loss < 0.9, "{}", last.cortices[1].loss);
+    assert_eq!(trained.weights("hot").unwrap().len(), b.dim());
+}
