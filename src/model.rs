@@ -14,6 +14,7 @@ mod sgns;
 mod softmax;
 
 pub use linear::{Linear, Loss};
+pub use sgns::{auc, corrupt_targets, sgns_job, train_skipgram, Sgns, UnigramTable, MAX_DIM, UNIGRAM_POWER};
 
 use crate::data::Dataset;
 use crate::Error;
