@@ -252,7 +252,7 @@ impl Corpus {
 /// let c = Corpus::from_text("a b c d e\n", 1).unwrap();
 /// let sg = SkipGram { window: 1, subsample: 0.0, seed: 1 };
 /// // window 1, nothing discarded: every neighbouring pair, both ways.
-/// assert_eq!(sg.pairs(&c, 0).len(), 8);
+/// assert_eq!(sg.pairs(&c, 0).as_slice().len(), 8);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct SkipGram {
