@@ -2,15 +2,19 @@
 //!
 //! ```text
 //! bash scripts/fetch-data        # once: data-cache/brown/tokens.txt
-//! cargo run --release --example word2vec -- [epochs] [dim] [max_sentences]
+//! cargo run --release --example word2vec -- [epochs] [dim] [max_train_sentences] [runs] [learning_rate]
+//! # defaults: 3 100 all 2 0.025; runs 1 = Sequential only, 2 = also Racy at 2 threads
+//! # environment: WINDOW (5), SUBSAMPLE (1e-3), NEGATIVES (5)
 //! ```
 //!
 //! Holds out 10 % of the sentences, trains on the rest with word2vec's
 //! settings (window 5, 5 negatives, sub-sampling t = 1e-3, min_count 5,
 //! learning rate 0.025 decaying linearly), and prints the loss curve, the AUC
 //! of held-out (word, context) pairs against pairs with a sampled negative
-//! context, nearest neighbours of a few frequent words, and samples/s at 1
-//! and 2 threads.
+//! context (from unigram^0.75, as in training, and uniform), the same AUC on
+//! a fresh draw of training pairs (to tell under-fitting from
+//! over-fitting), nearest neighbours of a few frequent words, and samples/s
+//! at 1 and 2 threads.
 
 use wildsgd::data::{read_corpus, Dataset, SkipGram};
 use wildsgd::model::{corrupt_targets, train_skipgram, Sgns, UnigramTable};
@@ -21,6 +25,11 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// A setting from the environment (`WINDOW`, `SUBSAMPLE`, `NEGATIVES`).
+fn env(name: &str, default: f64) -> f64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn run() -> Result<(), wildsgd::Error> {
@@ -46,13 +55,13 @@ fn run() -> Result<(), wildsgd::Error> {
         held.n_sentences()
     );
     let sg = SkipGram {
-        window: 5,
-        subsample: 1e-3,
+        window: env("WINDOW", 5.0) as usize,
+        subsample: env("SUBSAMPLE", 1e-3),
         seed: 1,
     };
     let per_epoch = sg.pairs(&train, 0).len();
     let table = UnigramTable::new(train.vocab().counts())?;
-    let model = Sgns::new(full.vocab().len(), dim, table.clone())?.negatives(5);
+    let model = Sgns::new(full.vocab().len(), dim, table.clone())?.negatives(env("NEGATIVES", 5.0) as usize);
     // Held-out pairs drawn as training pairs are (sub-sampled, dynamic
     // window), and, harder, every co-occurrence within 5 words.
     let thin = |p: wildsgd::data::Pairs| -> Vec<(u32, u32)> {
@@ -62,6 +71,10 @@ fn run() -> Result<(), wildsgd::Error> {
     let all_pairs = thin(SkipGram { subsample: 0.0, ..sg }.pairs(&held, 0));
     let negatives = corrupt_targets(&held_pairs, &table, 99);
     let all_negatives = corrupt_targets(&all_pairs, &table, 98);
+    let train_pairs = thin(sg.pairs(&train, 1000));
+    let train_negatives = corrupt_targets(&train_pairs, &table, 96);
+    let uniform = UnigramTable::with_power(train.vocab().counts(), 0.0)?;
+    let uniform_negatives = corrupt_targets(&held_pairs, &uniform, 97);
 
     for threads in [1, 2].into_iter().take(arg(4, 2)) {
         let trainer = Trainer::new()
@@ -94,6 +107,14 @@ fn run() -> Result<(), wildsgd::Error> {
             "held-out AUC, skip-gram pairs as trained on ({} pairs vs unigram^0.75 negatives): {:.4}",
             held_pairs.len(),
             model.pair_auc(w, &held_pairs, &negatives)
+        );
+        println!(
+            "training-pair AUC (a fresh draw of training pairs vs unigram^0.75 negatives): {:.4}",
+            model.pair_auc(w, &train_pairs, &train_negatives)
+        );
+        println!(
+            "held-out AUC, skip-gram pairs vs uniform negatives: {:.4}",
+            model.pair_auc(w, &held_pairs, &uniform_negatives)
         );
         println!(
             "held-out AUC, every co-occurrence within 5 words, no sub-sampling ({} pairs): {:.4}",
