@@ -9,6 +9,7 @@ mod parse;
 mod ratings;
 mod synthetic;
 
+pub use corpus::{read_corpus, Corpus, Pair, Pairs, SkipGram, Vocab};
 pub use csr::{CsrDataset, SparseRow};
 pub use graph::{read_edge_list, read_metis, Graph};
 pub use libsvm::{

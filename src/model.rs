@@ -15,6 +15,7 @@ mod softmax;
 
 pub use linear::{Linear, Loss};
 pub use mf::MatrixFactorization;
+pub use sgns::{auc, corrupt_targets, sgns_job, train_skipgram, Sgns, UnigramTable, MAX_DIM, UNIGRAM_POWER};
 pub use softmax::{cross_entropy, softmax_in_place, Confusion, Softmax, SyntheticClasses, MAX_CLASSES};
 
 use crate::data::Dataset;

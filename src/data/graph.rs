@@ -2,8 +2,12 @@
 //! format (a header `n m [fmt [ncon]]`, then one line of neighbours per
 //! vertex).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 
 use super::parse::{display_name, parse_f32, quote, read_file, ParseIssue};
 use super::ratings::fields;
@@ -23,6 +27,84 @@ pub struct Graph {
     /// `names[k]`), in order of first appearance. Empty for METIS graphs,
     /// whose vertices are numbered 1..=n in the file (node `k` is vertex `k + 1`).
     pub names: Vec<String>,
+}
+
+impl Graph {
+    /// Splits the edges at random into (training graph, held-out edges),
+    /// with about `held_out` of them held out (at least one, and at least one
+    /// kept), for link prediction. The training graph keeps all nodes.
+    ///
+    /// ```
+    /// use wildsgd::data::Graph;
+    ///
+    /// let g = Graph { n_nodes: 4, edges: vec![(0, 1), (1, 2), (2, 3), (0, 3)], ..Graph::default() };
+    /// let (train, held) = g.split_edges(0.25, 7).unwrap();
+    /// assert_eq!((train.edges.len(), held.len(), train.n_nodes), (3, 1, 4));
+    /// ```
+    pub fn split_edges(&self, held_out: f64, seed: u64) -> Result<(Graph, Vec<(u32, u32)>), Error> {
+        let m = self.edges.len();
+        if !(held_out > 0.0 && held_out < 1.0) || m < 2 {
+            return Err(Error::InvalidParameter {
+                name: "held_out",
+                reason: format!("cannot hold out {held_out} of {m} edge(s): need 0 < fraction < 1 and 2 edges"),
+            });
+        }
+        let k = ((m as f64 * held_out).round() as usize).clamp(1, m - 1);
+        let mut order: Vec<usize> = (0..m).collect();
+        order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+        let mut is_held = vec![false; m];
+        for &i in &order[..k] {
+            is_held[i] = true;
+        }
+        let mut train = Graph {
+            n_nodes: self.n_nodes,
+            edges: Vec::with_capacity(m - k),
+            weights: self.weights.as_ref().map(|_| Vec::with_capacity(m - k)),
+            names: self.names.clone(),
+        };
+        let mut held = Vec::with_capacity(k);
+        for (i, &e) in self.edges.iter().enumerate() {
+            if is_held[i] {
+                held.push(e);
+            } else {
+                train.edges.push(e);
+                if let (Some(tw), Some(w)) = (train.weights.as_mut(), self.weights.as_ref()) {
+                    tw.push(w[i]);
+                }
+            }
+        }
+        Ok((train, held))
+    }
+
+    /// `count` node pairs `(a, b)`, `a != b`, drawn uniformly at random
+    /// (seeded) among those joined by no edge in either direction: the
+    /// negatives of a link-prediction evaluation. Fails if the graph has
+    /// fewer than 2 nodes or is nearly complete (fewer non-edges than
+    /// `count`, or too few to find by rejection).
+    pub fn non_edges(&self, count: usize, seed: u64) -> Result<Vec<(u32, u32)>, Error> {
+        let n = self.n_nodes as u64;
+        let possible = n * n.saturating_sub(1) / 2;
+        if n < 2 || (possible.saturating_sub(self.edges.len() as u64)) < count as u64 * 2 {
+            return Err(Error::InvalidParameter {
+                name: "non_edges",
+                reason: format!(
+                    "{count} non-edges asked of a graph with {n} nodes and {} edges",
+                    self.edges.len()
+                ),
+            });
+        }
+        let key = |a: u32, b: u32| (u64::from(a.min(b)) << 32) | u64::from(a.max(b));
+        let edges: HashSet<u64> = self.edges.iter().map(|&(a, b)| key(a, b)).collect();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let (a, b) = (rng.random_range(0..n) as u32, rng.random_range(0..n) as u32);
+            if a != b && !edges.contains(&key(a, b)) {
+                out.push((a, b));
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn parse_error(name: &str, line: usize, column: usize, what: ParseIssue) -> Error {

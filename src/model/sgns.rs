@@ -1,1 +1,587 @@
-//! Negative-sampling embeddings (placeholder, being written).
+//! Skip-gram with negative sampling (SGNS): word2vec's objective, and LINE's
+//! on graph edges.
+//!
+//! [`Sgns`] trains on [`Pairs`] of (source, target) ids over `n` items (words
+//! or nodes). Each item has an *input* vector `u` and an *output* vector
+//! `v`, both rows of the weight store: inputs are rows `0..n`, outputs rows
+//! `n..2n`, each `dim` weights long. The loss of a pair `(s, t)` with
+//! negatives `t_1..t_k` is the logistic loss of telling the true target from
+//! the negatives:
+//!
+//! `−ln σ(u_s·v_t) − Σ_j ln σ(−u_s·v_{t_j})`.
+//!
+//! # Where the negatives come from
+//!
+//! [`Model::step`] gets no random generator, runs on many threads at once
+//! and must neither allocate nor lock, so the negatives are not drawn from
+//! a generator at all: negative `j` of a sample is a pure function of the
+//! model's seed, the sample's index in its dataset, the dataset's epoch
+//! counter and the pair itself — a SplitMix64 hash of those, mapped through
+//! an alias table over `count^0.75` ([`UnigramTable`]). Hence:
+//!
+//! * a `Sequential` run is bit-for-bit reproducible for a given trainer seed
+//!   and model seed: the negatives do not depend on the order or thread that
+//!   takes a sample;
+//! * parallel runs use *exactly* the negatives of the sequential run, so the
+//!   equivalence harness compares like with like;
+//! * the negatives change every epoch, as word2vec's do, because the epoch
+//!   counter is part of the hash ([`sgns_job`] advances it after each
+//!   epoch; without it every epoch reuses epoch 0's negatives, which still
+//!   trains, only with less variety);
+//! * [`Model::loss`] uses the same negatives as the step on the same sample,
+//!   so it is exactly the objective the step descends (and a finite
+//!   difference of it checks the step's gradient).
+//!
+//! Hashing costs a few multiplications per negative, less than the memory
+//! traffic of the vectors it selects.
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+use crate::data::{Corpus, Dataset, Pair, Pairs, SkipGram};
+use crate::model::{Model, Weights, WeightsMut};
+use crate::store::WeightStore;
+use crate::trainer::{Control, Job, Trained, Trainer};
+use crate::Error;
+
+/// The largest embedding dimension: a step keeps the source vector and its
+/// gradient in two stack buffers of this size, so that it allocates nothing.
+pub const MAX_DIM: usize = 512;
+
+/// The exponent word2vec raises counts to for its negative distribution.
+pub const UNIGRAM_POWER: f64 = 0.75;
+
+/// The negative-sampling distribution: item `i` is drawn with probability
+/// `count_i^power / Σ_j count_j^power` (`power` = [`UNIGRAM_POWER`] for
+/// [`new`](Self::new)).
+///
+/// Built as a Walker/Vose alias table — one `(threshold, alias)` entry per
+/// item — so that a draw is exact, costs one multiply and one comparison, and
+/// the table stays small enough to live in cache (8 bytes per item, where
+/// word2vec's flat table uses 10⁸ slots). Items with count 0 are never drawn.
+///
+/// ```
+/// use wildsgd::model::UnigramTable;
+///
+/// let table = UnigramTable::new(&[16, 1, 0]).unwrap();
+/// // 16^0.75 = 8 and 1^0.75 = 1: item 0 is drawn 8/9 of the time.
+/// assert!((table.probability(0) - 8.0 / 9.0).abs() < 1e-12);
+/// assert_eq!(table.probability(2), 0.0);
+/// let draws: Vec<u32> = (0..1000u64).map(|h| table.draw(h.wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+/// assert!(draws.iter().all(|&d| d < 2));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnigramTable {
+    /// Per bucket: `(threshold, alias)`; a draw landing in bucket `i` with
+    /// coin `c < threshold` gives `i`, else `alias`.
+    entries: Vec<(u32, u32)>,
+    probs: Vec<f64>,
+}
+
+impl UnigramTable {
+    /// The table for `counts` (indexed by id) raised to [`UNIGRAM_POWER`].
+    pub fn new(counts: &[u64]) -> Result<UnigramTable, Error> {
+        UnigramTable::with_power(counts, UNIGRAM_POWER)
+    }
+
+    /// The table for `counts` raised to `power` (0: uniform over the items
+    /// with a non-zero count; 1: the plain unigram distribution).
+    pub fn with_power(counts: &[u64], power: f64) -> Result<UnigramTable, Error> {
+        if !(power.is_finite() && power >= 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "power",
+                reason: format!("{power} is not finite and non-negative"),
+            });
+        }
+        if counts.len() > u32::MAX as usize {
+            return Err(Error::InvalidParameter {
+                name: "counts",
+                reason: format!("{} items; at most {} are supported", counts.len(), u32::MAX),
+            });
+        }
+        let weights: Vec<f64> = counts
+            .iter()
+            .map(|&c| if c == 0 { 0.0 } else { (c as f64).powf(power) })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        if total <= 0.0 {
+            return Err(Error::InvalidParameter {
+                name: "counts",
+                reason: "no item has a non-zero count".into(),
+            });
+        }
+        let n = counts.len();
+        let probs: Vec<f64> = weights.iter().map(|w| w / total).collect();
+        // Vose's alias method on the scaled probabilities n·p_i.
+        let mut scaled: Vec<f64> = probs.iter().map(|p| p * n as f64).collect();
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
+            small.pop();
+            alias[s] = l as u32;
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        // Leftovers are 1 up to rounding.
+        for i in small.into_iter().chain(large) {
+            scaled[i] = 1.0;
+        }
+        let entries = scaled
+            .iter()
+            .zip(&alias)
+            .map(|(&p, &a)| {
+                let threshold = (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+                // A full bucket never falls through to its alias.
+                (if p >= 1.0 { u32::MAX } else { threshold }, a)
+            })
+            .collect();
+        Ok(UnigramTable { entries, probs })
+    }
+
+    /// The number of items (ids `0..len`).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no items (never true for a built table).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The exact probability of drawing `id`.
+    pub fn probability(&self, id: u32) -> f64 {
+        self.probs.get(id as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The item that the 64 random bits `hash` select: the high 32 bits pick
+    /// a bucket, the low 32 bits toss its coin.
+    #[inline]
+    pub fn draw(&self, hash: u64) -> u32 {
+        let bucket = (((hash >> 32) * self.entries.len() as u64) >> 32) as usize;
+        let (threshold, alias) = self.entries[bucket];
+        if (hash as u32) < threshold || threshold == u32::MAX {
+            bucket as u32
+        } else {
+            alias
+        }
+    }
+}
+
+/// SplitMix64's finaliser: a fast, well-mixed 64-bit hash.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `ln(1 + e^x)`, without overflow.
+#[inline]
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Skip-gram with negative sampling over `n` items with `dim`-dimensional
+/// input and output vectors; see the [module docs](self) for the loss and
+/// how negatives are drawn.
+///
+/// Initialised as word2vec does: input vectors uniform in `±0.5 / dim`,
+/// output vectors zero. A step computes the exact gradient of its sample's
+/// loss at the current weights (the source vector's gradient is summed over
+/// the true target and the negatives before it is applied, as word2vec's
+/// `neu1e`), and skips a negative that equals the true target, as word2vec
+/// does.
+///
+/// ```
+/// use wildsgd::data::Pairs;
+/// use wildsgd::model::{Sgns, UnigramTable};
+/// use wildsgd::{Policy, Schedule, Trainer};
+///
+/// // Two cliques {0,1,2} and {3,4,5}: pairs within each, both ways.
+/// let mut edges = Vec::new();
+/// for c in [0u32, 3] {
+///     for a in c..c + 3 { for b in c..c + 3 { if a != b { edges.push((a, b)); } } }
+/// }
+/// let pairs = Pairs::new(edges.repeat(50));
+/// let table = UnigramTable::new(&pairs.target_counts(6)).unwrap();
+/// let model = Sgns::new(6, 8, table).unwrap().negatives(3);
+/// let trainer = Trainer::new().policy(Policy::Sequential).epochs(5).schedule(Schedule::Constant(0.1));
+/// let w = wildsgd::model::sgns_job(&trainer, &model, &pairs).run().unwrap().weights;
+/// assert!(model.score(&w, 0, 1) > model.score(&w, 0, 4));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sgns {
+    n: usize,
+    dim: usize,
+    negatives: usize,
+    seed: u64,
+    table: UnigramTable,
+}
+
+impl Sgns {
+    /// A model over items `0..n` with `dim`-dimensional vectors, drawing
+    /// negatives from `table` (which must cover at most `n` items). Defaults:
+    /// 5 negatives, negative seed 0.
+    pub fn new(n: usize, dim: usize, table: UnigramTable) -> Result<Sgns, Error> {
+        if n == 0 {
+            return Err(Error::InvalidParameter {
+                name: "n",
+                reason: "the model needs at least one item".into(),
+            });
+        }
+        if dim == 0 || dim > MAX_DIM {
+            return Err(Error::InvalidParameter {
+                name: "dim",
+                reason: format!("{dim} is not in 1..={MAX_DIM}"),
+            });
+        }
+        if table.len() > n {
+            return Err(Error::InvalidParameter {
+                name: "table",
+                reason: format!("it covers {} items, the model has {n}", table.len()),
+            });
+        }
+        if n.checked_mul(dim).and_then(|x| x.checked_mul(2)).is_none() || n > u32::MAX as usize {
+            return Err(Error::InvalidParameter {
+                name: "n",
+                reason: format!("{n} items × {dim} dims is too large"),
+            });
+        }
+        Ok(Sgns {
+            n,
+            dim,
+            negatives: 5,
+            seed: 0,
+            table,
+        })
+    }
+
+    /// Negatives per pair (`k`; word2vec's `-negative`, default 5).
+    pub fn negatives(mut self, k: usize) -> Self {
+        self.negatives = k;
+        self
+    }
+
+    /// Seed of the negative draws (independent of the trainer's seed, which
+    /// sets the initial vectors and the sample order).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The number of items.
+    pub fn n_items(&self) -> usize {
+        self.n
+    }
+
+    /// The embedding dimension.
+    pub fn embedding_dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The negative-sampling table.
+    pub fn table(&self) -> &UnigramTable {
+        &self.table
+    }
+
+    /// Negative `j` (`j < k`) of `pair`: a hash of the model's seed and the
+    /// pair's index, epoch, source and target, drawn through the table.
+    #[inline]
+    pub fn negative(&self, pair: Pair, j: usize) -> u32 {
+        let key = mix(u64::from(pair.index) | u64::from(pair.epoch) << 32)
+            ^ (u64::from(pair.source) << 32 | u64::from(pair.target)).wrapping_mul(GOLDEN);
+        let base = mix(self.seed ^ key);
+        self.table
+            .draw(mix(base.wrapping_add((j as u64 + 1).wrapping_mul(GOLDEN))))
+    }
+
+    #[inline]
+    fn input(&self, s: u32) -> usize {
+        s as usize * self.dim
+    }
+
+    #[inline]
+    fn output(&self, t: u32) -> usize {
+        (self.n + t as usize) * self.dim
+    }
+
+    /// The input vector of item `i` (the embedding word2vec saves).
+    pub fn embedding<W: Weights + ?Sized>(&self, w: &W, i: u32) -> Vec<f32> {
+        let at = self.input(i);
+        (0..self.dim).map(|k| w.read(at + k)).collect()
+    }
+
+    /// The model's score of `(source, target)`: `u_source · v_target`, whose
+    /// sigmoid is the modelled probability that the pair is real.
+    pub fn score<W: Weights + ?Sized>(&self, w: &W, source: u32, target: u32) -> f32 {
+        let (u, v) = (self.input(source), self.output(target));
+        (0..self.dim).map(|k| w.read(u + k) * w.read(v + k)).sum()
+    }
+
+    /// A symmetric score for undirected links, `(score(a, b) + score(b, a)) / 2`.
+    pub fn link_score<W: Weights + ?Sized>(&self, w: &W, a: u32, b: u32) -> f32 {
+        0.5 * (self.score(w, a, b) + self.score(w, b, a))
+    }
+
+    /// The area under the ROC curve of [`score`](Self::score) separating
+    /// `positives` from `negatives` (pairs of ids); see [`auc`].
+    pub fn pair_auc<W: Weights + ?Sized>(&self, w: &W, positives: &[(u32, u32)], negatives: &[(u32, u32)]) -> f64 {
+        let score = |p: &[(u32, u32)]| p.iter().map(|&(s, t)| self.score(w, s, t)).collect::<Vec<_>>();
+        auc(&score(positives), &score(negatives))
+    }
+
+    /// The paired AUC: the fraction of `i` where `positives[i]` scores above
+    /// `negatives[i]` (ties ½) — the AUC restricted to comparisons of one
+    /// source's true target with its own corrupted one (as
+    /// [`corrupt_targets`] makes them), so that differences between sources'
+    /// score scales do not enter. Only the first `min(len)` pairs are used.
+    pub fn paired_auc<W: Weights + ?Sized>(&self, w: &W, positives: &[(u32, u32)], negatives: &[(u32, u32)]) -> f64 {
+        let n = positives.len().min(negatives.len());
+        if n == 0 {
+            return 0.5;
+        }
+        let wins: f64 = positives
+            .iter()
+            .zip(negatives)
+            .map(|(&(s, t), &(s2, t2))| {
+                let (a, b) = (self.score(w, s, t), self.score(w, s2, t2));
+                if a > b {
+                    1.0
+                } else if a == b {
+                    0.5
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        wins / n as f64
+    }
+
+    /// Link-prediction AUC: [`link_score`](Self::link_score) separating
+    /// held-out edges from non-edges (e.g. [`Graph::split_edges`] and
+    /// [`Graph::non_edges`](crate::data::Graph::non_edges)).
+    ///
+    /// [`Graph::split_edges`]: crate::data::Graph::split_edges
+    pub fn link_auc<W: Weights + ?Sized>(&self, w: &W, edges: &[(u32, u32)], non_edges: &[(u32, u32)]) -> f64 {
+        let score = |p: &[(u32, u32)]| p.iter().map(|&(a, b)| self.link_score(w, a, b)).collect::<Vec<_>>();
+        auc(&score(edges), &score(non_edges))
+    }
+
+    /// The `k` items whose input vectors have the highest cosine similarity
+    /// to item `i`'s (itself excluded), best first.
+    pub fn nearest<W: Weights + ?Sized>(&self, w: &W, i: u32, k: usize) -> Vec<(u32, f32)> {
+        let unit = |j: u32| {
+            let v = self.embedding(w, j);
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.into_iter().map(move |x| x / norm)
+        };
+        let q: Vec<f32> = unit(i).collect();
+        let mut sims: Vec<(u32, f32)> = (0..self.n as u32)
+            .filter(|&j| j != i)
+            .map(|j| (j, unit(j).zip(&q).map(|(a, b)| a * b).sum()))
+            .collect();
+        sims.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        sims.truncate(k);
+        sims
+    }
+
+    /// One logistic update of target `t` with `label` against the source
+    /// vector `u`; accumulates the source's gradient step into `gu`.
+    #[inline]
+    fn update_target<W: WeightsMut + ?Sized>(&self, w: &mut W, u: &[f32], gu: &mut [f32], t: u32, label: f32, lr: f32) {
+        let at = self.output(t);
+        let mut dot = 0.0f32;
+        for (k, &x) in u.iter().enumerate() {
+            dot += x * w.read(at + k);
+        }
+        let g = lr * (label - sigmoid(dot));
+        for (k, (&x, gk)) in u.iter().zip(gu.iter_mut()).enumerate() {
+            *gk += g * w.read(at + k);
+            w.add(at + k, g * x);
+        }
+    }
+}
+
+/// The area under the ROC curve: the probability that a random positive
+/// scores above a random negative, ties counting one half (the
+/// Mann–Whitney U statistic over `|pos|·|neg|`). 0.5 when either side is
+/// empty. NaN scores rank lowest.
+///
+/// ```
+/// use wildsgd::model::auc;
+/// assert_eq!(auc(&[0.9, 0.8], &[0.1, 0.2]), 1.0);
+/// assert_eq!(auc(&[0.5], &[0.5]), 0.5);
+/// assert_eq!(auc(&[0.1, 0.9], &[0.5]), 0.5);
+/// ```
+pub fn auc(positive: &[f32], negative: &[f32]) -> f64 {
+    if positive.is_empty() || negative.is_empty() {
+        return 0.5;
+    }
+    let key = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
+    let mut all: Vec<(f32, bool)> = positive
+        .iter()
+        .map(|&x| (key(x), true))
+        .chain(negative.iter().map(|&x| (key(x), false)))
+        .collect();
+    all.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    // Sum of the positives' (mid-)ranks, ranks from 1.
+    let (mut rank_sum, mut i) = (0.0f64, 0);
+    while i < all.len() {
+        let mut j = i;
+        while j < all.len() && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        let mid = (i + 1 + j) as f64 / 2.0;
+        rank_sum += mid * all[i..j].iter().filter(|e| e.1).count() as f64;
+        i = j;
+    }
+    let (p, n) = (positive.len() as f64, negative.len() as f64);
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
+}
+
+/// Negatives for a held-out evaluation: each pair `(s, t)` with its target
+/// replaced by a draw from `table` (seeded by `seed` and the pair's
+/// position), as the training objective draws them.
+pub fn corrupt_targets(pairs: &[(u32, u32)], table: &UnigramTable, seed: u64) -> Vec<(u32, u32)> {
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, &(s, _))| (s, table.draw(mix(seed ^ mix(i as u64 ^ GOLDEN)))))
+        .collect()
+}
+
+impl Model for Sgns {
+    type Data = Pairs;
+
+    fn dim(&self) -> usize {
+        2 * self.n * self.dim
+    }
+
+    /// word2vec's initialisation: inputs uniform in `±0.5 / dim`, outputs 0.
+    fn init(&self, weights: &mut [f32], seed: u64) {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5645_4354_4f52);
+        let half = 0.5 / self.dim as f32;
+        let (inputs, outputs) = weights.split_at_mut(self.n * self.dim);
+        for x in inputs {
+            *x = (rng.random::<f32>() * 2.0 - 1.0) * half;
+        }
+        outputs.fill(0.0);
+    }
+
+    fn validate(&self, data: &Pairs) -> Result<(), Error> {
+        for (row, &(s, t)) in data.as_slice().iter().enumerate() {
+            if s as usize >= self.n || t as usize >= self.n {
+                return Err(Error::InvalidSample {
+                    row,
+                    reason: format!("pair ({s}, {t}) names an item beyond the model's {} items", self.n),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn loss<W: Weights + ?Sized>(&self, w: &W, pair: Pair) -> f64 {
+        let mut loss = softplus(-f64::from(self.score(w, pair.source, pair.target)));
+        for j in 0..self.negatives {
+            let t = self.negative(pair, j);
+            if t != pair.target {
+                loss += softplus(f64::from(self.score(w, pair.source, t)));
+            }
+        }
+        loss
+    }
+
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, pair: Pair, lr: f32) {
+        let d = self.dim;
+        let (mut ubuf, mut gbuf) = ([0.0f32; MAX_DIM], [0.0f32; MAX_DIM]);
+        let (u, gu) = (&mut ubuf[..d], &mut gbuf[..d]);
+        let at = self.input(pair.source);
+        for (k, x) in u.iter_mut().enumerate() {
+            *x = w.read(at + k);
+        }
+        self.update_target(w, u, gu, pair.target, 1.0, lr);
+        for j in 0..self.negatives {
+            let t = self.negative(pair, j);
+            if t != pair.target {
+                self.update_target(w, u, gu, t, 0.0, lr);
+            }
+        }
+        for (k, &g) in gu.iter().enumerate() {
+            w.add(at + k, g);
+        }
+    }
+}
+
+/// A training job for `model` on `pairs` that advances the pairs' epoch
+/// counter after every epoch (and sets it to the trainer's start epoch
+/// first), so each epoch draws fresh negatives. Add validation or a warm
+/// store on the returned job as usual; a later
+/// [`on_epoch`](Job::on_epoch) would replace the counter's hook.
+pub fn sgns_job<'a>(trainer: &'a Trainer, model: &'a Sgns, pairs: &'a Pairs) -> Job<'a, Sgns> {
+    pairs.set_epoch(trainer.get_start_epoch() as u32);
+    trainer.job(model, pairs).on_epoch(move |r| {
+        pairs.set_epoch(r.epoch as u32 + 1);
+        Control::Continue
+    })
+}
+
+/// Trains `model` on `corpus` with `trainer`, one epoch at a time, each on a
+/// fresh [`SkipGram::pairs`] draw for that epoch (sub-sampling and dynamic
+/// windows re-drawn, negatives varied through the epoch counter). The
+/// reports of the epochs are joined into one, with the trace's sample counts
+/// and seconds running on across epochs.
+///
+/// With [`Schedule::Linear`](crate::Schedule::Linear), set `samples` to the
+/// epochs times [`SkipGram::pairs`]`(corpus, 0).len()`; later epochs' pair
+/// counts differ from it by the sub-sampling noise only.
+pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram: &SkipGram) -> Result<Trained, Error> {
+    if corpus.vocab().len() > model.n_items() {
+        return Err(Error::InvalidParameter {
+            name: "corpus",
+            reason: format!(
+                "its vocabulary has {} words, the model {} items",
+                corpus.vocab().len(),
+                model.n_items()
+            ),
+        });
+    }
+    trainer.check()?;
+    let mut init = vec![0.0; model.dim()];
+    model.init(&mut init, trainer.get_seed());
+    let store = WeightStore::from_slice(&init);
+    let mut out: Option<Trained> = None;
+    for epoch in trainer.get_start_epoch()..trainer.get_epochs() {
+        let pairs = skipgram.pairs(corpus, epoch as u64);
+        if pairs.is_empty() {
+            return Err(Error::EmptyDataset { what: "training" });
+        }
+        pairs.set_epoch(epoch as u32);
+        let t = trainer.clone().start_epoch(epoch).epochs(epoch + 1);
+        let r = t.job(model, &pairs).weights(&store).run()?;
+        out = Some(match out {
+            None => r,
+            Some(mut acc) => {
+                let (samples, seconds) = (acc.report.samples(), acc.report.update_seconds());
+                acc.report.trace.extend(r.report.trace.into_iter().map(|mut p| {
+                    p.samples += samples;
+                    p.update_seconds += seconds;
+                    p
+                }));
+                acc.report.epochs.extend(r.report.epochs);
+                acc.weights = r.weights;
+                acc
+            }
+        });
+    }
+    out.ok_or(Error::ZeroEpochs)
+}
