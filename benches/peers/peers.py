@@ -315,6 +315,9 @@ def cmd_bench(a):
     peers = {}
     for tool, mod in (("sklearn", "sklearn"), ("liblinear", "liblinear.liblinearutil"), ("vw", "vowpalwabbit"),
                       ("fasttext", "fasttext")):
+        if tool not in a.tools:
+            peers[tool] = "not selected (--tools)"
+            continue
         if tool in skipped:
             peers[tool] = skipped[tool]
             continue
@@ -361,7 +364,7 @@ def cmd_bench(a):
 
         print(f"{name}: {n_train} training rows", flush=True)
         # wildsgd: default settings but the epochs, at 1 thread and all cores.
-        for threads in sorted({1, cores}):
+        for threads in sorted({1, cores}) if "wildsgd" in a.tools else []:
             tag = f"wildsgd-t{threads}"
             model, rep, probs, log = d / f"{tag}.model", d / f"{tag}.report.json", d / f"{tag}.probs", d / f"{tag}.log"
             cmd = [a.wildsgd, "train", "--data", str(train), "--epochs", str(a.epochs), "--threads", str(threads),
@@ -472,6 +475,50 @@ def cmd_bench(a):
     print(md)
 
 
+def cmd_paired(a):
+    """Throughput of wildsgd at 1 thread against SGDClassifier, interleaved round by round.
+
+    On a shared, noisy machine two runs minutes apart see different loads; alternating the two
+    (scikit-learn's data loaded once, in this process) and taking the median of the per-round
+    ratios compares them under the same conditions.
+    """
+    import statistics
+
+    import numpy as np
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = load_svmlight(a.train)
+    y = np.where(y == positive_label(y.tolist()), 1, -1)
+    n = X.shape[0]
+    rounds = []
+    rep = Path(a.work) / "paired.report.json"
+    Path(a.work).mkdir(parents=True, exist_ok=True)
+    for r in range(a.rounds):
+        t0 = time.perf_counter()
+        SGDClassifier(loss="log_loss", alpha=a.lam, learning_rate="optimal", max_iter=a.epochs, tol=None,
+                      random_state=a.seed).fit(X, y)
+        sk = a.epochs * n / (time.perf_counter() - t0)
+        subprocess.run([a.wildsgd, "train", "--data", str(a.train), "--epochs", str(a.epochs), "--threads",
+                        str(a.threads), "--quiet", "--report", str(rep), *a.wildsgd_args], check=True)
+        ws = json.loads(rep.read_text())["samples_per_sec"]
+        rounds.append({"sklearn_samples_per_sec": sk, "wildsgd_samples_per_sec": ws, "ratio": ws / sk})
+        print(f"round {r + 1}: sklearn {sk:,.0f}/s, wildsgd x{a.threads} {ws:,.0f}/s, ratio {ws / sk:.2f}", flush=True)
+    med = statistics.median(x["ratio"] for x in rounds)
+    print(f"median ratio wildsgd/sklearn: {med:.2f} over {a.rounds} rounds")
+    if a.json:
+        out = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
+        out.setdefault("paired_throughput", {})[a.name] = {
+            "threads": a.threads, "wildsgd_args": a.wildsgd_args, "rounds": rounds, "median_ratio": med,
+            "method": "interleaved: SGDClassifier.fit then `wildsgd train` (report samples_per_sec), per round"}
+        Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+
+
+def cmd_md(a):
+    md = markdown(json.loads(Path(a.json).read_text()))
+    Path(a.md).write_text(md)
+    print(md)
+
+
 def cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
@@ -507,11 +554,11 @@ def targets(results):
             t["a_throughput_ge_1x"] = t["throughput_vs_sklearn"] >= 1.0
             t["wall_vs_sklearn"] = w1["wall_seconds"] / sk["wall_seconds"]
             t["b_wall_le_0.25x"] = t["wall_vs_sklearn"] <= 0.25
-        if wn:
+        compared = [r for r in results if r["dataset"] == ds and r.get("status") == "ok"
+                    and r["tool"] not in ("wildsgd", "liblinear")]
+        if wn and compared:
             behind = []
-            for r in results:
-                if r["dataset"] != ds or r.get("status") != "ok" or r["tool"] == "wildsgd" or r["tool"] == "liblinear":
-                    continue
+            for r in compared:
                 if not (wn["samples_per_sec"] > r["samples_per_sec"] and wn["test_log_loss"] <= r["test_log_loss"]):
                     behind.append(r["tool"])
             t["c_all_cores_ahead_of_every_peer"] = not behind
@@ -558,6 +605,11 @@ def markdown(out):
             parts.append("(c) all cores ahead of every peer: " + (
                 "met" if t["c_all_cores_ahead_of_every_peer"] else "MISSED vs " + ", ".join(t["c_not_ahead_of"])))
         lines.append(f"- **{ds}**: " + "; ".join(parts))
+    for ds, pt in out.get("paired_throughput", {}).items():
+        ratios = ", ".join(f"{r['ratio']:.2f}" for r in pt["rounds"])
+        lines.append(f"- **{ds}**, paired throughput (interleaved rounds, wildsgd x{pt['threads']} "
+                     f"{' '.join(pt['wildsgd_args'])} vs SGDClassifier): median ratio {pt['median_ratio']:.2f}x "
+                     f"(rounds: {ratios})")
     if out.get("note"):
         lines += ["", out["note"]]
     return "\n".join(lines) + "\n"
@@ -616,12 +668,33 @@ def main():
     s.add_argument("--lam", type=float, default=1e-6)
     s.add_argument("--epochs", type=int, default=5)
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--tools", type=lambda x: x.split(","), default="wildsgd,sklearn,vw,fasttext,liblinear",
+                   help="comma-separated subset of wildsgd,sklearn,vw,fasttext,liblinear")
     s.add_argument("--skipped", help="JSON {tool: reason} of peers the installer could not install")
     s.add_argument("--command-line", default="benches/peers/run")
     s.add_argument("--note", default="")
     s.add_argument("--wildsgd-args", nargs=argparse.REMAINDER, default=[],
                    help="extra flags for `wildsgd train` (last; for experiments, not the reported defaults)")
     s.set_defaults(f=cmd_bench)
+
+    s = sub.add_parser("paired", help="interleaved throughput rounds, wildsgd vs SGDClassifier")
+    s.add_argument("--wildsgd", required=True)
+    s.add_argument("--train", required=True)
+    s.add_argument("--name", required=True, help="the dataset's name in the JSON")
+    s.add_argument("--work", required=True)
+    s.add_argument("--json", help="add the rounds to this results JSON (under paired_throughput)")
+    s.add_argument("--rounds", type=int, default=5)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--lam", type=float, default=1e-6)
+    s.add_argument("--epochs", type=int, default=5)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--wildsgd-args", nargs=argparse.REMAINDER, default=[])
+    s.set_defaults(f=cmd_paired)
+
+    s = sub.add_parser("md", help="render a results JSON as markdown")
+    s.add_argument("json")
+    s.add_argument("md")
+    s.set_defaults(f=cmd_md)
 
     a = p.parse_args()
     a.f(a)
