@@ -668,7 +668,7 @@ impl<M: Model> Cortex<M::Data> for Probed<'_, M> {
         let mut start = vec![0.0; self.model.dim()];
         self.model.init(&mut start, seed);
         let touches =
-            policy::Touches::probe_rows(self.model, data, Some(rows), &start, policy::PROBE_SAMPLES, lr, seed);
+            policy::Touches::probe_rows(self.model, data, Some(rows), &start, policy::PROBE_SAMPLES, lr, seed)?;
         let policy = match self.policy {
             Policy::Auto => policy::choose(&touches, self.model.dim(), threads).policy,
             p => p,

@@ -332,6 +332,7 @@ impl<'a, M: Model> Job<'a, M> {
         check_training_len(self.train.len())?;
         self.model.validate(self.train).map_err(|e| e.in_dataset("training"))?;
         let start = match self.store {
+            Some(s) if s.len() != self.model.dim() => return Err(store_mismatch(self.model.dim(), s.len())),
             Some(s) => s.snapshot(),
             None => {
                 let mut w = vec![0.0; self.model.dim()];
@@ -342,9 +343,7 @@ impl<'a, M: Model> Job<'a, M> {
         let lr = t
             .schedule
             .rate(t.start_epoch, (t.start_epoch * self.train.len()) as u64);
-        Ok(policy::Touches::probe(
-            self.model, self.train, &start, samples, lr, t.seed,
-        ))
+        policy::Touches::probe(self.model, self.train, &start, samples, lr, t.seed)
     }
 
     /// Dispatches on the policy once per run; each arm is its own

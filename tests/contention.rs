@@ -19,7 +19,7 @@ fn zipf(rows: usize) -> CsrDataset {
 
 fn touches(data: &CsrDataset) -> (Linear, Touches) {
     let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
-    let t = Touches::probe(&model, data, &vec![0.0; model.dim()], 4096, 0.5, 0);
+    let t = Touches::probe(&model, data, &vec![0.0; model.dim()], 4096, 0.5, 0).unwrap();
     (model, t)
 }
 

@@ -90,7 +90,7 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
     drop(worker);
     // So do HotCold and Replicas (their merges included: 5,000 samples are
     // 156 hot merges and 19 replica merges).
-    let touches = Touches::probe(&model, &data, &store.snapshot(), 2_000, 0.1, 1);
+    let touches = Touches::probe(&model, &data, &store.snapshot(), 2_000, 0.1, 1).unwrap();
     let hot = HotCold::new(&touches.written_at_least(1.0 / 32.0, 4096), model.dim(), 32).unwrap();
     assert!(!hot.hot().is_empty());
     let mut worker = hot.worker(&store);

@@ -42,7 +42,7 @@ pub const AUTO_MAX_HOT: usize = super::MAX_HOT;
 ///
 /// let data = Synthetic { rows: 2_000, features: 5_000, ..Synthetic::default() }.generate().unwrap();
 /// let model = Linear::new(Loss::Logistic, 5_000);
-/// let t = Touches::probe(&model, &data, &vec![0.0; model.dim()], 1_000, 0.1, 7);
+/// let t = Touches::probe(&model, &data, &vec![0.0; model.dim()], 1_000, 0.1, 7).unwrap();
 /// assert_eq!(t.samples(), 1_000);
 /// let hot = t.written_at_least(1.0 / 32.0, usize::MAX);
 /// // Zipf popularity: a few weights take a large share of all writes.
@@ -77,8 +77,17 @@ impl WeightsMut for Counting<'_> {
 impl Touches {
     /// Steps `model` with learning rate `lr` on up to `samples` rows of
     /// `data` (a seeded random subset, in random order), starting from a copy
-    /// of `weights`, and counts every weight's writes.
-    pub fn probe<M: Model>(model: &M, data: &M::Data, weights: &[f32], samples: usize, lr: f32, seed: u64) -> Self {
+    /// of `weights` (the model's [`dim`](Model::dim) of them), and counts
+    /// every weight's writes. Validate the data first
+    /// ([`Model::validate`]): the probe runs the model's steps on it.
+    pub fn probe<M: Model>(
+        model: &M,
+        data: &M::Data,
+        weights: &[f32],
+        samples: usize,
+        lr: f32,
+        seed: u64,
+    ) -> Result<Self, crate::Error> {
         Self::probe_rows(model, data, None, weights, samples, lr, seed)
     }
 
@@ -92,7 +101,20 @@ impl Touches {
         samples: usize,
         lr: f32,
         seed: u64,
-    ) -> Self {
+    ) -> Result<Self, crate::Error> {
+        if weights.len() != model.dim() {
+            return Err(crate::Error::LengthMismatch {
+                what: "weights for this model",
+                expected: model.dim(),
+                found: weights.len(),
+            });
+        }
+        if let Some(&r) = rows.and_then(|rows| rows.iter().find(|&&r| r as usize >= data.len())) {
+            return Err(crate::Error::InvalidSample {
+                row: r as usize,
+                reason: format!("a probe row beyond the data's {} samples", data.len()),
+            });
+        }
         let n = rows.map_or(data.len(), <[u32]>::len);
         let k = samples.min(n);
         let mut w = weights.to_vec();
@@ -107,11 +129,11 @@ impl Touches {
             model.step(&mut view, data.sample(i), lr);
         }
         let writes = counts.iter().map(|&c| u64::from(c)).sum();
-        Touches {
+        Ok(Touches {
             counts,
             samples: k,
             writes,
-        }
+        })
     }
 
     /// The samples probed.
