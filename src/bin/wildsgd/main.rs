@@ -430,6 +430,15 @@ pub(crate) fn train_loop<M: Model>(
             return Ok(());
         }
         say!(quiet, "resuming after epoch {} of {}", c.epochs_done, epochs);
+        if c.average {
+            // A run that reached its own last epoch saved averaged weights, not
+            // its last iterate: continuing from them is not the longer run.
+            say!(
+                quiet,
+                "note: this run averages its last epoch's iterates; a checkpoint taken at the end of a \
+                 shorter run holds averaged weights, so resuming it differs from one longer run"
+            );
+        }
     }
 
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
