@@ -1,28 +1,40 @@
-//! Crash-safe checkpoints (and saved models) of a [`Linear`] model.
+//! Crash-safe checkpoints (and saved models) of the built-in models:
+//! [`Linear`], [`Softmax`] and [`MatrixFactorization`].
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! A checkpoint is one file, every number little-endian:
 //!
 //! | offset | size | field |
 //! |---:|---:|---|
 //! | 0 | 8 | magic `WSGDCKPT` |
-//! | 8 | 4 | format version, `u32` (1) |
-//! | 12 | 1 | loss: 0 logistic, 1 hinge, 2 squared |
-//! | 13 | 1 | bias: 0 or 1 |
-//! | 14 | 1 | schedule: 0 constant, 1 inverse-time, 2 epoch-decay |
+//! | 8 | 4 | format version, `u32` (2) |
+//! | 12 | 1 | model kind: 0 linear, 1 softmax, 2 matrix factorisation |
+//! | 13 | 1 | schedule: 0 constant, 1 inverse-time, 2 epoch-decay, 3 linear |
+//! | 14 | 1 | flags: bit 0 set when the run averages the last epoch's iterates |
 //! | 15 | 1 | reserved, 0 |
-//! | 16 | 4 | L2 strength λ, `f32` |
-//! | 20 | 4 | bias learning-rate scale, `f32` |
-//! | 24 | 4 | schedule's initial rate, `f32` |
-//! | 28 | 4 | schedule's decay, `f32` (0 for constant) |
-//! | 32 | 16 | policy name as on the command line (`racy`, `batched:32`), ASCII, zero-padded |
-//! | 48 | 8 | number of features, `u64` |
-//! | 56 | 8 | number of weights `dim` (features + bias), `u64` |
-//! | 64 | 8 | epochs completed, `u64` |
-//! | 72 | 8 | seed, `u64` |
-//! | 80 | 4·dim | the weights, `f32` |
-//! | 80 + 4·dim | 4 | CRC-32 (IEEE) of every byte before it |
+//! | 16 | 4 | schedule's initial rate, `f32` |
+//! | 20 | 4 | schedule's decay, `f32` (0 for constant; the bits of the sample count, a `u32`, for linear) |
+//! | 24 | 8 | epochs completed, `u64` |
+//! | 32 | 8 | seed, `u64` |
+//! | 40 | 8 | length `P` of the parameter block, `u64` |
+//! | 48 | 8 | number of weights `dim`, `u64` |
+//! | 56 | P | parameter block: the policy name as on the command line (`u32` length, then UTF-8), then the model's parameters (below) |
+//! | 56 + P | 4·dim | the weights, `f32` |
+//! | 56 + P + 4·dim | 4 | CRC-32 (IEEE) of every byte before it |
+//!
+//! Model parameters, by kind:
+//!
+//! - linear: loss `u8` (0 logistic, 1 hinge, 2 squared), bias `u8` (0/1), 2 reserved bytes,
+//!   λ `f32`, bias learning-rate scale `f32`, features `u64`; `dim` = features + bias.
+//! - softmax: classes `u64`, features `u64`, λ `f32`; `dim` = classes · (features + 1).
+//! - matrix factorisation: users `u64`, items `u64`, rank `u64`, global mean `f32`, λ `f32`,
+//!   clip flag `u8` (0/1), clip low `f32`, clip high `f32` (0 without clipping), then the
+//!   users' file ids and the items' file ids, each a `u32` length then UTF-8;
+//!   `dim` = (users + items) · (rank + 1).
+//!
+//! Version 1 files (linear models only, written before version 2 existed) are
+//! still read: [`Checkpoint::from_bytes`] turns them into a linear checkpoint.
 //!
 //! [`Checkpoint::save`] writes to a temporary file in the same directory,
 //! fsyncs it, renames it over the target and fsyncs the directory, so a crash
@@ -35,14 +47,20 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::data::CsrDataset;
-use crate::{Error, Linear, Loss, Policy, Schedule};
+use crate::data::{CsrDataset, Ratings};
+use crate::model::MAX_CLASSES;
+use crate::{Error, Linear, Loss, MatrixFactorization, Policy, Schedule, Softmax};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"WSGDCKPT";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
-const HEADER: usize = 80;
+/// The format version this build writes.
+pub const VERSION: u32 = 2;
+/// The oldest format version this build still reads (linear models only).
+pub const OLDEST_VERSION: u32 = 1;
+/// Version 2's fixed header, before the parameter block.
+const HEADER: usize = 56;
+/// Version 1's fixed header, before the weights.
+const HEADER_V1: usize = 80;
 
 /// Why a file is not a usable checkpoint (see [`Error::Checkpoint`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -90,9 +108,10 @@ impl fmt::Display for CheckpointIssue {
                 write!(f, "truncated: {len} bytes, expected {expected}")
             }
             CheckpointIssue::BadMagic => write!(f, "not a wildsgd checkpoint (bad magic bytes)"),
-            CheckpointIssue::UnsupportedVersion { found } => {
-                write!(f, "format version {found}, but this build reads version {VERSION}")
-            }
+            CheckpointIssue::UnsupportedVersion { found } => write!(
+                f,
+                "format version {found}, but this build reads versions {OLDEST_VERSION} to {VERSION}"
+            ),
             CheckpointIssue::ChecksumMismatch { stored, computed } => write!(
                 f,
                 "corrupted: checksum {computed:#010x} does not match the stored {stored:#010x}"
@@ -103,31 +122,151 @@ impl fmt::Display for CheckpointIssue {
     }
 }
 
-/// A [`Linear`] model's weights with everything needed to use them again or
-/// to resume training: the model's hyper-parameters, the trainer's schedule,
-/// policy and seed, and how many epochs are done.
+/// Which model a checkpoint holds, with everything needed to rebuild it
+/// around its weights.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SavedModel {
+    /// A [`Linear`] model.
+    Linear {
+        /// The loss.
+        loss: Loss,
+        /// Whether the last weight is a bias.
+        bias: bool,
+        /// The bias's learning-rate scale.
+        bias_scale: f32,
+        /// The L2 strength λ.
+        l2: f32,
+        /// The number of features (weights, less the bias).
+        n_features: usize,
+    },
+    /// A [`Softmax`] model.
+    Softmax {
+        /// The number of classes.
+        n_classes: usize,
+        /// The number of features.
+        n_features: usize,
+        /// The L2 strength λ.
+        l2: f32,
+    },
+    /// A [`MatrixFactorization`] model and the id tables of the data it was
+    /// trained on (a dense user or item number is a position in them).
+    MatrixFactorization {
+        /// The length of the factor vectors.
+        rank: usize,
+        /// The global mean `μ`.
+        mean: f32,
+        /// The clip range of predictions, if any.
+        clip: Option<(f32, f32)>,
+        /// The L2 strength λ.
+        l2: f32,
+        /// The users' ids as the training file wrote them (one per user).
+        user_ids: Vec<String>,
+        /// The items' ids as the training file wrote them (one per item).
+        item_ids: Vec<String>,
+    },
+}
+
+impl SavedModel {
+    /// The parameters of `model`.
+    pub fn of_linear(model: &Linear) -> Self {
+        SavedModel::Linear {
+            loss: model.loss_fn(),
+            bias: model.has_bias(),
+            bias_scale: model.bias_rate(),
+            l2: model.l2_strength(),
+            n_features: model.n_features(),
+        }
+    }
+
+    /// The parameters of `model`.
+    pub fn of_softmax(model: &Softmax) -> Self {
+        SavedModel::Softmax {
+            n_classes: model.n_classes(),
+            n_features: model.n_features(),
+            l2: model.l2_strength(),
+        }
+    }
+
+    /// The parameters of `model`, trained on data whose id tables are
+    /// `user_ids` and `item_ids` (as [`Ratings::user_ids`] and
+    /// [`Ratings::item_ids`]).
+    ///
+    /// # Errors
+    /// If the tables' lengths are not the model's user and item counts.
+    pub fn of_mf(model: &MatrixFactorization, user_ids: &[String], item_ids: &[String]) -> Result<Self, Error> {
+        for (what, expected, found) in [
+            ("user ids of a matrix factorisation", model.n_users(), user_ids.len()),
+            ("item ids of a matrix factorisation", model.n_items(), item_ids.len()),
+        ] {
+            if expected != found {
+                return Err(Error::LengthMismatch { what, expected, found });
+            }
+        }
+        Ok(SavedModel::MatrixFactorization {
+            rank: model.rank(),
+            mean: model.mean(),
+            clip: model.clip_range(),
+            l2: model.l2_strength(),
+            user_ids: user_ids.to_vec(),
+            item_ids: item_ids.to_vec(),
+        })
+    }
+
+    /// The kind's name as the command line spells it: `linear`, `softmax`, `mf`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            SavedModel::Linear { .. } => "linear",
+            SavedModel::Softmax { .. } => "softmax",
+            SavedModel::MatrixFactorization { .. } => "mf",
+        }
+    }
+
+    /// The number of weights the model has (saturating, for corrupt sizes).
+    pub fn dim(&self) -> usize {
+        match self {
+            SavedModel::Linear { bias, n_features, .. } => n_features.saturating_add(usize::from(*bias)),
+            SavedModel::Softmax {
+                n_classes, n_features, ..
+            } => n_classes.saturating_mul(n_features.saturating_add(1)),
+            SavedModel::MatrixFactorization {
+                rank,
+                user_ids,
+                item_ids,
+                ..
+            } => (user_ids.len().saturating_add(item_ids.len())).saturating_mul(rank.saturating_add(1)),
+        }
+    }
+
+    fn code(&self) -> u8 {
+        match self {
+            SavedModel::Linear { .. } => 0,
+            SavedModel::Softmax { .. } => 1,
+            SavedModel::MatrixFactorization { .. } => 2,
+        }
+    }
+}
+
+/// A model's weights with everything needed to use them again or to resume
+/// training: the model's parameters, the trainer's schedule, policy, seed and
+/// averaging, and how many epochs are done.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
-    /// The loss.
-    pub loss: Loss,
-    /// Whether the last weight is a bias.
-    pub bias: bool,
-    /// The bias's learning-rate scale.
-    pub bias_scale: f32,
-    /// The L2 strength λ.
-    pub l2: f32,
+    /// The model and its parameters.
+    pub model: SavedModel,
     /// The schedule of the run.
     pub schedule: Schedule,
     /// The policy of the run.
     pub policy: Policy,
-    /// The number of features (weights, less the bias).
-    pub n_features: usize,
+    /// Whether the run averages the last epoch's iterates
+    /// ([`Trainer::average`](crate::Trainer::average)).
+    pub average: bool,
     /// Epochs completed when the weights were taken: resume with
     /// [`Trainer::start_epoch`](crate::Trainer::start_epoch)`(epochs_done)`.
     pub epochs_done: usize,
     /// The trainer's seed.
     pub seed: u64,
-    /// The weights (`n_features`, then the bias if any).
+    /// The weights, in the model's layout.
     pub weights: Vec<f32>,
 }
 
@@ -145,17 +284,133 @@ fn crc32(bytes: &[u8]) -> u32 {
     h.finalize()
 }
 
+fn schedule_fields(s: Schedule) -> (u8, f32, f32) {
+    match s {
+        Schedule::Constant(lr) => (0u8, lr, 0.0),
+        Schedule::InverseTime { initial, decay } => (1, initial, decay),
+        Schedule::EpochDecay { initial, decay } => (2, initial, decay),
+        // The sample count travels as the bits of the f32 slot; counts
+        // past u32::MAX are clamped there (a rate floor that late is 1e-4 anyway).
+        Schedule::Linear { initial, samples } => (3, initial, f32::from_bits(samples.min(u64::from(u32::MAX)) as u32)),
+    }
+}
+
+/// A little-endian reader over a checked byte slice; running out is a
+/// `BadField` naming what was being read (the CRC has already matched, so
+/// only a writer bug or a forged file gets here).
+struct Cursor<'b> {
+    b: &'b [u8],
+    pos: usize,
+}
+
+impl<'b> Cursor<'b> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'b [u8], CheckpointIssue> {
+        match self.pos.checked_add(n).filter(|&end| end <= self.b.len()) {
+            Some(end) => {
+                let s = &self.b[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(CheckpointIssue::BadField {
+                field,
+                value: format!("cut short: {n} bytes needed at offset {}", self.pos),
+            }),
+        }
+    }
+    fn u8(&mut self, field: &'static str) -> Result<u8, CheckpointIssue> {
+        Ok(self.take(1, field)?[0])
+    }
+    fn u32(&mut self, field: &'static str) -> Result<u32, CheckpointIssue> {
+        Ok(u32::from_le_bytes(self.take(4, field)?.try_into().expect("4 bytes")))
+    }
+    fn f32(&mut self, field: &'static str) -> Result<f32, CheckpointIssue> {
+        Ok(f32::from_le_bytes(self.take(4, field)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self, field: &'static str) -> Result<u64, CheckpointIssue> {
+        Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("8 bytes")))
+    }
+    fn usize(&mut self, field: &'static str) -> Result<usize, CheckpointIssue> {
+        let v = self.u64(field)?;
+        usize::try_from(v).map_err(|_| bad(field, v.to_string()))
+    }
+    fn string(&mut self, field: &'static str) -> Result<String, CheckpointIssue> {
+        let n = self.u32(field)? as usize;
+        let s = self.take(n, field)?;
+        String::from_utf8(s.to_vec()).map_err(|_| bad(field, format!("{:?} (not UTF-8)", String::from_utf8_lossy(s))))
+    }
+}
+
+fn bad(field: &'static str, value: String) -> CheckpointIssue {
+    CheckpointIssue::BadField { field, value }
+}
+
+fn put_string(b: &mut Vec<u8>, s: &str) {
+    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    b.extend_from_slice(s.as_bytes());
+}
+
+fn check_l2(l2: f32) -> Result<(), CheckpointIssue> {
+    if l2.is_finite() && l2 >= 0.0 {
+        Ok(())
+    } else {
+        Err(bad("L2 strength", l2.to_string()))
+    }
+}
+
+fn loss_of(code: u8) -> Result<Loss, CheckpointIssue> {
+    match code {
+        0 => Ok(Loss::Logistic),
+        1 => Ok(Loss::Hinge),
+        2 => Ok(Loss::Squared),
+        v => Err(bad("loss code", v.to_string())),
+    }
+}
+
+fn bias_of(code: u8) -> Result<bool, CheckpointIssue> {
+    match code {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(bad("bias flag", v.to_string())),
+    }
+}
+
+fn schedule_of(code: u8, initial: f32, decay: f32) -> Result<Schedule, CheckpointIssue> {
+    let schedule = match code {
+        0 => Schedule::Constant(initial),
+        1 => Schedule::InverseTime { initial, decay },
+        2 => Schedule::EpochDecay { initial, decay },
+        3 => Schedule::Linear {
+            initial,
+            samples: u64::from(decay.to_bits()),
+        },
+        v => return Err(bad("schedule code", v.to_string())),
+    };
+    schedule
+        .validate()
+        .map_err(|e| bad("schedule", format!("{schedule:?} ({e})")))?;
+    Ok(schedule)
+}
+
+fn policy_of(name: &str) -> Result<Policy, CheckpointIssue> {
+    name.parse().map_err(|_| bad("policy", format!("{name:?}")))
+}
+
+fn weights_of(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
+}
+
 impl Checkpoint {
-    /// A checkpoint of `model` after `epochs_done` epochs of `trainer`, holding `weights`.
-    pub fn new(model: &Linear, trainer: &crate::Trainer, epochs_done: usize, weights: Vec<f32>) -> Self {
+    /// A checkpoint of `model` after `epochs_done` epochs of `trainer`,
+    /// holding `weights`; [`average`](Self::average) is `false` (set it when
+    /// the trainer averages: a [`Trainer`](crate::Trainer) does not say).
+    pub fn new(model: SavedModel, trainer: &crate::Trainer, epochs_done: usize, weights: Vec<f32>) -> Self {
         Checkpoint {
-            loss: model.loss_fn(),
-            bias: model.has_bias(),
-            bias_scale: model.bias_rate(),
-            l2: model.l2_strength(),
+            model,
             schedule: trainer.get_schedule(),
             policy: trainer.get_policy(),
-            n_features: model.n_features(),
+            average: false,
             epochs_done,
             seed: trainer.get_seed(),
             weights,
@@ -164,52 +419,144 @@ impl Checkpoint {
 
     /// The number of weights the model has.
     pub fn dim(&self) -> usize {
-        self.n_features + usize::from(self.bias)
+        self.model.dim()
     }
 
-    /// The model these weights belong to, its lazy L2 scaled by `train`'s
-    /// document frequencies (pass the training data to resume training; any
-    /// data, or an empty dataset, to evaluate: the scaling only affects steps).
-    pub fn model(&self, train: &CsrDataset) -> Linear {
-        Linear::new(self.loss, self.n_features)
-            .bias(self.bias)
-            .bias_scale(self.bias_scale)
-            .l2(self.l2, train)
+    fn wrong(&self, name: &str, wanted: &str) -> Error {
+        Error::Checkpoint {
+            file: name.to_string(),
+            what: CheckpointIssue::WrongModel {
+                reason: format!("it holds a {} model, not {wanted}", self.model.kind_name()),
+            },
+        }
     }
 
-    /// The encoded file contents.
+    /// The [`Linear`] model these weights belong to, its lazy L2 scaled by
+    /// `train`'s document frequencies (pass the training data to resume
+    /// training; any data, or an empty dataset, to evaluate: the scaling only
+    /// affects steps). `name` is what the error calls the file.
+    ///
+    /// # Errors
+    /// [`CheckpointIssue::WrongModel`] if it holds another kind of model.
+    pub fn linear(&self, name: &str, train: &CsrDataset) -> Result<Linear, Error> {
+        match &self.model {
+            SavedModel::Linear {
+                loss,
+                bias,
+                bias_scale,
+                l2,
+                n_features,
+            } => Ok(Linear::new(*loss, *n_features)
+                .bias(*bias)
+                .bias_scale(*bias_scale)
+                .l2(*l2, train)),
+            _ => Err(self.wrong(name, "linear")),
+        }
+    }
+
+    /// The [`Softmax`] model these weights belong to, its lazy L2 scaled by
+    /// `train`'s document frequencies (as for [`linear`](Self::linear)).
+    ///
+    /// # Errors
+    /// [`CheckpointIssue::WrongModel`] if it holds another kind of model.
+    pub fn softmax(&self, name: &str, train: &CsrDataset) -> Result<Softmax, Error> {
+        match &self.model {
+            SavedModel::Softmax {
+                n_classes,
+                n_features,
+                l2,
+            } => Ok(Softmax::new(*n_classes, *n_features)?.l2(*l2, train)),
+            _ => Err(self.wrong(name, "softmax")),
+        }
+    }
+
+    /// The [`MatrixFactorization`] these weights belong to, its penalty
+    /// weighted by `train`'s rating counts (pass the training ratings, in this
+    /// checkpoint's id space, to resume; an empty [`Ratings`] to evaluate).
+    ///
+    /// # Errors
+    /// [`CheckpointIssue::WrongModel`] if it holds another kind of model.
+    pub fn mf(&self, name: &str, train: &Ratings) -> Result<MatrixFactorization, Error> {
+        match &self.model {
+            SavedModel::MatrixFactorization {
+                rank,
+                mean,
+                clip,
+                l2,
+                user_ids,
+                item_ids,
+            } => Ok(MatrixFactorization::new(user_ids.len(), item_ids.len(), *rank)
+                .global_mean(*mean)
+                .clip(*clip)
+                .l2(*l2, train)),
+            _ => Err(self.wrong(name, "mf")),
+        }
+    }
+
+    /// The encoded file contents (format version [`VERSION`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEADER + 4 * self.weights.len() + 4);
+        let mut params = Vec::new();
+        put_string(&mut params, &self.policy.to_string());
+        match &self.model {
+            SavedModel::Linear {
+                loss,
+                bias,
+                bias_scale,
+                l2,
+                n_features,
+            } => {
+                params.extend_from_slice(&[loss_code(*loss), u8::from(*bias), 0, 0]);
+                params.extend_from_slice(&l2.to_le_bytes());
+                params.extend_from_slice(&bias_scale.to_le_bytes());
+                params.extend_from_slice(&(*n_features as u64).to_le_bytes());
+            }
+            SavedModel::Softmax {
+                n_classes,
+                n_features,
+                l2,
+            } => {
+                params.extend_from_slice(&(*n_classes as u64).to_le_bytes());
+                params.extend_from_slice(&(*n_features as u64).to_le_bytes());
+                params.extend_from_slice(&l2.to_le_bytes());
+            }
+            SavedModel::MatrixFactorization {
+                rank,
+                mean,
+                clip,
+                l2,
+                user_ids,
+                item_ids,
+            } => {
+                for x in [user_ids.len(), item_ids.len(), *rank] {
+                    params.extend_from_slice(&(x as u64).to_le_bytes());
+                }
+                params.extend_from_slice(&mean.to_le_bytes());
+                params.extend_from_slice(&l2.to_le_bytes());
+                let (flag, lo, hi) = clip.map_or((0u8, 0.0f32, 0.0f32), |(lo, hi)| (1, lo, hi));
+                params.push(flag);
+                params.extend_from_slice(&lo.to_le_bytes());
+                params.extend_from_slice(&hi.to_le_bytes());
+                for id in user_ids.iter().chain(item_ids) {
+                    put_string(&mut params, id);
+                }
+            }
+        }
+        let mut b = Vec::with_capacity(HEADER + params.len() + 4 * self.weights.len() + 4);
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&VERSION.to_le_bytes());
-        let (kind, initial, decay) = match self.schedule {
-            Schedule::Constant(lr) => (0u8, lr, 0.0),
-            Schedule::InverseTime { initial, decay } => (1, initial, decay),
-            Schedule::EpochDecay { initial, decay } => (2, initial, decay),
-            // The sample count travels as the bits of the f32 slot; counts
-            // past u32::MAX are clamped there (a rate floor that late is 1e-4 anyway).
-            Schedule::Linear { initial, samples } => {
-                (3, initial, f32::from_bits(samples.min(u64::from(u32::MAX)) as u32))
-            }
-        };
-        b.extend_from_slice(&[loss_code(self.loss), u8::from(self.bias), kind, 0]);
-        for x in [self.l2, self.bias_scale, initial, decay] {
-            b.extend_from_slice(&x.to_le_bytes());
-        }
-        let mut name = [0u8; 16];
-        // The full name, so `batched:N` keeps its size (up to 8 digits fit).
-        let full = self.policy.to_string();
-        let p = full.as_bytes();
-        name[..p.len().min(16)].copy_from_slice(&p[..p.len().min(16)]);
-        b.extend_from_slice(&name);
+        let (kind, initial, decay) = schedule_fields(self.schedule);
+        b.extend_from_slice(&[self.model.code(), kind, u8::from(self.average), 0]);
+        b.extend_from_slice(&initial.to_le_bytes());
+        b.extend_from_slice(&decay.to_le_bytes());
         for x in [
-            self.n_features as u64,
-            self.weights.len() as u64,
             self.epochs_done as u64,
             self.seed,
+            params.len() as u64,
+            self.weights.len() as u64,
         ] {
             b.extend_from_slice(&x.to_le_bytes());
         }
+        b.extend_from_slice(&params);
         for w in &self.weights {
             b.extend_from_slice(&w.to_le_bytes());
         }
@@ -218,7 +565,8 @@ impl Checkpoint {
         b
     }
 
-    /// Decodes a checkpoint; `name` is what errors call it.
+    /// Decodes a checkpoint of format version 1 or 2; `name` is what errors
+    /// call it.
     pub fn from_bytes(name: &str, b: &[u8]) -> Result<Self, Error> {
         let fail = |what| Error::Checkpoint {
             file: name.to_string(),
@@ -233,92 +581,202 @@ impl Checkpoint {
                 expected: HEADER as u64 + 4,
             }));
         }
-        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
-        let f32_at = |o: usize| f32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
-        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
-        let version = u32_at(8);
-        if version != VERSION {
-            return Err(fail(CheckpointIssue::UnsupportedVersion { found: version }));
-        }
-        if b.len() < HEADER + 4 {
-            return Err(fail(CheckpointIssue::Truncated {
-                len: b.len() as u64,
-                expected: HEADER as u64 + 4,
-            }));
-        }
-        let dim = u64_at(56);
-        let expected = dim.checked_mul(4).and_then(|w| w.checked_add(HEADER as u64 + 4));
+        let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+        let decoded = match version {
+            1 => Self::from_v1(b),
+            VERSION => Self::from_v2(b),
+            found => Err(CheckpointIssue::UnsupportedVersion { found }),
+        };
+        decoded.map_err(fail)
+    }
+
+    /// Checks the length against `header + extra + 4 dim + 4` and the CRC;
+    /// returns the offset of the CRC.
+    fn check_frame(b: &[u8], header: usize, extra: u64, dim: u64) -> Result<usize, CheckpointIssue> {
+        let expected = dim
+            .checked_mul(4)
+            .and_then(|w| w.checked_add(extra))
+            .and_then(|w| w.checked_add(header as u64 + 4));
         if expected != Some(b.len() as u64) {
-            return Err(fail(CheckpointIssue::Truncated {
+            return Err(CheckpointIssue::Truncated {
                 len: b.len() as u64,
                 expected: expected.unwrap_or(u64::MAX),
-            }));
+            });
         }
         let body = b.len() - 4;
-        let (stored, computed) = (u32_at(body), crc32(&b[..body]));
+        let stored = u32::from_le_bytes(b[body..].try_into().expect("4 bytes"));
+        let computed = crc32(&b[..body]);
         if stored != computed {
-            return Err(fail(CheckpointIssue::ChecksumMismatch { stored, computed }));
+            return Err(CheckpointIssue::ChecksumMismatch { stored, computed });
         }
-        let bad = |field, value: String| fail(CheckpointIssue::BadField { field, value });
-        let loss = match b[12] {
-            0 => Loss::Logistic,
-            1 => Loss::Hinge,
-            2 => Loss::Squared,
-            v => return Err(bad("loss code", v.to_string())),
+        Ok(body)
+    }
+
+    fn from_v2(b: &[u8]) -> Result<Self, CheckpointIssue> {
+        if b.len() < HEADER + 4 {
+            return Err(CheckpointIssue::Truncated {
+                len: b.len() as u64,
+                expected: HEADER as u64 + 4,
+            });
+        }
+        let mut head = Cursor {
+            b: &b[..HEADER],
+            pos: 12,
         };
-        let bias = match b[13] {
+        let (kind, sched, flags, _) = (head.u8("")?, head.u8("")?, head.u8("")?, head.u8("")?);
+        let (initial, decay) = (head.f32("")?, head.f32("")?);
+        let (epochs_done, seed, params_len, dim) = (head.u64("")?, head.u64("")?, head.u64("")?, head.u64("")?);
+        let body = Self::check_frame(b, HEADER, params_len, dim)?;
+        let params_end = HEADER + params_len as usize; // fits: the frame check bounded it by the length
+        let schedule = schedule_of(sched, initial, decay)?;
+        let average = match flags {
             0 => false,
             1 => true,
-            v => return Err(bad("bias flag", v.to_string())),
+            v => return Err(bad("flags", v.to_string())),
         };
-        let (l2, bias_scale, initial, decay) = (f32_at(16), f32_at(20), f32_at(24), f32_at(28));
-        let schedule = match b[14] {
-            0 => Schedule::Constant(initial),
-            1 => Schedule::InverseTime { initial, decay },
-            2 => Schedule::EpochDecay { initial, decay },
-            3 => Schedule::Linear {
-                initial,
-                samples: u64::from(decay.to_bits()),
-            },
-            v => return Err(bad("schedule code", v.to_string())),
+        let mut p = Cursor {
+            b: &b[HEADER..params_end],
+            pos: 0,
         };
-        schedule
-            .validate()
-            .map_err(|e| bad("schedule", format!("{schedule:?} ({e})")))?;
-        if !(l2.is_finite() && l2 >= 0.0) {
-            return Err(bad("L2 strength", l2.to_string()));
+        let policy = policy_of(&p.string("policy name")?)?;
+        let model = match kind {
+            0 => {
+                let (loss, bias) = (loss_of(p.u8("loss code")?)?, bias_of(p.u8("bias flag")?)?);
+                p.take(2, "reserved bytes")?;
+                let (l2, bias_scale) = (p.f32("L2 strength")?, p.f32("bias scale")?);
+                let n_features = p.usize("number of features")?;
+                check_l2(l2)?;
+                if !(bias_scale.is_finite() && bias_scale > 0.0) {
+                    return Err(bad("bias scale", bias_scale.to_string()));
+                }
+                SavedModel::Linear {
+                    loss,
+                    bias,
+                    bias_scale,
+                    l2,
+                    n_features,
+                }
+            }
+            1 => {
+                let (n_classes, n_features) = (p.usize("number of classes")?, p.usize("number of features")?);
+                let l2 = p.f32("L2 strength")?;
+                check_l2(l2)?;
+                if !(2..=MAX_CLASSES).contains(&n_classes) {
+                    return Err(bad("number of classes", n_classes.to_string()));
+                }
+                if n_features == 0 {
+                    return Err(bad("number of features", "0".into()));
+                }
+                SavedModel::Softmax {
+                    n_classes,
+                    n_features,
+                    l2,
+                }
+            }
+            2 => {
+                let (n_users, n_items, rank) = (p.u64("users")?, p.u64("items")?, p.usize("rank")?);
+                let (mean, l2) = (p.f32("global mean")?, p.f32("L2 strength")?);
+                let (flag, lo, hi) = (p.u8("clip flag")?, p.f32("clip low")?, p.f32("clip high")?);
+                check_l2(l2)?;
+                if rank == 0 {
+                    return Err(bad("rank", "0".into()));
+                }
+                if !mean.is_finite() {
+                    return Err(bad("global mean", mean.to_string()));
+                }
+                let clip = match flag {
+                    0 => None,
+                    1 if lo.is_finite() && hi.is_finite() && lo <= hi => Some((lo, hi)),
+                    _ => return Err(bad("clip range", format!("flag {flag}, [{lo}, {hi}]"))),
+                };
+                // Each id takes at least its 4-byte length: a count beyond what
+                // the block can hold is forged, and must not size an allocation.
+                let room = (p.b.len() - p.pos) as u64 / 4;
+                if n_users > u64::from(u32::MAX) || n_items > u64::from(u32::MAX) || n_users + n_items > room {
+                    return Err(bad("user and item counts", format!("{n_users} and {n_items}")));
+                }
+                let mut ids = |n: u64, field| (0..n).map(|_| p.string(field)).collect::<Result<Vec<_>, _>>();
+                let user_ids = ids(n_users, "user id")?;
+                let item_ids = ids(n_items, "item id")?;
+                SavedModel::MatrixFactorization {
+                    rank,
+                    mean,
+                    clip,
+                    l2,
+                    user_ids,
+                    item_ids,
+                }
+            }
+            v => return Err(bad("model kind", v.to_string())),
+        };
+        if p.pos != p.b.len() {
+            return Err(bad(
+                "parameter block",
+                format!("{} bytes long, {} used", p.b.len(), p.pos),
+            ));
         }
+        if model.dim() as u64 != dim {
+            return Err(bad(
+                "dimension",
+                format!("{dim} for a {} model of {} weights", model.kind_name(), model.dim()),
+            ));
+        }
+        Ok(Checkpoint {
+            model,
+            schedule,
+            policy,
+            average,
+            epochs_done: epochs_done as usize,
+            seed,
+            weights: weights_of(&b[params_end..body]),
+        })
+    }
+
+    /// Version 1: a linear model, fixed 80-byte header.
+    fn from_v1(b: &[u8]) -> Result<Self, CheckpointIssue> {
+        if b.len() < HEADER_V1 + 4 {
+            return Err(CheckpointIssue::Truncated {
+                len: b.len() as u64,
+                expected: HEADER_V1 as u64 + 4,
+            });
+        }
+        let mut h = Cursor {
+            b: &b[..HEADER_V1],
+            pos: 12,
+        };
+        let (loss, bias, sched, _) = (h.u8("")?, h.u8("")?, h.u8("")?, h.u8("")?);
+        let (l2, bias_scale, initial, decay) = (h.f32("")?, h.f32("")?, h.f32("")?, h.f32("")?);
+        let name_bytes = h.take(16, "")?;
+        let (n_features, dim, epochs_done, seed) = (h.u64("")?, h.u64("")?, h.u64("")?, h.u64("")?);
+        let body = Self::check_frame(b, HEADER_V1, 0, dim)?;
+        let (loss, bias) = (loss_of(loss)?, bias_of(bias)?);
+        let schedule = schedule_of(sched, initial, decay)?;
+        check_l2(l2)?;
         if !(bias_scale.is_finite() && bias_scale > 0.0) {
             return Err(bad("bias scale", bias_scale.to_string()));
         }
-        let name_bytes = &b[32..48];
         let end = name_bytes.iter().position(|&c| c == 0).unwrap_or(16);
-        let policy_name = String::from_utf8_lossy(&name_bytes[..end]).into_owned();
-        let policy: Policy = policy_name
-            .parse()
-            .map_err(|_| bad("policy", format!("{policy_name:?}")))?;
-        let n_features = u64_at(48);
-        if n_features + u64::from(bias) != dim {
+        let policy = policy_of(&String::from_utf8_lossy(&name_bytes[..end]))?;
+        if n_features.checked_add(u64::from(bias)) != Some(dim) {
             return Err(bad(
                 "dimension",
                 format!("{dim} for {n_features} features and bias {bias}"),
             ));
         }
-        let weights: Vec<f32> = b[HEADER..body]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
         Ok(Checkpoint {
-            loss,
-            bias,
-            bias_scale,
-            l2,
+            model: SavedModel::Linear {
+                loss,
+                bias,
+                bias_scale,
+                l2,
+                n_features: n_features as usize,
+            },
             schedule,
             policy,
-            n_features: n_features as usize,
-            epochs_done: u64_at(64) as usize,
-            seed: u64_at(72),
-            weights,
+            average: false,
+            epochs_done: epochs_done as usize,
+            seed,
+            weights: weights_of(&b[HEADER_V1..body]),
         })
     }
 
@@ -341,20 +799,31 @@ impl Checkpoint {
         write_atomically(path.as_ref(), &self.to_bytes())
     }
 
-    /// Checks that this checkpoint can continue training `loss` (with or
-    /// without a bias) over `n_features` features.
+    /// Checks that this checkpoint can continue training a linear model
+    /// with `loss` (with or without a bias) over `n_features` features.
     pub fn check_model(&self, name: &str, loss: Loss, bias: bool, n_features: usize) -> Result<(), Error> {
-        let reason = if self.loss != loss {
-            Some(format!("it holds a {} model, not {}", self.loss.name(), loss.name()))
-        } else if self.bias != bias {
-            Some(format!("bias {} in the file, {} asked for", self.bias, bias))
-        } else if self.n_features < n_features {
-            Some(format!(
-                "{} features in the file, but the data has {n_features}",
-                self.n_features
-            ))
-        } else {
-            None
+        let reason = match &self.model {
+            SavedModel::Linear {
+                loss: l,
+                bias: b,
+                n_features: n,
+                ..
+            } => {
+                if *l != loss {
+                    Some(format!("it holds a {} model, not {}", l.name(), loss.name()))
+                } else if *b != bias {
+                    Some(format!("bias {b} in the file, {bias} asked for"))
+                } else if *n < n_features {
+                    Some(format!("{n} features in the file, but the data has {n_features}"))
+                } else {
+                    None
+                }
+            }
+            other => Some(format!(
+                "it holds a {} model, not linear {}",
+                other.kind_name(),
+                loss.name()
+            )),
         };
         match reason {
             Some(reason) => Err(Error::Checkpoint {
@@ -419,19 +888,39 @@ mod tests {
 
     fn sample() -> Checkpoint {
         Checkpoint {
-            loss: Loss::Hinge,
-            bias: true,
-            bias_scale: 0.01,
-            l2: 1e-5,
+            model: SavedModel::Linear {
+                loss: Loss::Hinge,
+                bias: true,
+                bias_scale: 0.01,
+                l2: 1e-5,
+                n_features: 3,
+            },
             schedule: Schedule::InverseTime {
                 initial: 0.5,
                 decay: 1e-3,
             },
             policy: Policy::AtomicAdd,
-            n_features: 3,
+            average: false,
             epochs_done: 7,
             seed: 42,
             weights: vec![1.0, -0.0, f32::MIN_POSITIVE, 3.5],
+        }
+    }
+
+    fn mf_sample() -> Checkpoint {
+        Checkpoint {
+            model: SavedModel::MatrixFactorization {
+                rank: 1,
+                mean: 3.5,
+                clip: Some((1.0, 5.0)),
+                l2: 0.08,
+                user_ids: vec!["u7".into(), "ü".into()],
+                item_ids: vec!["".into()],
+            },
+            average: true,
+            policy: Policy::Batched { size: 12_345_678 },
+            weights: vec![0.5; 6],
+            ..sample()
         }
     }
 
@@ -439,30 +928,35 @@ mod tests {
     fn round_trips_bit_for_bit() {
         let c = sample();
         let b = c.to_bytes();
-        assert_eq!(b.len(), HEADER + 16 + 4);
         let d = Checkpoint::from_bytes("x", &b).unwrap();
         assert_eq!(d, c);
         assert_eq!(d.weights[1].to_bits(), (-0.0f32).to_bits());
+        let m = mf_sample();
+        assert_eq!(Checkpoint::from_bytes("x", &m.to_bytes()).unwrap(), m);
     }
 
     #[test]
-    fn a_batched_policy_keeps_its_size() {
+    fn a_long_policy_name_keeps_its_parameters() {
         let c = Checkpoint {
-            policy: Policy::Batched { size: 12_345_678 },
+            policy: Policy::HotCold {
+                hot: 123_456_789,
+                every: 987_654_321,
+            },
             ..sample()
         };
         let d = Checkpoint::from_bytes("x", &c.to_bytes()).unwrap();
-        assert_eq!(d.policy, Policy::Batched { size: 12_345_678 });
+        assert_eq!(d.policy, c.policy);
     }
 
     #[test]
     fn every_single_byte_flip_and_cut_is_caught() {
-        let b = sample().to_bytes();
-        for i in 0..b.len() {
-            let mut c = b.clone();
-            c[i] ^= 0x10;
-            assert!(Checkpoint::from_bytes("x", &c).is_err(), "flip at {i}");
-            assert!(Checkpoint::from_bytes("x", &b[..i]).is_err(), "cut at {i}");
+        for b in [sample().to_bytes(), mf_sample().to_bytes()] {
+            for i in 0..b.len() {
+                let mut c = b.clone();
+                c[i] ^= 0x10;
+                assert!(Checkpoint::from_bytes("x", &c).is_err(), "flip at {i}");
+                assert!(Checkpoint::from_bytes("x", &b[..i]).is_err(), "cut at {i}");
+            }
         }
     }
 }

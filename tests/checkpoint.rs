@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wildsgd::checkpoint::{Checkpoint, CheckpointIssue, VERSION};
+use wildsgd::checkpoint::{Checkpoint, CheckpointIssue, SavedModel, VERSION};
 use wildsgd::data::{read_libsvm, write_libsvm_file, LibsvmOptions, Synthetic};
 use wildsgd::{Error, Linear, Loss, Policy, Schedule, Trainer};
 
@@ -22,16 +22,19 @@ fn dir(name: &str) -> PathBuf {
 
 fn sample() -> Checkpoint {
     Checkpoint {
-        loss: Loss::Logistic,
-        bias: true,
-        bias_scale: 0.01,
-        l2: 1e-6,
+        model: SavedModel::Linear {
+            loss: Loss::Logistic,
+            bias: true,
+            bias_scale: 0.01,
+            l2: 1e-6,
+            n_features: 5,
+        },
         schedule: Schedule::EpochDecay {
             initial: 0.5,
             decay: 0.8,
         },
         policy: Policy::Sequential,
-        n_features: 5,
+        average: false,
         epochs_done: 2,
         seed: 9,
         weights: vec![0.5, -1.25, 0.0, 3.0, 1e-9, -0.125],
@@ -54,7 +57,9 @@ fn save_load_and_damaged_files() {
     assert_eq!(Checkpoint::load(&path).unwrap(), c);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..8], b"WSGDCKPT");
-    assert_eq!(bytes.len(), 80 + 4 * 6 + 4);
+    // Header, parameter block (the policy name "sequential" with its length, then
+    // 20 bytes of linear parameters), weights, CRC.
+    assert_eq!(bytes.len(), 56 + (4 + 10 + 20) + 4 * 6 + 4);
 
     // Truncated.
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
@@ -336,4 +341,306 @@ fn resumed_sequential_run_is_bit_identical() {
     assert_eq!(b.epochs_done, 6);
     assert!(same_bits(&a.weights, &b.weights), "resume is not bit-identical");
     assert_eq!(Checkpoint::load(&part).unwrap().epochs_done, 6);
+}
+
+/// A logistic model saved by the format-1 writer (before softmax and mf
+/// existed): `wildsgd train --data t.svm --epochs 2 --policy sequential
+/// --seed 5 --l2 0.001` on the three rows of `OLD_DATA`.
+const OLD_V1_MODEL: &str = "57534744434b505401000000000102006f12833a0ad7233c0000003fcdcc4c3f73657175656e7469616c0000\
+0000000002000000000000000300000000000000020000000000000005000000000000001c4369be51a90b3f24b4893bb996eaf5";
+const OLD_DATA: &str = "1 1:0.5 2:1\n-1 1:1\n1 2:0.25\n";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
+    let bytes = unhex(OLD_V1_MODEL);
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+    let c = Checkpoint::from_bytes("old", &bytes).unwrap();
+    assert_eq!(
+        c.model,
+        SavedModel::Linear {
+            loss: Loss::Logistic,
+            bias: true,
+            bias_scale: 0.01,
+            l2: 0.001,
+            n_features: 2
+        }
+    );
+    assert_eq!(
+        c.schedule,
+        Schedule::EpochDecay {
+            initial: 0.5,
+            decay: 0.8
+        }
+    );
+    assert_eq!(
+        (c.policy, c.average, c.epochs_done, c.seed),
+        (Policy::Sequential, false, 2, 5)
+    );
+    assert_eq!(c.weights.len(), 3);
+    // Written again, it is a version-2 file holding the same checkpoint.
+    let again = c.to_bytes();
+    assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), VERSION);
+    assert_eq!(Checkpoint::from_bytes("new", &again).unwrap(), c);
+    // Damage to the old format is still caught.
+    let mut bad = bytes.clone();
+    bad[82] ^= 0x04;
+    assert!(matches!(
+        issue(Checkpoint::from_bytes("old", &bad).unwrap_err()),
+        CheckpointIssue::ChecksumMismatch { .. }
+    ));
+    assert!(matches!(
+        issue(Checkpoint::from_bytes("old", &bytes[..bytes.len() - 1]).unwrap_err()),
+        CheckpointIssue::Truncated { .. }
+    ));
+    // The command evaluates it exactly as the old build did (its output then: loss 0.570562).
+    let d = dir("v1");
+    let (model, data) = (d.join("old.model"), d.join("t.svm"));
+    std::fs::write(&model, &bytes).unwrap();
+    std::fs::write(&data, OLD_DATA).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("loss: 0.570562") && stdout.contains("accuracy: 1.000000"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
+    use wildsgd::data::{Ratings, SyntheticRatings};
+    use wildsgd::model::SyntheticClasses;
+    use wildsgd::{MatrixFactorization, Softmax};
+    let d = dir("kinds");
+
+    let data = SyntheticClasses {
+        rows: 300,
+        features: 6,
+        classes: 3,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let model = Softmax::for_data(&data).unwrap().l2(1e-3, &data);
+    let trainer = Trainer::new()
+        .threads(1)
+        .epochs(2)
+        .policy(Policy::Sequential)
+        .schedule(Schedule::Constant(0.02))
+        .seed(4);
+    let w = trainer.fit(&model, &data).unwrap().weights;
+    let c = Checkpoint {
+        average: true,
+        ..Checkpoint::new(SavedModel::of_softmax(&model), &trainer, 2, w.clone())
+    };
+    let path = d.join("softmax.model");
+    c.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(
+        back.model,
+        SavedModel::Softmax {
+            n_classes: 3,
+            n_features: 6,
+            l2: 1e-3
+        }
+    );
+    let rebuilt = back.softmax("softmax.model", &data).unwrap();
+    assert_eq!(
+        rebuilt.confusion(&back.weights[..], &data).unwrap(),
+        model.confusion(&w[..], &data).unwrap()
+    );
+    let e = back.mf("softmax.model", &Ratings::default()).unwrap_err();
+    assert!(e.to_string().contains("holds a softmax model, not mf"), "{e}");
+
+    let ratings = SyntheticRatings {
+        users: 30,
+        items: 20,
+        ratings: 400,
+        rank: 2,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    let mf = MatrixFactorization::for_ratings(&ratings, 3).l2(0.05, &ratings);
+    let w = trainer.fit(&mf, &ratings).unwrap().weights;
+    let saved = SavedModel::of_mf(&mf, &ratings.user_ids, &ratings.item_ids).unwrap();
+    let c = Checkpoint::new(saved, &trainer, 2, w.clone());
+    let path = d.join("mf.model");
+    c.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back, c);
+    match &back.model {
+        SavedModel::MatrixFactorization {
+            rank,
+            user_ids,
+            item_ids,
+            clip,
+            ..
+        } => {
+            assert_eq!((*rank, user_ids.len(), item_ids.len()), (3, 30, 20));
+            assert_eq!(*clip, ratings.range());
+        }
+        other => panic!("{other:?}"),
+    }
+    let rebuilt = back.mf("mf.model", &ratings).unwrap();
+    assert_eq!(
+        rebuilt.rmse(&back.weights, &ratings).unwrap().to_bits(),
+        mf.rmse(&w, &ratings).unwrap().to_bits()
+    );
+    assert!(back.linear("mf.model", &wildsgd::data::CsrDataset::new(1)).is_err());
+    // Every cut and a flipped byte anywhere are errors naming the file, never a panic.
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in (0..bytes.len()).step_by(7) {
+        let e = Checkpoint::from_bytes("mf.model", &bytes[..cut]).unwrap_err();
+        assert!(e.to_string().contains("mf.model"), "{e}");
+    }
+    for i in (0..bytes.len()).step_by(5) {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x20;
+        assert!(Checkpoint::from_bytes("mf.model", &bad).is_err(), "flip at {i}");
+    }
+}
+
+/// Runs the command, asserting success; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A ratings file with string ids and a header: 40 users x 25 items, a
+/// rank-2 structure plus noise (deterministic).
+fn ratings_file(d: &Path) -> PathBuf {
+    let mut text = String::from("user_id\titem_id\trating\n");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for u in 0..40 {
+        for i in 0..25 {
+            if next() < 0.5 {
+                let (a, b) = ((u % 5) as f64 / 4.0, (i % 3) as f64 / 2.0);
+                let r = (1.0 + 4.0 * (0.5 * a + 0.5 * b) + 0.3 * (next() - 0.5)).clamp(1.0, 5.0);
+                text += &format!("u{u}\tm{i}\t{r:.1}\n");
+            }
+        }
+    }
+    let path = d.join("ratings.tsv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
+    let d = dir("resume-kinds");
+    let ratings = ratings_file(&d);
+    let classes = d.join("classes.svm");
+    let data = wildsgd::model::SyntheticClasses {
+        rows: 400,
+        features: 8,
+        classes: 4,
+        ..Default::default()
+    }
+    .generate()
+    .unwrap();
+    write_libsvm_file(&classes, &data).unwrap();
+    for (kind, file, extra) in [
+        ("mf", &ratings, &["--rank", "3", "--valid-fraction", "0.2"][..]),
+        // A run averages its last epoch's iterates, so a finished 2-epoch run
+        // saves averaged weights, which a 5-epoch run never has after epoch 2:
+        // bit-identity holds for the iterates, with averaging off.
+        (
+            "softmax",
+            &classes,
+            &["--valid-fraction", "0.2", "--average", "false"][..],
+        ),
+    ] {
+        let (whole, part, resumed) = (
+            d.join(format!("{kind}-whole")),
+            d.join(format!("{kind}-part")),
+            d.join(format!("{kind}-resumed")),
+        );
+        let base = [
+            "train",
+            "--model",
+            kind,
+            "--data",
+            s(file),
+            "--policy",
+            "sequential",
+            "--quiet",
+        ];
+        let run = |more: &[&str]| ok(&[&base[..], extra, more].concat());
+        run(&["--epochs", "5", "--seed", "7", "--out", s(&whole)]);
+        run(&["--epochs", "2", "--seed", "7", "--checkpoint", s(&part)]);
+        assert_eq!(Checkpoint::load(&part).unwrap().epochs_done, 2);
+        // The checkpoint's seed and schedule win over the command line's.
+        run(&[
+            "--epochs",
+            "5",
+            "--seed",
+            "99",
+            "--checkpoint",
+            s(&part),
+            "--resume",
+            "--out",
+            s(&resumed),
+        ]);
+        let (a, b) = (Checkpoint::load(&whole).unwrap(), Checkpoint::load(&resumed).unwrap());
+        assert_eq!((a.epochs_done, b.epochs_done), (5, 5), "{kind}");
+        assert_eq!(a.model, b.model, "{kind}");
+        assert!(!a.average && !b.average, "{kind}");
+        assert!(same_bits(&a.weights, &b.weights), "{kind}: resume is not bit-identical");
+    }
+
+    // Resuming a checkpoint of one kind as another is refused, naming both.
+    let part = d.join("mf-part");
+    let out = Command::new(BIN)
+        .args(["train", "--model", "softmax", "--data", s(&classes), "--quiet"])
+        .args(["--checkpoint", s(&part), "--resume"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("mf-part") && err.contains("holds a mf model, not softmax"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["train", "--model", "logistic", "--data", s(&classes), "--quiet"])
+        .args(["--checkpoint", s(&part), "--resume"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("holds a mf model, not linear"), "{err}");
 }

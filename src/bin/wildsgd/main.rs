@@ -1,11 +1,20 @@
-//! `wildsgd`: train, evaluate and apply sparse linear models on LIBSVM files
-//! from the command line.
+//! `wildsgd`: train, evaluate and apply the built-in models from the command
+//! line: linear models (logistic, hinge, squared) and multiclass softmax on
+//! LIBSVM files, matrix factorisation on ratings files.
 //!
 //! ```text
 //! wildsgd train --data data/spamassassin.svm.gz --valid-fraction 0.2 --out spam.model
 //! wildsgd eval --model spam.model --data data/spamassassin.svm.gz
 //! wildsgd predict --model spam.model --data data/spamassassin.svm.gz --out scores.txt
+//! wildsgd train --model mf --data ratings.tsv --valid-fraction 0.1 --out mf.model
+//! wildsgd train --model softmax --data train.svm.gz --valid test.svm.gz --out softmax.model
 //! ```
+//!
+//! Each model kind lives in its own module (`linear`, `softmax`, `mf`): how
+//! it reads its data, builds its model (fresh or from a checkpoint), and
+//! evaluates and predicts. The training loop, checkpoints, progress and
+//! reports are shared ([`train_loop`]). A new kind is one more [`ModelKind`]
+//! value, one more module and one more [`SavedModel`] variant.
 //!
 //! Exit codes: 0 success, 2 usage error (from clap), 1 data or training error
 //! (one line on stderr).
@@ -16,15 +25,38 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wildsgd::checkpoint::Checkpoint;
-use wildsgd::data::{binary_labels, read_libsvm, CsrDataset, LibsvmOptions};
-use wildsgd::{Control, Error, Linear, Loss, Policy, Schedule, Trainer, WeightStore};
+use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions};
+use wildsgd::{Control, Error, Loss, Model, Policy, Schedule, Trainer, WeightStore};
+
+/// A line on stdout. A reader that went away (`wildsgd train ... | head`)
+/// must not stop training or lose the model being saved, so write errors
+/// are ignored here (`println!` would panic on a closed pipe).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// A message on stdout unless `--quiet`.
+macro_rules! say {
+    ($quiet:expr, $($t:tt)*) => {
+        if !$quiet {
+            out!($($t)*);
+        }
+    };
+}
+
+mod linear;
+mod mf;
+mod softmax;
 
 #[derive(Parser)]
 #[command(
     name = "wildsgd",
     version,
-    about = "Lock-free Hogwild!-style SGD for sparse linear models on LIBSVM data"
+    about = "Lock-free Hogwild!-style SGD: linear and softmax models on LIBSVM data, matrix factorisation on ratings"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,37 +65,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on a LIBSVM file and save it.
+    /// Train a model and save it.
     Train(TrainArgs),
-    /// Loss, accuracy and AUC of a saved model on a LIBSVM file.
+    /// Evaluate a saved model: loss, accuracy and AUC (linear), accuracy and
+    /// per-class recall (softmax), RMSE (mf).
     Eval(EvalArgs),
-    /// One score per sample: the positive-class probability for logistic
-    /// regression, the raw score otherwise.
+    /// One prediction per sample: the positive-class probability (logistic),
+    /// the raw score (hinge, squared), the class (softmax), the rating (mf).
     Predict(PredictArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ModelKind {
-    /// Logistic regression (labels ±1 or 0/1).
+/// The models `train --model` builds.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModelKind {
+    /// Logistic regression (labels ±1 or 0/1; LIBSVM).
     Logistic,
-    /// Linear SVM, hinge loss (labels ±1 or 0/1).
+    /// Linear SVM, hinge loss (labels ±1 or 0/1; LIBSVM).
     Hinge,
-    /// Least squares (real targets).
+    /// Least squares (real targets; LIBSVM).
     Squared,
+    /// Multiclass softmax regression (labels 0..C-1; LIBSVM).
+    Softmax,
+    /// Matrix factorisation (ratings file: `user item rating` per line).
+    Mf,
 }
 
-impl ModelKind {
-    fn loss(self) -> Loss {
-        match self {
-            ModelKind::Logistic => Loss::Logistic,
-            ModelKind::Hinge => Loss::Hinge,
-            ModelKind::Squared => Loss::Squared,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ScheduleKind {
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScheduleKind {
     /// The same rate throughout: `lr`.
     Constant,
     /// `lr / (1 + lr_decay · t)`, t counting samples.
@@ -73,34 +101,42 @@ enum ScheduleKind {
 }
 
 #[derive(Args)]
-struct TrainArgs {
-    /// Training data, LIBSVM format (plain or gzip).
+pub(crate) struct TrainArgs {
+    /// Training data: LIBSVM (plain or gzip) for linear and softmax models, a
+    /// ratings file (`user item rating`, tab/comma/space separated) for mf.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
-    /// The model: logistic, hinge or squared.
+    /// The model: logistic, hinge, squared, softmax or mf.
     #[arg(long, value_enum, default_value = "logistic")]
     model: ModelKind,
     /// Worker threads (default: all cores; 1 for the sequential policy).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Passes over the training data.
-    #[arg(long, value_name = "E", default_value_t = 10)]
-    epochs: usize,
+    /// Passes over the training data [linear 10, softmax 6, mf 25].
+    #[arg(long, value_name = "E")]
+    epochs: Option<usize>,
     /// Where to save the trained model.
     #[arg(long, value_name = "M")]
     out: Option<PathBuf>,
-    /// Initial learning rate.
-    #[arg(long, value_name = "X", default_value_t = 0.5)]
-    lr: f32,
-    /// The step-size schedule.
-    #[arg(long, value_enum, default_value = "epoch-decay")]
-    schedule: ScheduleKind,
-    /// The schedule's decay (per epoch for epoch-decay, per sample for inverse-time).
-    #[arg(long, value_name = "X", default_value_t = 0.8)]
-    lr_decay: f32,
-    /// L2 regularisation strength.
-    #[arg(long, value_name = "X", default_value_t = 1e-6)]
-    l2: f32,
+    /// Initial learning rate [linear 0.5, softmax 0.01, mf 0.02].
+    #[arg(long, value_name = "X")]
+    lr: Option<f32>,
+    /// The step-size schedule [epoch-decay].
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleKind>,
+    /// The schedule's decay, per epoch for epoch-decay, per sample for
+    /// inverse-time [linear 0.8, softmax 0.6, mf 0.9].
+    #[arg(long, value_name = "X")]
+    lr_decay: Option<f32>,
+    /// L2 regularisation strength [linear 1e-6, softmax 1e-4, mf 0.08].
+    #[arg(long, value_name = "X")]
+    l2: Option<f32>,
+    /// Factor rank (mf only) [100].
+    #[arg(long, value_name = "R")]
+    rank: Option<usize>,
+    /// Return the average of the last epoch's iterates (true/false) [softmax true, others false].
+    #[arg(long, value_name = "BOOL")]
+    average: Option<bool>,
     /// How updates land in the shared weights: auto (picks from the data's shape and the
     /// thread count), sequential, racy, atomic, locked, batched:N, hotcold:K:M, replicas:M
     /// or delayed:M.
@@ -109,17 +145,17 @@ struct TrainArgs {
     /// Hold out this fraction of the rows (seeded) for validation.
     #[arg(long, value_name = "F", conflicts_with = "valid")]
     valid_fraction: Option<f64>,
-    /// Validation data, LIBSVM format.
+    /// Validation data, in the training data's format.
     #[arg(long, value_name = "FILE")]
     valid: Option<PathBuf>,
     /// Seed for the split, the initial weights and the sample orders.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Train without a bias weight.
+    /// Train without a bias weight (linear models only).
     #[arg(long)]
     no_bias: bool,
     /// Write a JSON report of the run here.
-    #[arg(long, value_name = "R.json")]
+    #[arg(long, visible_alias = "json", value_name = "R.json")]
     report: Option<PathBuf>,
     /// Checkpoint file (default: the --out path with `.ckpt` appended).
     #[arg(long, value_name = "FILE")]
@@ -136,24 +172,27 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
-struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// A model saved by `wildsgd train --out`.
     #[arg(long, value_name = "M")]
     model: PathBuf,
-    /// Data to evaluate on, LIBSVM format (plain or gzip).
+    /// Data to evaluate on, in the model's training format (LIBSVM, or ratings for mf).
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// Also print the confusion matrix (softmax).
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(Args)]
-struct PredictArgs {
+pub(crate) struct PredictArgs {
     /// A model saved by `wildsgd train --out`.
     #[arg(long, value_name = "M")]
     model: PathBuf,
-    /// Data to score, LIBSVM format (labels are read but not used).
+    /// Data to predict for, in the model's training format (labels and ratings are read but not used).
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
-    /// Where to write the scores, one per line (default: stdout).
+    /// Where to write the predictions, one per line (default: stdout).
     #[arg(long, value_name = "P")]
     out: Option<PathBuf>,
 }
@@ -179,58 +218,127 @@ fn main() -> ExitCode {
     }
 }
 
-/// A line on stdout. A reader that went away (`wildsgd train ... | head`)
-/// must not stop training or lose the model being saved, so write errors
-/// are ignored here (`println!` would panic on a closed pipe).
-macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
+pub(crate) fn param(name: &'static str, reason: String) -> Error {
+    Error::InvalidParameter { name, reason }
 }
 
-/// A message on stdout unless `--quiet`.
-macro_rules! say {
-    ($quiet:expr, $($t:tt)*) => {
-        if !$quiet {
-            out!($($t)*);
+/// A kind's defaults for what the user did not give.
+pub(crate) struct Defaults {
+    pub epochs: usize,
+    pub schedule: Schedule,
+    pub l2: f32,
+    pub average: bool,
+}
+
+/// What every kind's training shares: the arguments resolved against the
+/// kind's defaults, the checkpoint settings and the checkpoint resumed from.
+pub(crate) struct Run {
+    pub a: TrainArgs,
+    pub quiet: bool,
+    pub clock: Instant,
+    pub checkpoint_path: Option<PathBuf>,
+    pub every: usize,
+    pub resume: Option<Checkpoint>,
+    pub epochs: usize,
+    pub l2: f32,
+    pub schedule: Schedule,
+    pub average: bool,
+}
+
+impl Run {
+    /// The checkpoint file's name, for errors.
+    pub fn checkpoint_name(&self) -> String {
+        self.checkpoint_path
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string())
+    }
+
+    /// The seed of the split: the checkpoint's when resuming, so the run
+    /// trains on the rows it started on.
+    pub fn split_seed(&self) -> u64 {
+        self.resume.as_ref().map_or(self.a.seed, |c| c.seed)
+    }
+
+    /// The trainer: from the checkpoint when resuming, else from the arguments.
+    pub fn trainer(&self) -> Trainer {
+        let mut t = match &self.resume {
+            Some(c) => Trainer::new()
+                .epochs(self.epochs)
+                .policy(c.policy)
+                .schedule(c.schedule)
+                .seed(c.seed)
+                .average(c.average)
+                .start_epoch(c.epochs_done.min(self.epochs.saturating_sub(1))),
+            None => Trainer::new()
+                .epochs(self.epochs)
+                .policy(self.a.policy)
+                .schedule(self.schedule)
+                .seed(self.a.seed)
+                .average(self.average),
+        };
+        if let Some(n) = self.a.threads {
+            t = t.threads(n);
         }
-    };
-}
+        t
+    }
 
-fn read_data(path: &Path, n_features: Option<usize>) -> Result<CsrDataset, Error> {
-    Ok(read_libsvm(
-        path,
-        &LibsvmOptions {
-            n_features,
-            ..LibsvmOptions::default()
-        },
-    )?
-    .data)
-}
+    /// Whether the trainer averages (the checkpoint's setting when resuming).
+    pub fn averaging(&self) -> bool {
+        self.resume.as_ref().map_or(self.average, |c| c.average)
+    }
 
-fn schedule_of(a: &TrainArgs) -> Schedule {
-    match a.schedule {
-        ScheduleKind::Constant => Schedule::Constant(a.lr),
-        ScheduleKind::InverseTime => Schedule::InverseTime {
-            initial: a.lr,
-            decay: a.lr_decay,
-        },
-        ScheduleKind::EpochDecay => Schedule::EpochDecay {
-            initial: a.lr,
-            decay: a.lr_decay,
-        },
+    /// The starting weights: the checkpoint's, or `model`'s seeded initialisation.
+    pub fn start_weights<M: Model>(&self, model: &M) -> Result<Vec<f32>, Error> {
+        match &self.resume {
+            Some(c) => {
+                if c.weights.len() != model.dim() {
+                    return Err(Error::LengthMismatch {
+                        what: "checkpoint weights",
+                        expected: model.dim(),
+                        found: c.weights.len(),
+                    });
+                }
+                Ok(c.weights.clone())
+            }
+            None => {
+                let mut init = vec![0.0f32; model.dim()];
+                model.init(&mut init, self.a.seed);
+                Ok(init)
+            }
+        }
     }
 }
 
-fn param(name: &'static str, reason: String) -> Error {
-    Error::InvalidParameter { name, reason }
+fn schedule_of(a: &TrainArgs, default: Schedule) -> Result<Schedule, Error> {
+    let (d_kind, d_lr, d_decay) = match default {
+        Schedule::Constant(lr) => (ScheduleKind::Constant, lr, 0.0),
+        Schedule::InverseTime { initial, decay } => (ScheduleKind::InverseTime, initial, decay),
+        Schedule::EpochDecay { initial, decay } => (ScheduleKind::EpochDecay, initial, decay),
+        other => return Ok(other),
+    };
+    let (lr, decay) = (a.lr.unwrap_or(d_lr), a.lr_decay.unwrap_or(d_decay));
+    let s = match a.schedule.unwrap_or(d_kind) {
+        ScheduleKind::Constant => Schedule::Constant(lr),
+        ScheduleKind::InverseTime => Schedule::InverseTime { initial: lr, decay },
+        ScheduleKind::EpochDecay => Schedule::EpochDecay { initial: lr, decay },
+    };
+    s.validate().map_err(|e| param("lr", format!("{s:?}: {e}")))?;
+    Ok(s)
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
     let clock = Instant::now();
-    let quiet = a.quiet;
-    let loss = a.model.loss();
+    let defaults = match a.model {
+        ModelKind::Logistic | ModelKind::Hinge | ModelKind::Squared => linear::DEFAULTS,
+        ModelKind::Softmax => softmax::DEFAULTS,
+        ModelKind::Mf => mf::DEFAULTS,
+    };
+    if a.no_bias && !matches!(a.model, ModelKind::Logistic | ModelKind::Hinge | ModelKind::Squared) {
+        return Err(param("no-bias", "--no-bias applies to linear models only".into()));
+    }
+    if a.rank.is_some() && a.model != ModelKind::Mf {
+        return Err(param("rank", "--rank applies to --model mf only".into()));
+    }
     let checkpoint_path = a
         .checkpoint
         .clone()
@@ -245,110 +353,75 @@ fn train(a: TrainArgs) -> Result<(), Error> {
             "checkpoints and --resume need --checkpoint FILE or --out M".into(),
         ));
     }
-    let resume_from = if a.resume {
-        let path = checkpoint_path.as_ref().expect("checked above");
-        Some(Checkpoint::load(path)?)
-    } else {
-        None
+    let resume = match (a.resume, &checkpoint_path) {
+        (true, Some(path)) => Some(Checkpoint::load(path)?),
+        _ => None,
     };
-    if !(a.l2.is_finite() && a.l2 >= 0.0) {
-        return Err(param("l2", format!("must be finite and >= 0, got {}", a.l2)));
+    let l2 = a.l2.unwrap_or(defaults.l2);
+    if !(l2.is_finite() && l2 >= 0.0) {
+        return Err(param("l2", format!("must be finite and >= 0, got {l2}")));
     }
-
-    // Data: the model's width is the data's, or the checkpoint's when resuming.
-    let mut data = read_data(&a.data, resume_from.as_ref().map(|c| c.n_features))?;
-    if loss != Loss::Squared {
-        binary_labels(&mut data).map_err(|e| e.in_file(&a.data))?;
+    let schedule = schedule_of(&a, defaults.schedule)?;
+    let run = Run {
+        quiet: a.quiet,
+        clock,
+        checkpoint_path,
+        every,
+        resume,
+        epochs: a.epochs.unwrap_or(defaults.epochs),
+        l2,
+        schedule,
+        average: a.average.unwrap_or(defaults.average),
+        a,
+    };
+    match run.a.model {
+        ModelKind::Logistic => linear::train(&run, Loss::Logistic),
+        ModelKind::Hinge => linear::train(&run, Loss::Hinge),
+        ModelKind::Squared => linear::train(&run, Loss::Squared),
+        ModelKind::Softmax => softmax::train(&run),
+        ModelKind::Mf => mf::train(&run),
     }
-    let (train, valid) = match (a.valid_fraction, &a.valid) {
-        (Some(f), _) => {
-            let (t, v) = data.split(f, a.seed)?;
-            if v.is_empty() {
-                return Err(param(
-                    "valid-fraction",
-                    format!("{f} of {} rows leaves no validation rows", data.len()),
-                ));
-            }
-            (t, Some(v))
-        }
-        (None, Some(path)) => {
-            let mut v = read_data(path, Some(data.n_features()))?;
-            if loss != Loss::Squared {
-                binary_labels(&mut v).map_err(|e| e.in_file(path))?;
-            }
-            let (v, ignored) = restrict(&v, data.n_features());
-            if ignored.values > 0 {
-                say!(quiet, "validation: ignored {ignored}");
-            }
-            (data, Some(v))
-        }
-        (None, None) => (data, None),
-    };
-    let n_features = train.n_features();
+}
 
-    let (model, trainer, store) = match &resume_from {
-        Some(c) => {
-            let name = checkpoint_path.as_ref().expect("checked").display().to_string();
-            c.check_model(&name, loss, !a.no_bias, n_features)?;
-            let mut t = Trainer::new()
-                .epochs(a.epochs)
-                .policy(c.policy)
-                .schedule(c.schedule)
-                .seed(c.seed)
-                .start_epoch(c.epochs_done.min(a.epochs.saturating_sub(1)));
-            if let Some(n) = a.threads {
-                t = t.threads(n);
-            }
-            (c.model(&train), t, WeightStore::from_slice(&c.weights))
-        }
-        None => {
-            let policy = a.policy;
-            let model = Linear::new(loss, n_features).bias(!a.no_bias).l2(a.l2, &train);
-            let mut t = Trainer::new()
-                .epochs(a.epochs)
-                .policy(policy)
-                .schedule(schedule_of(&a))
-                .seed(a.seed);
-            if let Some(n) = a.threads {
-                t = t.threads(n);
-            }
-            let mut init = vec![0.0f32; wildsgd::Model::dim(&model)];
-            wildsgd::Model::init(&model, &mut init, a.seed);
-            (model, t, WeightStore::from_slice(&init))
-        }
-    };
+/// Lines printed after training, from the final weights.
+pub(crate) type Summary<'s> = Box<dyn Fn(&[f32]) -> Result<Vec<String>, Error> + 's>;
 
-    say!(
-        quiet,
-        "data: {} ({} rows, {} features, {:.1} nonzeros per row){}",
-        a.data.display(),
-        train.len() + valid.as_ref().map_or(0, CsrDataset::len),
-        n_features,
-        train.nnz() as f64 / train.len().max(1) as f64,
-        match &valid {
-            Some(v) => format!("; training on {} rows, validating on {}", train.len(), v.len()),
-            None => format!("; training on all {} rows (no validation set)", train.len()),
-        }
-    );
-    say!(
-        quiet,
-        "model: {}{}, l2 {}; policy {}, {} thread(s), {} epochs, schedule {:?}, seed {}",
-        loss.name(),
-        if model.has_bias() { " with bias" } else { "" },
-        model.l2_strength(),
-        trainer.get_policy(),
-        trainer.thread_count(),
-        trainer.get_epochs(),
-        trainer.get_schedule(),
-        trainer.get_seed()
-    );
-    if let Some(c) = &resume_from {
-        if c.epochs_done >= a.epochs {
+/// How a kind describes itself to the shared loop.
+pub(crate) struct Described<'s> {
+    /// The saved form of the model, for checkpoints and `--out`.
+    pub saved: SavedModel,
+    /// The JSON report's `data`, `rows`, `valid_rows`, `features`, `model` fields.
+    pub json: serde_json::Map<String, serde_json::Value>,
+    /// What to print after training (held-out figures, say).
+    pub summary: Summary<'s>,
+}
+
+/// Trains `model` on `train` (validating on `valid`) from `weights` with
+/// `trainer`: progress, checkpoints, `--out` and `--report` as `run` says.
+pub(crate) fn train_loop<M: Model>(
+    run: &Run,
+    model: &M,
+    train: &M::Data,
+    valid: Option<&M::Data>,
+    trainer: Trainer,
+    weights: Vec<f32>,
+    described: Described<'_>,
+) -> Result<(), Error> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let epochs = trainer.get_epochs();
+    let averaging = run.averaging();
+    let checkpoint = |done: usize, w: Vec<f32>| Checkpoint {
+        average: averaging,
+        ..Checkpoint::new(described.saved.clone(), &trainer, done, w)
+    };
+    let done_before = run.resume.as_ref().map_or(0, |c| c.epochs_done);
+    if let Some(c) = &run.resume {
+        if c.epochs_done >= epochs {
             say!(
                 quiet,
                 "the checkpoint already has {} of {} epochs done: nothing to train",
                 c.epochs_done,
-                a.epochs
+                epochs
             );
             if let Some(out) = &a.out {
                 c.save(out)?;
@@ -356,12 +429,20 @@ fn train(a: TrainArgs) -> Result<(), Error> {
             }
             return Ok(());
         }
-        say!(quiet, "resuming after epoch {} of {}", c.epochs_done, a.epochs);
+        say!(quiet, "resuming after epoch {} of {}", c.epochs_done, epochs);
+        if c.average {
+            // A run that reached its own last epoch saved averaged weights, not
+            // its last iterate: continuing from them is not the longer run.
+            say!(
+                quiet,
+                "note: this run averages its last epoch's iterates; a checkpoint taken at the end of a \
+                 shorter run holds averaged weights, so resuming it differs from one longer run"
+            );
+        }
     }
 
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let remaining = (a.epochs - resume_from.as_ref().map_or(0, |c| c.epochs_done)) as u64;
-        let b = indicatif::ProgressBar::new(remaining);
+        let b = indicatif::ProgressBar::new((epochs - done_before) as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {elapsed} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -382,22 +463,22 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         s + &format!(", {:.0} samples/s, {:.3} s", e.samples_per_sec, e.wall_seconds)
     };
 
-    let ckpt_name = checkpoint_path.clone();
-    let mut job = trainer.job(&model, &train).weights(&store);
-    if let Some(v) = &valid {
+    let store = WeightStore::from_slice(&weights);
+    let mut job = trainer.job(model, train).weights(&store);
+    if let Some(v) = valid {
         job = job.validation(v);
     }
     if trainer.get_policy() == Policy::Auto {
         let c = job.choose_policy()?;
         say!(quiet, "policy auto: {} ({})", c.policy, c.reason);
     }
-    let (model_ref, trainer_ref) = (&model, &trainer);
-    if every > 0 {
-        let path = ckpt_name.clone().expect("checked");
+    if run.every > 0 {
+        let path = run.checkpoint_path.clone().expect("checked when the run was set up");
+        let (every, checkpoint) = (run.every, &checkpoint);
         job = job.on_weights(move |epoch, w| {
             let done = epoch + 1;
-            if done % every == 0 || done == trainer_ref.get_epochs() {
-                Checkpoint::new(model_ref, trainer_ref, done, w.to_vec()).save(&path)?;
+            if done % every == 0 || done == epochs {
+                checkpoint(done, w.to_vec()).save(&path)?;
             }
             Ok(())
         });
@@ -427,7 +508,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let total_seconds = clock.elapsed().as_secs_f64();
+    let total_seconds = run.clock.elapsed().as_secs_f64();
     let r = &trained.report;
     say!(
         quiet,
@@ -437,11 +518,12 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         r.update_seconds(),
         total_seconds
     );
+    for line in (described.summary)(&trained.weights)? {
+        say!(quiet, "{line}");
+    }
     if let Some(out) = &a.out {
-        let done = trainer
-            .get_epochs()
-            .min(resume_from.as_ref().map_or(0, |c| c.epochs_done) + r.epochs.len());
-        Checkpoint::new(&model, &trainer, done, trained.weights.clone()).save(out)?;
+        let done = epochs.min(done_before + r.epochs.len());
+        checkpoint(done, trained.weights.clone()).save(out)?;
         say!(quiet, "model saved to {}", out.display());
     }
     if let Some(path) = &a.report {
@@ -463,20 +545,18 @@ fn train(a: TrainArgs) -> Result<(), Error> {
                 })
             })
             .collect();
-        let json = serde_json::json!({
-            "data": a.data.display().to_string(),
-            "rows": train.len(),
-            "valid_rows": valid.as_ref().map(CsrDataset::len),
-            "features": n_features,
-            "model": loss.name(),
-            "threads": r.threads,
-            "policy": r.policy,
-            "total_seconds": total_seconds,
-            "update_seconds": r.update_seconds(),
-            "samples_per_sec": r.samples_per_sec(),
-            "epochs": epochs,
-        });
-        let text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
+        let mut json = described.json;
+        for (k, v) in [
+            ("threads", serde_json::json!(r.threads)),
+            ("policy", serde_json::json!(r.policy)),
+            ("total_seconds", serde_json::json!(total_seconds)),
+            ("update_seconds", serde_json::json!(r.update_seconds())),
+            ("samples_per_sec", serde_json::json!(r.samples_per_sec())),
+            ("epochs", serde_json::Value::Array(epochs)),
+        ] {
+            json.insert(k.into(), v);
+        }
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).expect("JSON of plain values");
         std::fs::write(path, text + "\n").map_err(|source| Error::Io {
             file: path.display().to_string(),
             source,
@@ -486,10 +566,33 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The `model: ...; policy ...` line every kind prints before training.
+pub(crate) fn trainer_line(t: &Trainer) -> String {
+    format!(
+        "policy {}, {} thread(s), {} epochs, schedule {:?}, seed {}",
+        t.get_policy(),
+        t.thread_count(),
+        t.get_epochs(),
+        t.get_schedule(),
+        t.get_seed()
+    )
+}
+
+pub(crate) fn read_data(path: &Path, n_features: Option<usize>) -> Result<CsrDataset, Error> {
+    Ok(read_libsvm(
+        path,
+        &LibsvmOptions {
+            n_features,
+            ..LibsvmOptions::default()
+        },
+    )?
+    .data)
+}
+
 /// What [`restrict`] dropped.
 #[derive(Clone, Copy, Debug, Default)]
-struct Ignored {
-    values: usize,
+pub(crate) struct Ignored {
+    pub values: usize,
     rows: usize,
     dim: usize,
 }
@@ -505,7 +608,7 @@ impl std::fmt::Display for Ignored {
 }
 
 /// `data` without the features at or beyond `dim`.
-fn restrict(data: &CsrDataset, dim: usize) -> (CsrDataset, Ignored) {
+pub(crate) fn restrict(data: &CsrDataset, dim: usize) -> (CsrDataset, Ignored) {
     let mut ignored = Ignored {
         dim,
         ..Ignored::default()
@@ -551,7 +654,7 @@ impl AppendRows for CsrDataset {
 }
 
 /// Error context: which file a row-numbered error is about.
-trait InFile {
+pub(crate) trait InFile {
     fn in_file(self, path: &Path) -> Error;
 }
 
@@ -562,116 +665,66 @@ impl InFile for Error {
                 name: "data",
                 reason: format!("{}: data row {} (from 1): {reason}", path.display(), row + 1),
             },
+            Error::FeatureOutOfRange { row, index, dim } => Error::InvalidParameter {
+                name: "data",
+                reason: format!(
+                    "{}: data row {} (from 1): feature index {} is beyond the model's {dim} features",
+                    path.display(),
+                    row + 1,
+                    index + 1
+                ),
+            },
             e => e,
         }
     }
 }
 
-/// A saved model and the data to apply it to, features beyond the model dropped.
-fn load_for_scoring(
-    model_path: &Path,
-    data_path: &Path,
-    classify: bool,
-) -> Result<(Checkpoint, CsrDataset, Ignored), Error> {
-    let ckpt = Checkpoint::load(model_path)?;
-    let mut data = read_data(data_path, None)?;
-    if classify && ckpt.loss != Loss::Squared {
-        binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;
-    }
-    let (data, ignored) = restrict(&data, ckpt.n_features);
-    Ok((ckpt, data, ignored))
-}
-
-fn margins(ckpt: &Checkpoint, data: &CsrDataset) -> Vec<f32> {
-    let model = ckpt.model(&CsrDataset::new(ckpt.n_features));
-    (0..data.len())
-        .map(|i| model.margin(&ckpt.weights, &data.row(i)))
-        .collect()
-}
-
 fn eval(a: EvalArgs) -> Result<(), Error> {
-    let (ckpt, data, ignored) = load_for_scoring(&a.model, &a.data, true)?;
-    let m = margins(&ckpt, &data);
-    let labels = data.labels();
-    let loss: f64 = m.iter().zip(labels).map(|(&m, &y)| ckpt.loss.value(m, y)).sum::<f64>() / m.len() as f64;
-    out!("data: {} ({} rows)", a.data.display(), data.len());
-    if ignored.values > 0 {
-        out!("ignored {ignored}");
+    let ckpt = Checkpoint::load(&a.model)?;
+    let name = a.model.display().to_string();
+    match &ckpt.model {
+        SavedModel::Linear { .. } => linear::eval(&ckpt, &name, &a),
+        SavedModel::Softmax { .. } => softmax::eval(&ckpt, &name, &a),
+        SavedModel::MatrixFactorization { .. } => mf::eval(&ckpt, &name, &a),
+        other => Err(param(
+            "model",
+            format!("{name}: this build cannot evaluate {} models", other.kind_name()),
+        )),
     }
-    out!("loss: {loss:.6}");
-    if ckpt.loss != Loss::Squared {
-        let right = m
-            .iter()
-            .zip(labels)
-            .filter(|(&m, &y)| (if m >= 0.0 { 1.0 } else { -1.0 }) == y)
-            .count();
-        out!("accuracy: {:.6}", right as f64 / m.len() as f64);
-        match auc(&m, labels) {
-            Some(auc) => out!("auc: {auc:.6}"),
-            None => out!("auc: undefined (only one class in the data)"),
-        }
-    } else {
-        let mse: f64 = m
-            .iter()
-            .zip(labels)
-            .map(|(&m, &y)| f64::from(m - y).powi(2))
-            .sum::<f64>()
-            / m.len() as f64;
-        out!("rmse: {:.6}", mse.sqrt());
-    }
-    Ok(())
-}
-
-/// The area under the ROC curve (ties count half), or `None` with one class.
-fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
-    let (mut rank_sum, mut pos) = (0.0f64, 0usize);
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j < order.len() && scores[order[j]] == scores[order[i]] {
-            j += 1;
-        }
-        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1..=j
-        for &k in &order[i..j] {
-            if labels[k] > 0.0 {
-                rank_sum += avg_rank;
-                pos += 1;
-            }
-        }
-        i = j;
-    }
-    let neg = scores.len() - pos;
-    if pos == 0 || neg == 0 {
-        return None;
-    }
-    Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
 }
 
 fn predict(a: PredictArgs) -> Result<(), Error> {
-    let (ckpt, data, ignored) = load_for_scoring(&a.model, &a.data, false)?;
-    if ignored.values > 0 {
-        eprintln!("wildsgd: ignored {ignored}");
+    let ckpt = Checkpoint::load(&a.model)?;
+    let name = a.model.display().to_string();
+    let lines = match &ckpt.model {
+        SavedModel::Linear { .. } => linear::predict(&ckpt, &name, &a)?,
+        SavedModel::Softmax { .. } => softmax::predict(&ckpt, &name, &a)?,
+        SavedModel::MatrixFactorization { .. } => mf::predict(&ckpt, &name, &a)?,
+        other => {
+            return Err(param(
+                "model",
+                format!("{name}: this build cannot predict with {} models", other.kind_name()),
+            ))
+        }
+    };
+    write_predictions(a.out.as_deref(), &lines)
+}
+
+/// Writes one prediction per line to `out`, or stdout (a reader that went
+/// away is not an error).
+fn write_predictions(out: Option<&Path>, lines: &[String]) -> Result<(), Error> {
+    let mut text = String::with_capacity(lines.len() * 12);
+    for l in lines {
+        text += l;
+        text.push('\n');
     }
-    let m = margins(&ckpt, &data);
-    let mut text = String::with_capacity(m.len() * 12);
-    for &s in &m {
-        use std::fmt::Write as _;
-        let v = if ckpt.loss == Loss::Logistic {
-            1.0 / (1.0 + (-f64::from(s)).exp())
-        } else {
-            f64::from(s)
-        };
-        let _ = writeln!(text, "{v}");
-    }
-    match &a.out {
+    match out {
         Some(p) => {
             std::fs::write(p, text).map_err(|source| Error::Io {
                 file: p.display().to_string(),
                 source,
             })?;
-            eprintln!("wildsgd: wrote {} scores to {}", m.len(), p.display());
+            eprintln!("wildsgd: wrote {} predictions to {}", lines.len(), p.display());
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -686,17 +739,4 @@ fn predict(a: PredictArgs) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auc_of_simple_cases() {
-        assert_eq!(auc(&[0.1, 0.9], &[-1.0, 1.0]), Some(1.0));
-        assert_eq!(auc(&[0.9, 0.1], &[-1.0, 1.0]), Some(0.0));
-        assert_eq!(auc(&[0.5, 0.5], &[-1.0, 1.0]), Some(0.5));
-        assert_eq!(auc(&[0.5, 0.7], &[1.0, 1.0]), None);
-    }
 }

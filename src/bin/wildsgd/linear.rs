@@ -1,0 +1,214 @@
+//! Linear models (logistic, hinge, squared) on LIBSVM files.
+
+use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::data::{binary_labels, CsrDataset};
+use wildsgd::{Error, Linear, Loss, Schedule};
+
+use crate::{read_data, restrict, train_loop, trainer_line, Defaults, Described, EvalArgs, InFile, PredictArgs, Run};
+
+/// The defaults the command has always had for linear models.
+pub(crate) const DEFAULTS: Defaults = Defaults {
+    epochs: 10,
+    schedule: Schedule::EpochDecay {
+        initial: 0.5,
+        decay: 0.8,
+    },
+    l2: 1e-6,
+    average: false,
+};
+
+pub(crate) fn train(run: &Run, loss: Loss) -> Result<(), Error> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let ckpt_name = run.checkpoint_name();
+    // The model's width is the data's, or the checkpoint's when resuming.
+    let width = match &run.resume {
+        Some(c) => Some(c.linear(&ckpt_name, &CsrDataset::new(0))?.n_features()),
+        None => None,
+    };
+    let mut data = read_data(&a.data, width)?;
+    if loss != Loss::Squared {
+        binary_labels(&mut data).map_err(|e| e.in_file(&a.data))?;
+    }
+    let (train, valid) = match (a.valid_fraction, &a.valid) {
+        (Some(f), _) => {
+            let (t, v) = data.split(f, a.seed)?;
+            if v.is_empty() {
+                return Err(crate::param(
+                    "valid-fraction",
+                    format!("{f} of {} rows leaves no validation rows", data.len()),
+                ));
+            }
+            (t, Some(v))
+        }
+        (None, Some(path)) => {
+            let mut v = read_data(path, Some(data.n_features()))?;
+            if loss != Loss::Squared {
+                binary_labels(&mut v).map_err(|e| e.in_file(path))?;
+            }
+            let (v, ignored) = restrict(&v, data.n_features());
+            if ignored.values > 0 {
+                say!(quiet, "validation: ignored {ignored}");
+            }
+            (data, Some(v))
+        }
+        (None, None) => (data, None),
+    };
+    let n_features = train.n_features();
+    let model = match &run.resume {
+        Some(c) => {
+            c.check_model(&ckpt_name, loss, !a.no_bias, n_features)?;
+            c.linear(&ckpt_name, &train)?
+        }
+        None => Linear::new(loss, n_features).bias(!a.no_bias).l2(run.l2, &train),
+    };
+    let trainer = run.trainer();
+    let weights = run.start_weights(&model)?;
+
+    say!(
+        quiet,
+        "data: {} ({} rows, {} features, {:.1} nonzeros per row){}",
+        a.data.display(),
+        train.len() + valid.as_ref().map_or(0, CsrDataset::len),
+        n_features,
+        train.nnz() as f64 / train.len().max(1) as f64,
+        match &valid {
+            Some(v) => format!("; training on {} rows, validating on {}", train.len(), v.len()),
+            None => format!("; training on all {} rows (no validation set)", train.len()),
+        }
+    );
+    say!(
+        quiet,
+        "model: {}{}, l2 {}; {}",
+        loss.name(),
+        if model.has_bias() { " with bias" } else { "" },
+        model.l2_strength(),
+        trainer_line(&trainer)
+    );
+    let mut json = serde_json::Map::new();
+    json.insert("data".into(), a.data.display().to_string().into());
+    json.insert("rows".into(), train.len().into());
+    json.insert("valid_rows".into(), valid.as_ref().map(CsrDataset::len).into());
+    json.insert("features".into(), n_features.into());
+    json.insert("model".into(), loss.name().into());
+    let described = Described {
+        saved: SavedModel::of_linear(&model),
+        json,
+        summary: Box::new(|_| Ok(Vec::new())),
+    };
+    train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+}
+
+/// The model and the data to apply it to, features beyond the model dropped.
+fn load(
+    ckpt: &Checkpoint,
+    name: &str,
+    data_path: &std::path::Path,
+    classify: bool,
+) -> Result<(Linear, CsrDataset, crate::Ignored), Error> {
+    let model = ckpt.linear(name, &CsrDataset::new(0))?;
+    let mut data = read_data(data_path, None)?;
+    if classify && model.loss_fn() != Loss::Squared {
+        binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;
+    }
+    let (data, ignored) = restrict(&data, model.n_features());
+    Ok((model, data, ignored))
+}
+
+fn margins(model: &Linear, weights: &[f32], data: &CsrDataset) -> Vec<f32> {
+    (0..data.len()).map(|i| model.margin(weights, &data.row(i))).collect()
+}
+
+pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+    let (model, data, ignored) = load(ckpt, name, &a.data, true)?;
+    let loss_fn = model.loss_fn();
+    let m = margins(&model, &ckpt.weights, &data);
+    let labels = data.labels();
+    let loss: f64 = m.iter().zip(labels).map(|(&m, &y)| loss_fn.value(m, y)).sum::<f64>() / m.len() as f64;
+    out!("data: {} ({} rows)", a.data.display(), data.len());
+    if ignored.values > 0 {
+        out!("ignored {ignored}");
+    }
+    out!("loss: {loss:.6}");
+    if loss_fn != Loss::Squared {
+        let right = m
+            .iter()
+            .zip(labels)
+            .filter(|(&m, &y)| (if m >= 0.0 { 1.0 } else { -1.0 }) == y)
+            .count();
+        out!("accuracy: {:.6}", right as f64 / m.len() as f64);
+        match auc(&m, labels) {
+            Some(auc) => out!("auc: {auc:.6}"),
+            None => out!("auc: undefined (only one class in the data)"),
+        }
+    } else {
+        let mse: f64 = m
+            .iter()
+            .zip(labels)
+            .map(|(&m, &y)| f64::from(m - y).powi(2))
+            .sum::<f64>()
+            / m.len() as f64;
+        out!("rmse: {:.6}", mse.sqrt());
+    }
+    Ok(())
+}
+
+/// The area under the ROC curve (ties count half), or `None` with one class.
+fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
+    let (mut rank_sum, mut pos) = (0.0f64, 0usize);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j < order.len() && scores[order[j]] == scores[order[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1..=j
+        for &k in &order[i..j] {
+            if labels[k] > 0.0 {
+                rank_sum += avg_rank;
+                pos += 1;
+            }
+        }
+        i = j;
+    }
+    let neg = scores.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
+}
+
+/// The positive-class probability for logistic regression, the raw score
+/// `w·x + b` otherwise.
+pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+    let (model, data, ignored) = load(ckpt, name, &a.data, false)?;
+    if ignored.values > 0 {
+        eprintln!("wildsgd: ignored {ignored}");
+    }
+    let logistic = model.loss_fn() == Loss::Logistic;
+    Ok(margins(&model, &ckpt.weights, &data)
+        .into_iter()
+        .map(|s| {
+            let v = if logistic {
+                1.0 / (1.0 + (-f64::from(s)).exp())
+            } else {
+                f64::from(s)
+            };
+            v.to_string()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_of_simple_cases() {
+        assert_eq!(auc(&[0.1, 0.9], &[-1.0, 1.0]), Some(1.0));
+        assert_eq!(auc(&[0.9, 0.1], &[-1.0, 1.0]), Some(0.0));
+        assert_eq!(auc(&[0.5, 0.5], &[-1.0, 1.0]), Some(0.5));
+        assert_eq!(auc(&[0.5, 0.7], &[1.0, 1.0]), None);
+    }
+}

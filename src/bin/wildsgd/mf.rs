@@ -1,0 +1,189 @@
+//! Matrix factorisation on ratings files (`user item rating` per line).
+
+use std::path::Path;
+
+use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::data::{read_ratings, Ratings};
+use wildsgd::{Error, MatrixFactorization, Model};
+
+use crate::{train_loop, trainer_line, Defaults, Described, EvalArgs, PredictArgs, Run};
+
+/// `MatrixFactorization`'s defaults, tuned on MovieLens 100k.
+pub(crate) const DEFAULTS: Defaults = Defaults {
+    epochs: MatrixFactorization::DEFAULT_EPOCHS,
+    schedule: MatrixFactorization::DEFAULT_SCHEDULE,
+    l2: MatrixFactorization::DEFAULT_L2,
+    average: false,
+};
+
+/// A rating-numbered error about `path`, with the rating's number from 1.
+fn in_ratings_file(e: Error, path: &Path) -> Error {
+    match e {
+        Error::InvalidSample { row, reason } => Error::InvalidParameter {
+            name: "data",
+            reason: format!(
+                "{}: rating {} (from 1, not counting a header): {}",
+                path.display(),
+                row + 1,
+                reason.replace("the target id space", "the model's id space")
+            ),
+        },
+        e => e,
+    }
+}
+
+/// `data` (read from `path`) renumbered into the id tables of a model.
+fn into_ids(data: &Ratings, path: &Path, user_ids: &[String], item_ids: &[String]) -> Result<Ratings, Error> {
+    data.in_id_space(user_ids, item_ids)
+        .map_err(|e| in_ratings_file(e, path))
+}
+
+pub(crate) fn train(run: &Run) -> Result<(), Error> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let ckpt_name = run.checkpoint_name();
+    let rank = a.rank.unwrap_or(MatrixFactorization::DEFAULT_RANK);
+    if rank == 0 {
+        return Err(crate::param("rank", "must be at least 1".into()));
+    }
+    let mut data = read_ratings(&a.data)?;
+    if let Some(c) = &run.resume {
+        c.mf(&ckpt_name, &Ratings::default())?; // the right kind, before anything else
+        if let SavedModel::MatrixFactorization { user_ids, item_ids, .. } = &c.model {
+            data = into_ids(&data, &a.data, user_ids, item_ids)?;
+        }
+    }
+    let (train, valid) = match (a.valid_fraction, &a.valid) {
+        (Some(f), _) => {
+            let (t, v) = data.split(f, run.split_seed())?;
+            if v.is_empty() {
+                return Err(crate::param(
+                    "valid-fraction",
+                    format!("{f} of {} ratings leaves no validation ratings", data.len()),
+                ));
+            }
+            (t, Some(v))
+        }
+        (None, Some(path)) => {
+            let v = into_ids(&read_ratings(path)?, path, &data.user_ids, &data.item_ids)?;
+            (data, Some(v))
+        }
+        (None, None) => (data, None),
+    };
+    if train.is_empty() {
+        return Err(Error::EmptyDataset { what: "training" });
+    }
+    let model = match &run.resume {
+        Some(c) => c.mf(&ckpt_name, &train)?,
+        None => MatrixFactorization::for_ratings(&train, rank).l2(run.l2, &train),
+    };
+    if run.resume.is_some() && a.rank.is_some_and(|r| r != model.rank()) {
+        return Err(Error::Checkpoint {
+            file: ckpt_name,
+            what: wildsgd::checkpoint::CheckpointIssue::WrongModel {
+                reason: format!("rank {} in the file, {rank} asked for", model.rank()),
+            },
+        });
+    }
+    let trainer = run.trainer();
+    let weights = run.start_weights(&model)?;
+    say!(
+        quiet,
+        "data: {} ({} ratings, {} users, {} items){}",
+        a.data.display(),
+        train.len()
+            + if a.valid.is_some() {
+                0
+            } else {
+                valid.as_ref().map_or(0, Ratings::len)
+            },
+        train.n_users(),
+        train.n_items(),
+        match (&valid, &a.valid) {
+            (Some(v), Some(p)) => format!(
+                "; training on {} ratings, validating on {} of {}",
+                train.len(),
+                v.len(),
+                p.display()
+            ),
+            (Some(v), None) => format!("; training on {} ratings, validating on {}", train.len(), v.len()),
+            (None, _) => format!("; training on all {} ratings (no validation set)", train.len()),
+        }
+    );
+    say!(
+        quiet,
+        "model: mf, rank {}, l2 {}, global mean {:.4}, clip {:?}; {}",
+        model.rank(),
+        model.l2_strength(),
+        model.mean(),
+        model.clip_range(),
+        trainer_line(&trainer)
+    );
+    let mut json = serde_json::Map::new();
+    json.insert("data".into(), a.data.display().to_string().into());
+    json.insert("rows".into(), train.len().into());
+    json.insert("valid_rows".into(), valid.as_ref().map(Ratings::len).into());
+    json.insert("users".into(), train.n_users().into());
+    json.insert("items".into(), train.n_items().into());
+    json.insert("rank".into(), model.rank().into());
+    json.insert("model".into(), "mf".into());
+    let summary: crate::Summary<'_> = Box::new(|w: &[f32]| -> Result<Vec<String>, Error> {
+        Ok(match &valid {
+            Some(v) => vec![format!(
+                "valid rmse {:.4} (predictions clipped to the training range)",
+                model.rmse(w, v)?
+            )],
+            None => Vec::new(),
+        })
+    });
+    let described = Described {
+        saved: SavedModel::of_mf(&model, &train.user_ids, &train.item_ids)?,
+        json,
+        summary,
+    };
+    train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+}
+
+/// The model and `path`'s ratings in its id space.
+fn load(ckpt: &Checkpoint, name: &str, path: &Path) -> Result<(MatrixFactorization, Ratings), Error> {
+    let model = ckpt.mf(name, &Ratings::default())?;
+    let SavedModel::MatrixFactorization { user_ids, item_ids, .. } = &ckpt.model else {
+        unreachable!("checked by Checkpoint::mf");
+    };
+    let data = into_ids(&read_ratings(path)?, path, user_ids, item_ids)?;
+    if data.is_empty() {
+        return Err(Error::EmptyDataset { what: "evaluation" });
+    }
+    Ok((model, data))
+}
+
+/// Loss (mean ½ e², unclipped, as training reports it) and RMSE of the
+/// clipped predictions.
+pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+    let (model, data) = load(ckpt, name, &a.data)?;
+    let w = &ckpt.weights[..];
+    let rmse = model.rmse(w, &data).map_err(|e| in_ratings_file(e, &a.data))?;
+    let loss = (0..data.len()).map(|i| model.loss(w, data.get(i))).sum::<f64>() / data.len() as f64;
+    out!(
+        "data: {} ({} ratings, model: mf, rank {}, {} users, {} items)",
+        a.data.display(),
+        data.len(),
+        model.rank(),
+        model.n_users(),
+        model.n_items()
+    );
+    out!("loss: {loss:.6}");
+    out!("rmse: {rmse:.6}");
+    Ok(())
+}
+
+/// The predicted rating of each line (clipped to the training range).
+pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+    let (model, data) = load(ckpt, name, &a.data)?;
+    let w = &ckpt.weights[..];
+    Ok((0..data.len())
+        .map(|i| {
+            let r = data.get(i);
+            model.predict(w, r.user, r.item).to_string()
+        })
+        .collect())
+}

@@ -1,0 +1,193 @@
+//! Multiclass softmax regression on LIBSVM files whose labels are class ids
+//! `0..C-1`.
+
+use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::data::CsrDataset;
+use wildsgd::{Error, Model, Schedule, Softmax};
+
+use crate::{read_data, restrict, train_loop, trainer_line, Defaults, Described, EvalArgs, InFile, PredictArgs, Run};
+
+/// The Fashion-MNIST example's settings (`examples/fashion_mnist.rs`).
+pub(crate) const DEFAULTS: Defaults = Defaults {
+    epochs: 6,
+    schedule: Schedule::EpochDecay {
+        initial: 0.01,
+        decay: 0.6,
+    },
+    l2: 1e-4,
+    average: true,
+};
+
+pub(crate) fn train(run: &Run) -> Result<(), Error> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let ckpt_name = run.checkpoint_name();
+    let resumed = match &run.resume {
+        Some(c) => Some(c.softmax(&ckpt_name, &CsrDataset::new(0))?),
+        None => None,
+    };
+    let data = read_data(&a.data, resumed.as_ref().map(Softmax::n_features))?;
+    let (train, valid) = match (a.valid_fraction, &a.valid) {
+        (Some(f), _) => {
+            let (t, v) = data.split(f, run.split_seed())?;
+            if v.is_empty() {
+                return Err(crate::param(
+                    "valid-fraction",
+                    format!("{f} of {} rows leaves no validation rows", data.len()),
+                ));
+            }
+            (t, Some(v))
+        }
+        (None, Some(path)) => {
+            let v = read_data(path, Some(data.n_features()))?;
+            let (v, ignored) = restrict(&v, data.n_features());
+            if ignored.values > 0 {
+                say!(quiet, "validation: ignored {ignored}");
+            }
+            (data, Some(v))
+        }
+        (None, None) => (data, None),
+    };
+    let model = match &run.resume {
+        Some(c) => {
+            let m = c.softmax(&ckpt_name, &train)?;
+            if train.n_features() > m.n_features() {
+                return Err(crate::param(
+                    "data",
+                    format!(
+                        "{}: {} features, but the checkpoint {ckpt_name} has {}",
+                        a.data.display(),
+                        train.n_features(),
+                        m.n_features()
+                    ),
+                ));
+            }
+            m
+        }
+        None => {
+            // Classes seen only in the validation file still get a row.
+            let mut classes = Softmax::classes_in(&train).map_err(|e| e.in_file(&a.data))?;
+            if let (Some(v), Some(path)) = (&valid, &a.valid) {
+                classes = classes.max(Softmax::classes_in(v).map_err(|e| e.in_file(path))?);
+            }
+            Softmax::new(classes, train.n_features())?.l2(run.l2, &train)
+        }
+    };
+    model.validate(&train).map_err(|e| e.in_file(&a.data))?;
+    if let Some(v) = &valid {
+        model
+            .validate(v)
+            .map_err(|e| e.in_file(a.valid.as_deref().unwrap_or(&a.data)))?;
+    }
+    let trainer = run.trainer();
+    let weights = run.start_weights(&model)?;
+    say!(
+        quiet,
+        "data: {} ({} rows, {} features, {:.1} nonzeros per row){}",
+        a.data.display(),
+        train.len()
+            + if a.valid.is_some() {
+                0
+            } else {
+                valid.as_ref().map_or(0, CsrDataset::len)
+            },
+        train.n_features(),
+        train.nnz() as f64 / train.len().max(1) as f64,
+        match (&valid, &a.valid) {
+            (Some(v), Some(p)) => format!(
+                "; training on {} rows, validating on {} rows of {}",
+                train.len(),
+                v.len(),
+                p.display()
+            ),
+            (Some(v), None) => format!("; training on {} rows, validating on {}", train.len(), v.len()),
+            (None, _) => format!("; training on all {} rows (no validation set)", train.len()),
+        }
+    );
+    say!(
+        quiet,
+        "model: softmax, {} classes x {} features (+ bias), l2 {}, tail averaging {}; {}",
+        model.n_classes(),
+        model.n_features(),
+        model.l2_strength(),
+        run.averaging(),
+        trainer_line(&trainer)
+    );
+    let mut json = serde_json::Map::new();
+    json.insert("data".into(), a.data.display().to_string().into());
+    json.insert("rows".into(), train.len().into());
+    json.insert("valid_rows".into(), valid.as_ref().map(CsrDataset::len).into());
+    json.insert("features".into(), model.n_features().into());
+    json.insert("classes".into(), model.n_classes().into());
+    json.insert("model".into(), "softmax".into());
+    let summary: crate::Summary<'_> = Box::new(|w: &[f32]| -> Result<Vec<String>, Error> {
+        Ok(match &valid {
+            Some(v) => {
+                let c = model.confusion(w, v)?;
+                vec![format!(
+                    "valid accuracy {:.4} ({} of {} rows)",
+                    c.accuracy(),
+                    c.correct(),
+                    c.total()
+                )]
+            }
+            None => Vec::new(),
+        })
+    });
+    let described = Described {
+        saved: SavedModel::of_softmax(&model),
+        json,
+        summary,
+    };
+    train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+}
+
+/// The model and the data to apply it to, features beyond the model dropped.
+fn load(ckpt: &Checkpoint, name: &str, path: &std::path::Path) -> Result<(Softmax, CsrDataset, crate::Ignored), Error> {
+    let model = ckpt.softmax(name, &CsrDataset::new(0))?;
+    let (data, ignored) = restrict(&read_data(path, None)?, model.n_features());
+    if ignored.values > 0 {
+        eprintln!("wildsgd: ignored {ignored}");
+    }
+    Ok((model, data, ignored))
+}
+
+/// Loss (mean cross-entropy), accuracy and each class's recall; the
+/// confusion matrix with `--verbose`.
+pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+    let (model, data, _) = load(ckpt, name, &a.data)?;
+    if data.is_empty() {
+        return Err(Error::EmptyDataset { what: "evaluation" });
+    }
+    let confusion = model
+        .confusion(&ckpt.weights[..], &data)
+        .map_err(|e| e.in_file(&a.data))?;
+    let w = &ckpt.weights[..];
+    let loss = (0..data.len()).map(|i| model.loss(w, data.row(i))).sum::<f64>() / data.len() as f64;
+    out!(
+        "data: {} ({} rows, model: softmax, {} classes)",
+        a.data.display(),
+        data.len(),
+        model.n_classes()
+    );
+    out!("loss: {loss:.6}");
+    out!("accuracy: {:.6}", confusion.accuracy());
+    for c in 0..model.n_classes() {
+        let n: u64 = (0..model.n_classes()).map(|p| confusion.get(c, p)).sum();
+        match confusion.recall(c) {
+            Some(r) => out!("recall class {c}: {r:.6} ({n} rows)"),
+            None => out!("recall class {c}: undefined (no rows)"),
+        }
+    }
+    if a.verbose {
+        out!("confusion matrix (rows: true class, columns: predicted):\n{confusion}");
+    }
+    Ok(())
+}
+
+/// The predicted class of each row.
+pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+    let (model, data, _) = load(ckpt, name, &a.data)?;
+    Ok((0..data.len())
+        .map(|i| model.predict(&ckpt.weights[..], &data.row(i)).to_string())
+        .collect())
+}
