@@ -78,5 +78,8 @@ fn hot_merges_lose_nothing_and_apply_nothing_twice() {
     let cold: Vec<f32> = floats(&cold.all().into_iter().collect::<Vec<_>>());
     assert!(cold.contains(&2.0), "the cold weight never got both adds: {cold:?}");
     assert!(cold.contains(&1.0), "loom never lost a racy cold add: {cold:?}");
-    assert!(cold.iter().all(|v| [1.0, 2.0].contains(v)), "a cold weight was torn: {cold:?}");
+    assert!(
+        cold.iter().all(|v| [1.0, 2.0].contains(v)),
+        "a cold weight was torn: {cold:?}"
+    );
 }

@@ -18,7 +18,12 @@ use wildsgd::policy::{Merge, Replicas, UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 
-fn worker_thread(store: &Arc<WeightStore>, merge: Merge, deltas: [f32; 3], call_finish: bool) -> thread::JoinHandle<()> {
+fn worker_thread(
+    store: &Arc<WeightStore>,
+    merge: Merge,
+    deltas: [f32; 3],
+    call_finish: bool,
+) -> thread::JoinHandle<()> {
     let store = Arc::clone(store);
     thread::spawn(move || {
         let rule = Replicas {
