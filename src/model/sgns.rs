@@ -192,8 +192,44 @@ fn softplus(x: f64) -> f64 {
 }
 
 /// Skip-gram with negative sampling over `n` items with `dim`-dimensional
-/// input and output vectors; see the [module docs](self) for the loss and
-/// how negatives are drawn.
+/// input and output vectors.
+///
+/// Skip-gram with negative sampling (SGNS): word2vec's objective, and LINE's
+/// on graph edges.
+///
+/// [`Sgns`] trains on [`Pairs`] of (source, target) ids over `n` items (words
+/// or nodes). Each item has an *input* vector `u` and an *output* vector
+/// `v`, both rows of the weight store: inputs are rows `0..n`, outputs rows
+/// `n..2n`, each `dim` weights long. The loss of a pair `(s, t)` with
+/// negatives `t_1..t_k` is the logistic loss of telling the true target from
+/// the negatives:
+///
+/// `−ln σ(u_s·v_t) − Σ_j ln σ(−u_s·v_{t_j})`.
+///
+/// # Where the negatives come from
+///
+/// [`Model::step`] gets no random generator, runs on many threads at once
+/// and must neither allocate nor lock, so the negatives are not drawn from
+/// a generator at all: negative `j` of a sample is a pure function of the
+/// model's seed, the sample's index in its dataset, the dataset's epoch
+/// counter and the pair itself — a SplitMix64 hash of those, mapped through
+/// an alias table over `count^0.75` ([`UnigramTable`]). Hence:
+///
+/// * a `Sequential` run is bit-for-bit reproducible for a given trainer seed
+///   and model seed: the negatives do not depend on the order or thread that
+///   takes a sample;
+/// * parallel runs use *exactly* the negatives of the sequential run, so the
+///   equivalence harness compares like with like;
+/// * the negatives change every epoch, as word2vec's do, because the epoch
+///   counter is part of the hash ([`sgns_job`] advances it after each
+///   epoch; without it every epoch reuses epoch 0's negatives, which still
+///   trains, only with less variety);
+/// * [`Model::loss`] uses the same negatives as the step on the same sample,
+///   so it is exactly the objective the step descends (and a finite
+///   difference of it checks the step's gradient).
+///
+/// Hashing costs a few multiplications per negative, less than the memory
+/// traffic of the vectors it selects.
 ///
 /// Initialised as word2vec does: input vectors uniform in `±0.5 / dim`,
 /// output vectors zero. A step computes the exact gradient of its sample's
