@@ -2,7 +2,7 @@
 //! count, against the plain sequential `&mut [f32]` loop.
 //!
 //! ```text
-//! cargo bench --bench throughput                  # everything (~10 min on 2 cores)
+//! cargo bench --bench throughput                  # everything (~20 min on 2 cores)
 //! cargo bench --bench throughput -- zipf/logistic # a filter (substring of the id)
 //! cargo bench --bench throughput -- --zipf 1.3    # another popularity skew
 //! ```
@@ -114,6 +114,12 @@ fn main() {
                 Policy::AtomicAdd,
                 Policy::Locked,
                 Policy::Batched { size: 32 },
+                Policy::HotCold { hot: 65_534, every: 32 },
+                Policy::Replicas {
+                    every: 1024,
+                    merge: wildsgd::policy::Merge::Sum,
+                },
+                Policy::Auto,
             ] {
                 for &t in &threads {
                     let tr = base.clone().policy(policy).threads(t);
