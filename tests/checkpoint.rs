@@ -644,3 +644,98 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("holds a mf model, not linear"), "{err}");
 }
+
+#[test]
+fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
+    use wildsgd::data::Pairs;
+    use wildsgd::model::{sgns_job, Sgns, UnigramTable};
+    let d = dir("sgns");
+    // Two triangles {a,b,c} and {x,y,z}, both ways.
+    let names: Vec<String> = ["a", "b", "c", "x", "y", "z"].iter().map(|s| s.to_string()).collect();
+    let mut edges = Vec::new();
+    for c in [0u32, 3] {
+        for a in c..c + 3 {
+            for b in c..c + 3 {
+                if a != b {
+                    edges.push((a, b));
+                }
+            }
+        }
+    }
+    let pairs = Pairs::new(edges.repeat(20));
+    let counts = pairs.target_counts(6);
+    let model = Sgns::new(6, 8, UnigramTable::new(&counts).unwrap())
+        .unwrap()
+        .negatives(3)
+        .seed(7);
+    let trainer = Trainer::new()
+        .threads(1)
+        .epochs(3)
+        .policy(Policy::Sequential)
+        .schedule(Schedule::Linear {
+            initial: 0.1,
+            samples: 3 * pairs.as_slice().len() as u64,
+        })
+        .seed(2);
+    let w = sgns_job(&trainer, &model, &pairs).run().unwrap().weights;
+    let saved = SavedModel::Sgns {
+        text: false,
+        dim: 8,
+        negatives: 3,
+        negative_seed: 7,
+        window: 0,
+        subsample: 0.0,
+        names: names.clone(),
+        counts: counts.clone(),
+    };
+    assert_eq!((saved.kind_name(), saved.dim()), ("line", 2 * 6 * 8));
+    let c = Checkpoint::new(saved, &trainer, 3, w.clone());
+    let path = d.join("line.model");
+    c.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.schedule, trainer.get_schedule());
+    // The rebuilt model is the trained one: same negatives table, k, seed.
+    assert_eq!(back.sgns("line.model").unwrap(), model);
+    assert_eq!(
+        back.sgns("line.model")
+            .unwrap()
+            .score(&back.weights[..], 0, 1)
+            .to_bits(),
+        model.score(&w[..], 0, 1).to_bits()
+    );
+    let e = back.mf("line.model", &wildsgd::data::Ratings::default()).unwrap_err();
+    assert!(e.to_string().contains("holds a line model, not mf"), "{e}");
+    let e = sample().sgns("linear.model").unwrap_err();
+    assert!(e.to_string().contains("holds a linear model"), "{e}");
+
+    // A word2vec model keeps its window and sub-sampling threshold.
+    let text = Checkpoint::new(
+        SavedModel::Sgns {
+            text: true,
+            dim: 8,
+            negatives: 3,
+            negative_seed: 7,
+            window: 4,
+            subsample: 1e-3,
+            names,
+            counts,
+        },
+        &trainer,
+        3,
+        w,
+    );
+    let bytes = text.to_bytes();
+    let back = Checkpoint::from_bytes("w2v.model", &bytes).unwrap();
+    assert_eq!(back, text);
+    assert_eq!(back.model.kind_name(), "word2vec");
+    for cut in (0..bytes.len()).step_by(7) {
+        let e = Checkpoint::from_bytes("w2v.model", &bytes[..cut]).unwrap_err();
+        assert!(e.to_string().contains("w2v.model"), "{e}");
+    }
+    for i in (0..bytes.len()).step_by(5) {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x20;
+        assert!(Checkpoint::from_bytes("w2v.model", &bad).is_err(), "flip at {i}");
+    }
+}
