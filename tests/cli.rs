@@ -756,6 +756,13 @@ fn word2vec_trains_evaluates_and_predicts_on_text() {
     assert!(stdout.contains("skipped: 4 of 12 words (2 distinct)"), "{stdout}");
     let auc = value_of(&stdout, "pair auc:");
     assert!((0.0..=1.0).contains(&auc), "{stdout}");
+    let lonely = d.join("lonely.txt");
+    std::fs::write(&lonely, "a1 qqq\nb2\n").unwrap();
+    fails_with(
+        &["eval", "--model", s(&model), "--data", s(&lonely)],
+        1,
+        "no two known words share a sentence",
+    );
     let none = d.join("none.txt");
     std::fs::write(&none, "qqq zzz\n").unwrap();
     fails_with(

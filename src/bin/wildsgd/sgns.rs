@@ -402,14 +402,13 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
     Ok(())
 }
 
-/// The model, its items' names, counts, window and sub-sampling threshold.
+/// The model, its items' names and counts, and its window.
 struct Loaded<'c> {
     model: Sgns,
     text: bool,
     names: &'c [String],
     counts: &'c [u64],
     window: usize,
-    subsample: f64,
 }
 
 fn load<'c>(ckpt: &'c Checkpoint, name: &str) -> Result<Loaded<'c>, Error> {
@@ -419,7 +418,6 @@ fn load<'c>(ckpt: &'c Checkpoint, name: &str) -> Result<Loaded<'c>, Error> {
         names,
         counts,
         window,
-        subsample,
         ..
     } = &ckpt.model
     else {
@@ -431,7 +429,6 @@ fn load<'c>(ckpt: &'c Checkpoint, name: &str) -> Result<Loaded<'c>, Error> {
         names,
         counts,
         window: *window,
-        subsample: *subsample,
     })
 }
 
@@ -443,9 +440,9 @@ fn index_of(names: &[String]) -> HashMap<&str, u32> {
 /// name is an error) against as many node pairs that are not edges of the
 /// file. The training edges are not known here, so a non-edge may be one of
 /// them; evaluate on a held-out file for a clean figure. `word2vec`: pair
-/// AUC of the file's skip-gram pairs (the model's window and sub-sampling;
+/// AUC of the file's skip-gram pairs (the model's window, no sub-sampling;
 /// words not in the model's vocabulary are dropped, and counted, before
-/// windows are formed).
+/// windows are formed) against their targets replaced by negatives.
 pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
     let m = load(ckpt, name)?;
     let w = &ckpt.weights[..];
@@ -528,15 +525,26 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     let to_model: Vec<u32> = (0..corpus.vocab().len() as u32)
         .map(|i| index[corpus.vocab().word(i)])
         .collect();
+    // No sub-sampling: its keep probabilities would come from this file's
+    // own frequencies, which for a short file discard nearly every word.
     let sg = SkipGram {
         window: m.window.max(1),
-        subsample: m.subsample,
+        subsample: 0.0,
         seed: a.seed,
     };
     let pairs: Vec<(u32, u32)> = thin(&sg.pairs(&corpus, 0))
         .into_iter()
         .map(|(s, t)| (to_model[s as usize], to_model[t as usize]))
         .collect();
+    if pairs.is_empty() {
+        return Err(param(
+            "data",
+            format!(
+                "{}: no two known words share a sentence, so there are no skip-gram pairs",
+                a.data.display()
+            ),
+        ));
+    }
     out!(
         "data: {} ({} sentences, {tokens} words; model: word2vec, vocabulary {}, dim {})",
         a.data.display(),
@@ -546,10 +554,9 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     );
     out!("skipped: {skipped} of {tokens} words ({unknown} distinct) not in the model's vocabulary");
     out!(
-        "pair auc: {} (window {}, subsample {})",
+        "pair auc: {} (dynamic window up to {}, no sub-sampling)",
         pair_aucs(&m.model, w, &pairs, m.counts, a.seed)?,
-        sg.window,
-        sg.subsample
+        sg.window
     );
     Ok(())
 }
