@@ -739,3 +739,81 @@ fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
         assert!(Checkpoint::from_bytes("w2v.model", &bad).is_err(), "flip at {i}");
     }
 }
+
+#[test]
+fn a_resumed_line_run_equals_an_uninterrupted_sequential_run() {
+    let d = dir("resume-line");
+    let graph = d.join("cliques.txt");
+    let mut t = String::new();
+    for c in ["a", "b"] {
+        for i in 0..8 {
+            for j in i + 1..8 {
+                t += &format!("{c}{i} {c}{j}\n");
+            }
+        }
+    }
+    std::fs::write(&graph, t + "a0 b0\n").unwrap();
+    let (whole, part, resumed) = (d.join("whole"), d.join("part"), d.join("resumed"));
+    let base = [
+        "train",
+        "--model",
+        "line",
+        "--data",
+        s(&graph),
+        "--policy",
+        "sequential",
+        "--dim",
+        "8",
+        "--schedule",
+        "constant",
+        "--lr",
+        "0.2",
+        "--quiet",
+    ];
+    let run = |more: &[&str]| ok(&[&base[..], more].concat());
+    run(&["--epochs", "6", "--seed", "3", "--out", s(&whole)]);
+    run(&["--epochs", "3", "--seed", "3", "--checkpoint", s(&part)]);
+    assert_eq!(Checkpoint::load(&part).unwrap().epochs_done, 3);
+    // The checkpoint's seed (and with it the held-out split) wins over the command line's.
+    run(&[
+        "--epochs",
+        "6",
+        "--seed",
+        "99",
+        "--checkpoint",
+        s(&part),
+        "--resume",
+        "--out",
+        s(&resumed),
+    ]);
+    let (a, b) = (Checkpoint::load(&whole).unwrap(), Checkpoint::load(&resumed).unwrap());
+    assert_eq!((a.epochs_done, b.epochs_done), (6, 6));
+    assert_eq!(a.model, b.model);
+    assert!(same_bits(&a.weights, &b.weights), "resume is not bit-identical");
+
+    // Another graph, or another embedding size, is a clear error.
+    let other = d.join("other.txt");
+    std::fs::write(&other, "x y\ny z\nz x\nx w\n").unwrap();
+    for (data, extra, needle) in [
+        (&other, &[][..], "another graph or split"),
+        (&graph, &["--dim", "4"][..], "dim 8 and 5 negatives in the file"),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "train",
+                "--model",
+                "line",
+                "--data",
+                s(data),
+                "--checkpoint",
+                s(&part),
+                "--resume",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}

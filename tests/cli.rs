@@ -645,20 +645,6 @@ fn line_trains_evaluates_and_predicts_on_an_edge_list() {
         1,
         "--window applies to --model word2vec only",
     );
-    fails_with(
-        &[
-            "train",
-            "--model",
-            "line",
-            "--data",
-            s(&graph),
-            "--out",
-            s(&model),
-            "--resume",
-        ],
-        1,
-        "--resume is not supported for sgns models",
-    );
 
     let queries = d.join("q.txt");
     std::fs::write(&queries, "a3\n\nnobody\nb5\n").unwrap();
@@ -756,6 +742,20 @@ fn word2vec_trains_evaluates_and_predicts_on_text() {
     assert!(stdout.contains("skipped: 4 of 12 words (2 distinct)"), "{stdout}");
     let auc = value_of(&stdout, "pair auc:");
     assert!((0.0..=1.0).contains(&auc), "{stdout}");
+    fails_with(
+        &[
+            "train",
+            "--model",
+            "word2vec",
+            "--data",
+            s(&corpus),
+            "--out",
+            s(&model),
+            "--resume",
+        ],
+        1,
+        "--resume is not supported for word2vec models",
+    );
     let lonely = d.join("lonely.txt");
     std::fs::write(&lonely, "a1 qqq\nb2\n").unwrap();
     fails_with(

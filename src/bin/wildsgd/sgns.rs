@@ -6,8 +6,8 @@
 //! map names, not positions. `line` trains through the shared loop
 //! (checkpoints every N epochs, `--report`); `word2vec` redraws its pairs
 //! every epoch ([`train_skipgram`]), so it prints its epochs after training
-//! and writes no periodic checkpoints. Neither resumes (`--resume` is an
-//! error).
+//! and writes no periodic checkpoints; `line` resumes from its checkpoints,
+//! `word2vec` does not (`--resume` is an error).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -98,8 +98,8 @@ pub(crate) fn check_args(a: &TrainArgs) -> Result<(), Error> {
         "lr-decay",
         " without --schedule (their default decays linearly)",
     )?;
-    if a.resume {
-        return Err(param("resume", "--resume is not supported for sgns models".into()));
+    if a.resume && w2v {
+        return Err(param("resume", "--resume is not supported for word2vec models".into()));
     }
     if w2v && (a.checkpoint.is_some() || a.checkpoint_every > 0) {
         return Err(param(
@@ -159,6 +159,53 @@ fn non_edge_count(g: &Graph, wanted: usize) -> usize {
     wanted.min((free / 2) as usize).max(1)
 }
 
+/// The model a line checkpoint holds, checked against the graph being
+/// trained on (the same nodes, the same negative table) and the options given.
+fn resumed_model(c: &Checkpoint, run: &Run, names: &[String], counts: &[u64]) -> Result<Sgns, Error> {
+    let file = run.checkpoint_name();
+    let wrong = |reason: String| Error::Checkpoint {
+        file: file.clone(),
+        what: wildsgd::checkpoint::CheckpointIssue::WrongModel { reason },
+    };
+    let model = c.sgns(&file)?;
+    let SavedModel::Sgns {
+        text,
+        names: saved_names,
+        counts: saved_counts,
+        negatives,
+        ..
+    } = &c.model
+    else {
+        unreachable!("checked by Checkpoint::sgns");
+    };
+    if *text {
+        return Err(wrong("it holds a word2vec model, not line".into()));
+    }
+    if saved_names.as_slice() != names || saved_counts.as_slice() != counts {
+        return Err(wrong(format!(
+            "it was trained on another graph or split ({} nodes; this one has {})",
+            saved_names.len(),
+            names.len()
+        )));
+    }
+    let a = &run.a;
+    if a.dim.is_some_and(|d| d != model.embedding_dim()) || a.negatives.is_some_and(|k| k != *negatives) {
+        return Err(wrong(format!(
+            "dim {} and {negatives} negatives in the file, not what --dim/--negatives ask",
+            model.embedding_dim()
+        )));
+    }
+    Ok(model)
+}
+
+/// Negatives per pair: the checkpoint's when resuming.
+fn negatives_of(resume: Option<&Checkpoint>, a: &TrainArgs) -> usize {
+    match resume.map(|c| &c.model) {
+        Some(SavedModel::Sgns { negatives, .. }) => *negatives,
+        _ => a.negatives.unwrap_or(NEGATIVES),
+    }
+}
+
 /// At most [`MAX_EVAL_PAIRS`] of `pairs`, evenly spaced.
 fn thin(pairs: &Pairs) -> Vec<(u32, u32)> {
     let p = pairs.as_slice();
@@ -182,23 +229,41 @@ pub(crate) fn train_line(run: &Run) -> Result<(), Error> {
     let (a, quiet) = (&run.a, run.quiet);
     let (graph, names) = read_graph(&a.data, a.format)?;
     let fraction = a.valid_fraction.unwrap_or(VALID_FRACTION);
+    let seed = run.split_seed();
     let (train, held) = if fraction > 0.0 {
-        graph.split_edges(fraction, a.seed)?
+        graph.split_edges(fraction, seed)?
     } else {
         (graph.clone(), Vec::new())
     };
     let non_edges = if held.is_empty() {
         Vec::new()
     } else {
-        graph.non_edges(non_edge_count(&graph, held.len()), a.seed.wrapping_add(1))?
+        graph.non_edges(non_edge_count(&graph, held.len()), seed.wrapping_add(1))?
     };
     let pairs = Pairs::from_graph(&train);
     let counts = pairs.target_counts(graph.n_nodes);
-    let (dim, k) = (a.dim.unwrap_or(LINE_DIM), a.negatives.unwrap_or(NEGATIVES));
-    let model = Sgns::new(graph.n_nodes, dim, UnigramTable::new(&counts)?)?.negatives(k);
-    let trainer = run
-        .trainer()
-        .schedule(schedule(a, 0.4, run.epochs * pairs.as_slice().len())?);
+    let samples = run.epochs * pairs.as_slice().len();
+    let (model, trainer) = match &run.resume {
+        None => {
+            let (dim, k) = (a.dim.unwrap_or(LINE_DIM), a.negatives.unwrap_or(NEGATIVES));
+            let model = Sgns::new(graph.n_nodes, dim, UnigramTable::new(&counts)?)?.negatives(k);
+            (model, run.trainer().schedule(schedule(a, 0.4, samples)?))
+        }
+        Some(c) => {
+            let model = resumed_model(c, run, &names, &counts)?;
+            // A linear decay spans the whole run: over the epochs asked for now.
+            let t = run.trainer();
+            let t = match t.get_schedule() {
+                Schedule::Linear { initial, .. } => t.schedule(Schedule::Linear {
+                    initial,
+                    samples: samples as u64,
+                }),
+                _ => t,
+            };
+            (model, t)
+        }
+    };
+    let (dim, k) = (model.embedding_dim(), negatives_of(run.resume.as_ref(), a));
     let weights = run.start_weights(&model)?;
     say!(
         quiet,
