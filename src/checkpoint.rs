@@ -1,5 +1,5 @@
 //! Crash-safe checkpoints (and saved models) of the built-in models:
-//! [`Linear`], [`Softmax`] and [`MatrixFactorization`].
+//! [`Linear`], [`Softmax`], [`MatrixFactorization`] and [`Sgns`].
 //!
 //! # Format (version 2)
 //!
@@ -9,7 +9,7 @@
 //! |---:|---:|---|
 //! | 0 | 8 | magic `WSGDCKPT` |
 //! | 8 | 4 | format version, `u32` (2) |
-//! | 12 | 1 | model kind: 0 linear, 1 softmax, 2 matrix factorisation |
+//! | 12 | 1 | model kind: 0 linear, 1 softmax, 2 matrix factorisation, 3 SGNS embeddings |
 //! | 13 | 1 | schedule: 0 constant, 1 inverse-time, 2 epoch-decay, 3 linear |
 //! | 14 | 1 | flags: bit 0 set when the run averages the last epoch's iterates |
 //! | 15 | 1 | reserved, 0 |
@@ -32,6 +32,11 @@
 //!   clip flag `u8` (0/1), clip low `f32`, clip high `f32` (0 without clipping), then the
 //!   users' file ids and the items' file ids, each a `u32` length then UTF-8;
 //!   `dim` = (users + items) · (rank + 1).
+//! - SGNS embeddings: text flag `u8` (1 word2vec, 0 graph), 3 reserved bytes, items `u64`,
+//!   embedding dimension `u64`, negatives `u64`, negative seed `u64`, window `u64`,
+//!   sub-sampling threshold `f64` (window and threshold 0 for graphs), then the items' names
+//!   (words, or node names: a METIS vertex's number from 1), each a `u32` length then UTF-8,
+//!   then their counts (`u64` each: the negative table's counts); `dim` = 2 · items · dimension.
 //!
 //! Version 1 files (linear models only, written before version 2 existed) are
 //! still read: [`Checkpoint::from_bytes`] turns them into a linear checkpoint.
@@ -48,7 +53,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::data::{CsrDataset, Ratings};
-use crate::model::MAX_CLASSES;
+use crate::model::{Sgns, UnigramTable, MAX_CLASSES};
 use crate::{Error, Linear, Loss, MatrixFactorization, Policy, Schedule, Softmax};
 
 /// The first 8 bytes of every checkpoint.
@@ -165,6 +170,27 @@ pub enum SavedModel {
         /// The items' ids as the training file wrote them (one per item).
         item_ids: Vec<String>,
     },
+    /// An [`Sgns`] embedding model (word2vec on text, LINE-style on a graph)
+    /// with the names of its items and the counts its negative table was
+    /// built from (item `k` is `names[k]`).
+    Sgns {
+        /// Trained on text (skip-gram pairs), not on graph edges.
+        text: bool,
+        /// The embedding dimension.
+        dim: usize,
+        /// Negatives per pair.
+        negatives: usize,
+        /// The seed of the negative draws.
+        negative_seed: u64,
+        /// The skip-gram window (0 for graphs).
+        window: usize,
+        /// The sub-sampling threshold (0 for graphs).
+        subsample: f64,
+        /// The items' names: words, or node names (a METIS vertex's number from 1).
+        names: Vec<String>,
+        /// The items' counts in the training data (the negative table's counts).
+        counts: Vec<u64>,
+    },
 }
 
 impl SavedModel {
@@ -213,12 +239,15 @@ impl SavedModel {
         })
     }
 
-    /// The kind's name as the command line spells it: `linear`, `softmax`, `mf`.
+    /// The kind's name as the command line spells it: `linear`, `softmax`,
+    /// `mf`, `word2vec`, `line`.
     pub fn kind_name(&self) -> &'static str {
         match self {
             SavedModel::Linear { .. } => "linear",
             SavedModel::Softmax { .. } => "softmax",
             SavedModel::MatrixFactorization { .. } => "mf",
+            SavedModel::Sgns { text: true, .. } => "word2vec",
+            SavedModel::Sgns { text: false, .. } => "line",
         }
     }
 
@@ -235,6 +264,7 @@ impl SavedModel {
                 item_ids,
                 ..
             } => (user_ids.len().saturating_add(item_ids.len())).saturating_mul(rank.saturating_add(1)),
+            SavedModel::Sgns { dim, names, .. } => names.len().saturating_mul(*dim).saturating_mul(2),
         }
     }
 
@@ -243,6 +273,7 @@ impl SavedModel {
             SavedModel::Linear { .. } => 0,
             SavedModel::Softmax { .. } => 1,
             SavedModel::MatrixFactorization { .. } => 2,
+            SavedModel::Sgns { .. } => 3,
         }
     }
 }
@@ -493,6 +524,27 @@ impl Checkpoint {
         }
     }
 
+    /// The [`Sgns`] model these weights belong to, its negative table rebuilt
+    /// from the saved counts.
+    ///
+    /// # Errors
+    /// [`CheckpointIssue::WrongModel`] if it holds another kind of model.
+    pub fn sgns(&self, name: &str) -> Result<Sgns, Error> {
+        match &self.model {
+            SavedModel::Sgns {
+                dim,
+                negatives,
+                negative_seed,
+                names,
+                counts,
+                ..
+            } => Ok(Sgns::new(names.len(), *dim, UnigramTable::new(counts)?)?
+                .negatives(*negatives)
+                .seed(*negative_seed)),
+            _ => Err(self.wrong(name, "an SGNS (line or word2vec)")),
+        }
+    }
+
     /// The encoded file contents (format version [`VERSION`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut params = Vec::new();
@@ -538,6 +590,34 @@ impl Checkpoint {
                 params.extend_from_slice(&hi.to_le_bytes());
                 for id in user_ids.iter().chain(item_ids) {
                     put_string(&mut params, id);
+                }
+            }
+            SavedModel::Sgns {
+                text,
+                dim,
+                negatives,
+                negative_seed,
+                window,
+                subsample,
+                names,
+                counts,
+            } => {
+                params.extend_from_slice(&[u8::from(*text), 0, 0, 0]);
+                for x in [
+                    names.len() as u64,
+                    *dim as u64,
+                    *negatives as u64,
+                    *negative_seed,
+                    *window as u64,
+                ] {
+                    params.extend_from_slice(&x.to_le_bytes());
+                }
+                params.extend_from_slice(&subsample.to_le_bytes());
+                for n in names {
+                    put_string(&mut params, n);
+                }
+                for c in counts {
+                    params.extend_from_slice(&c.to_le_bytes());
                 }
             }
         }
@@ -705,6 +785,44 @@ impl Checkpoint {
                     l2,
                     user_ids,
                     item_ids,
+                }
+            }
+            3 => {
+                let text = match p.u8("text flag")? {
+                    0 => false,
+                    1 => true,
+                    v => return Err(bad("text flag", v.to_string())),
+                };
+                p.take(3, "reserved bytes")?;
+                let (n, dim, negatives) = (p.u64("items")?, p.usize("embedding dimension")?, p.usize("negatives")?);
+                let (negative_seed, window) = (p.u64("negative seed")?, p.usize("window")?);
+                let subsample = f64::from_le_bytes(p.take(8, "sub-sampling threshold")?.try_into().expect("8 bytes"));
+                if dim == 0 || dim > crate::model::MAX_DIM {
+                    return Err(bad("embedding dimension", dim.to_string()));
+                }
+                if !(subsample.is_finite() && subsample >= 0.0) {
+                    return Err(bad("sub-sampling threshold", subsample.to_string()));
+                }
+                // Each item takes at least its 4-byte name length and 8-byte
+                // count: a count beyond that is forged and must not size an allocation.
+                let room = (p.b.len() - p.pos) as u64 / 12;
+                if n == 0 || n > u64::from(u32::MAX) || n > room {
+                    return Err(bad("items", n.to_string()));
+                }
+                let names = (0..n).map(|_| p.string("item name")).collect::<Result<Vec<_>, _>>()?;
+                let counts = (0..n).map(|_| p.u64("item count")).collect::<Result<Vec<_>, _>>()?;
+                if counts.iter().all(|&c| c == 0) {
+                    return Err(bad("item counts", "all 0".into()));
+                }
+                SavedModel::Sgns {
+                    text,
+                    dim,
+                    negatives,
+                    negative_seed,
+                    window,
+                    subsample,
+                    names,
+                    counts,
                 }
             }
             v => return Err(bad("model kind", v.to_string())),

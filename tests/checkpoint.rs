@@ -644,3 +644,176 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("holds a mf model, not linear"), "{err}");
 }
+
+#[test]
+fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
+    use wildsgd::data::Pairs;
+    use wildsgd::model::{sgns_job, Sgns, UnigramTable};
+    let d = dir("sgns");
+    // Two triangles {a,b,c} and {x,y,z}, both ways.
+    let names: Vec<String> = ["a", "b", "c", "x", "y", "z"].iter().map(|s| s.to_string()).collect();
+    let mut edges = Vec::new();
+    for c in [0u32, 3] {
+        for a in c..c + 3 {
+            for b in c..c + 3 {
+                if a != b {
+                    edges.push((a, b));
+                }
+            }
+        }
+    }
+    let pairs = Pairs::new(edges.repeat(20));
+    let counts = pairs.target_counts(6);
+    let model = Sgns::new(6, 8, UnigramTable::new(&counts).unwrap())
+        .unwrap()
+        .negatives(3)
+        .seed(7);
+    let trainer = Trainer::new()
+        .threads(1)
+        .epochs(3)
+        .policy(Policy::Sequential)
+        .schedule(Schedule::Linear {
+            initial: 0.1,
+            samples: 3 * pairs.as_slice().len() as u64,
+        })
+        .seed(2);
+    let w = sgns_job(&trainer, &model, &pairs).run().unwrap().weights;
+    let saved = SavedModel::Sgns {
+        text: false,
+        dim: 8,
+        negatives: 3,
+        negative_seed: 7,
+        window: 0,
+        subsample: 0.0,
+        names: names.clone(),
+        counts: counts.clone(),
+    };
+    assert_eq!((saved.kind_name(), saved.dim()), ("line", 2 * 6 * 8));
+    let c = Checkpoint::new(saved, &trainer, 3, w.clone());
+    let path = d.join("line.model");
+    c.save(&path).unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.schedule, trainer.get_schedule());
+    // The rebuilt model is the trained one: same negatives table, k, seed.
+    assert_eq!(back.sgns("line.model").unwrap(), model);
+    assert_eq!(
+        back.sgns("line.model")
+            .unwrap()
+            .score(&back.weights[..], 0, 1)
+            .to_bits(),
+        model.score(&w[..], 0, 1).to_bits()
+    );
+    let e = back.mf("line.model", &wildsgd::data::Ratings::default()).unwrap_err();
+    assert!(e.to_string().contains("holds a line model, not mf"), "{e}");
+    let e = sample().sgns("linear.model").unwrap_err();
+    assert!(e.to_string().contains("holds a linear model"), "{e}");
+
+    // A word2vec model keeps its window and sub-sampling threshold.
+    let text = Checkpoint::new(
+        SavedModel::Sgns {
+            text: true,
+            dim: 8,
+            negatives: 3,
+            negative_seed: 7,
+            window: 4,
+            subsample: 1e-3,
+            names,
+            counts,
+        },
+        &trainer,
+        3,
+        w,
+    );
+    let bytes = text.to_bytes();
+    let back = Checkpoint::from_bytes("w2v.model", &bytes).unwrap();
+    assert_eq!(back, text);
+    assert_eq!(back.model.kind_name(), "word2vec");
+    for cut in (0..bytes.len()).step_by(7) {
+        let e = Checkpoint::from_bytes("w2v.model", &bytes[..cut]).unwrap_err();
+        assert!(e.to_string().contains("w2v.model"), "{e}");
+    }
+    for i in (0..bytes.len()).step_by(5) {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x20;
+        assert!(Checkpoint::from_bytes("w2v.model", &bad).is_err(), "flip at {i}");
+    }
+}
+
+#[test]
+fn a_resumed_line_run_equals_an_uninterrupted_sequential_run() {
+    let d = dir("resume-line");
+    let graph = d.join("cliques.txt");
+    let mut t = String::new();
+    for c in ["a", "b"] {
+        for i in 0..8 {
+            for j in i + 1..8 {
+                t += &format!("{c}{i} {c}{j}\n");
+            }
+        }
+    }
+    std::fs::write(&graph, t + "a0 b0\n").unwrap();
+    let (whole, part, resumed) = (d.join("whole"), d.join("part"), d.join("resumed"));
+    let base = [
+        "train",
+        "--model",
+        "line",
+        "--data",
+        s(&graph),
+        "--policy",
+        "sequential",
+        "--dim",
+        "8",
+        "--schedule",
+        "constant",
+        "--lr",
+        "0.2",
+        "--quiet",
+    ];
+    let run = |more: &[&str]| ok(&[&base[..], more].concat());
+    run(&["--epochs", "6", "--seed", "3", "--out", s(&whole)]);
+    run(&["--epochs", "3", "--seed", "3", "--checkpoint", s(&part)]);
+    assert_eq!(Checkpoint::load(&part).unwrap().epochs_done, 3);
+    // The checkpoint's seed (and with it the held-out split) wins over the command line's.
+    run(&[
+        "--epochs",
+        "6",
+        "--seed",
+        "99",
+        "--checkpoint",
+        s(&part),
+        "--resume",
+        "--out",
+        s(&resumed),
+    ]);
+    let (a, b) = (Checkpoint::load(&whole).unwrap(), Checkpoint::load(&resumed).unwrap());
+    assert_eq!((a.epochs_done, b.epochs_done), (6, 6));
+    assert_eq!(a.model, b.model);
+    assert!(same_bits(&a.weights, &b.weights), "resume is not bit-identical");
+
+    // Another graph, or another embedding size, is a clear error.
+    let other = d.join("other.txt");
+    std::fs::write(&other, "x y\ny z\nz x\nx w\n").unwrap();
+    for (data, extra, needle) in [
+        (&other, &[][..], "another graph or split"),
+        (&graph, &["--dim", "4"][..], "dim 8 and 5 negatives in the file"),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "train",
+                "--model",
+                "line",
+                "--data",
+                s(data),
+                "--checkpoint",
+                s(&part),
+                "--resume",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}

@@ -555,3 +555,251 @@ fn softmax_trains_evaluates_and_predicts_classes() {
     std::fs::write(&broken, &bytes[..n - 10]).unwrap();
     fails_with(&["predict", "--model", s(&broken), "--data", s(&data)], 1, "truncated");
 }
+
+/// Two cliques of 10 nodes (`a0..a9`, `b0..b9`) joined by one edge.
+fn write_cliques(path: &Path) {
+    let mut t = String::from("# two cliques\n");
+    for c in ["a", "b"] {
+        for i in 0..10 {
+            for j in i + 1..10 {
+                t += &format!("{c}{i} {c}{j}\n");
+            }
+        }
+    }
+    t += "a0 b0\n";
+    std::fs::write(path, t).unwrap();
+}
+
+#[test]
+fn line_trains_evaluates_and_predicts_on_an_edge_list() {
+    let d = dir("line");
+    let (graph, model, report) = (d.join("cliques.txt"), d.join("line.model"), d.join("r.json"));
+    write_cliques(&graph);
+    let args = [
+        "train",
+        "--model",
+        "line",
+        "--data",
+        s(&graph),
+        "--dim",
+        "8",
+        "--epochs",
+        "100",
+        "--out",
+        s(&model),
+        "--report",
+        s(&report),
+    ];
+    let out = run(&args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    // 91 edges, 10 % held out; both directions of the rest are pairs.
+    assert!(
+        stdout.contains("20 nodes, 91 edges; training on 82 edges = 164 pairs, 9 held out"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("epoch 100: train loss"), "{stdout}");
+    let held = value_of(&stdout, "held-out link auc");
+    assert!(held > 0.8, "held-out link AUC {held}: {stdout}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        (json["model"].as_str(), json["nodes"].as_u64()),
+        (Some("line"), Some(20))
+    );
+    assert_eq!(json["epochs"].as_array().unwrap().len(), 100);
+
+    let out = run(&["eval", "--model", s(&model), "--data", s(&graph)]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("91 edges, model: line, 20 nodes, dim 8"), "{stdout}");
+    assert!(stdout.contains("(91 edges vs 49 sampled non-edges)"), "{stdout}");
+    let all = value_of(&stdout, "link auc:");
+    assert!(all > 0.9, "link AUC {all}: {stdout}");
+
+    // Nodes are mapped by name: a file naming a node the model lacks is an error naming it.
+    let stranger = d.join("stranger.txt");
+    std::fs::write(&stranger, "a1 a2\na3 nobody\n").unwrap();
+    fails_with(
+        &["eval", "--model", s(&model), "--data", s(&stranger)],
+        1,
+        "node \"nobody\" (edge 2 from 1) is not one of the model's 20 nodes",
+    );
+    // An edge list read as METIS is a parse error naming the file, not a panic.
+    fails_with(
+        &["eval", "--model", s(&model), "--data", s(&graph), "--format", "metis"],
+        1,
+        "cliques.txt",
+    );
+    fails_with(
+        &["train", "--model", "line", "--data", s(&graph), "--format", "metis"],
+        1,
+        "cliques.txt",
+    );
+    fails_with(
+        &["train", "--model", "line", "--data", s(&graph), "--format", "csv"],
+        2,
+        "csv",
+    );
+    fails_with(
+        &["train", "--model", "line", "--data", s(&graph), "--window", "3"],
+        1,
+        "--window applies to --model word2vec only",
+    );
+
+    let queries = d.join("q.txt");
+    std::fs::write(&queries, "a3\n\nnobody\nb5\n").unwrap();
+    let out = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&queries),
+        "--neighbours",
+        "5",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[1], "nobody\tunknown");
+    assert!(text(&out.stderr).contains("1 of 3 names are not in the model"));
+    for (line, clique) in [(lines[0], 'a'), (lines[2], 'b')] {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 6, "{line}");
+        let mut last = f32::INFINITY;
+        for f in &fields[1..] {
+            let (name, cos) = f.split_once(' ').unwrap();
+            let cos: f32 = cos.parse().unwrap();
+            assert!(name.starts_with(clique) && name != fields[0], "{line}");
+            assert!(cos <= last && (-1.0..=1.0).contains(&cos), "{line}");
+            last = cos;
+        }
+    }
+}
+
+/// 1,500 sentences of 10 words, each from one of five topics of four words
+/// (`a0..a3`, ..., `e0..e3`), seeded. Only a fifth of random negatives share
+/// a pair's topic, so the best held-out AUC is about 1 − ½·⅕ = 0.9.
+fn write_topics(path: &Path) {
+    let mut x = 12345u64;
+    let mut next = || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (x >> 33) as usize
+    };
+    let mut t = String::new();
+    for n in 0..1500 {
+        let topic = ["a", "b", "c", "d", "e"][n % 5];
+        let words: Vec<String> = (0..10).map(|_| format!("{topic}{}", next() % 4)).collect();
+        t += &words.join(" ");
+        t.push('\n');
+    }
+    std::fs::write(path, t).unwrap();
+}
+
+#[test]
+fn word2vec_trains_evaluates_and_predicts_on_text() {
+    let d = dir("word2vec");
+    let (corpus, model) = (d.join("topics.txt"), d.join("w2v.model"));
+    write_topics(&corpus);
+    let out = run(&[
+        "train",
+        "--model",
+        "word2vec",
+        "--data",
+        s(&corpus),
+        "--dim",
+        "16",
+        "--epochs",
+        "3",
+        "--window",
+        "3",
+        "--min-count",
+        "1",
+        "--subsample",
+        "0",
+        "--lr",
+        "0.05",
+        "--out",
+        s(&model),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("vocabulary 20 at min-count 1; training on 1350 sentences, 13500 tokens"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("150 sentences held out"), "{stdout}");
+    assert!(stdout.contains("epoch   3: train loss"), "{stdout}");
+    let held = value_of(&stdout, "held-out pair auc");
+    assert!(held > 0.8, "held-out pair AUC {held}: {stdout}");
+
+    // Unknown words are dropped before windows are formed, and counted.
+    let eval_text = d.join("eval.txt");
+    std::fs::write(&eval_text, "a1 a2 qqq a3 a0\nb1 b2 b3 zzz zzz b0\nqqq\n").unwrap();
+    let out = run(&["eval", "--model", s(&model), "--data", s(&eval_text)]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("skipped: 4 of 12 words (2 distinct)"), "{stdout}");
+    let auc = value_of(&stdout, "pair auc:");
+    assert!((0.0..=1.0).contains(&auc), "{stdout}");
+    fails_with(
+        &[
+            "train",
+            "--model",
+            "word2vec",
+            "--data",
+            s(&corpus),
+            "--out",
+            s(&model),
+            "--resume",
+        ],
+        1,
+        "--resume is not supported for word2vec models",
+    );
+    let lonely = d.join("lonely.txt");
+    std::fs::write(&lonely, "a1 qqq\nb2\n").unwrap();
+    fails_with(
+        &["eval", "--model", s(&model), "--data", s(&lonely)],
+        1,
+        "no two known words share a sentence",
+    );
+    let none = d.join("none.txt");
+    std::fs::write(&none, "qqq zzz\n").unwrap();
+    fails_with(
+        &["eval", "--model", s(&model), "--data", s(&none)],
+        1,
+        "none of its 2 words is in the model's vocabulary",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--model",
+            s(&model),
+            "--data",
+            s(&eval_text),
+            "--format",
+            "edges",
+        ],
+        1,
+        "--format applies to line models only",
+    );
+
+    let queries = d.join("q.txt");
+    std::fs::write(&queries, "a0\nb3\n").unwrap();
+    let out = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&queries),
+        "--neighbours",
+        "3",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for (line, topic) in stdout.lines().zip(['a', 'b']) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert!(fields[1..].iter().all(|f| f.starts_with(topic)), "{stdout}");
+    }
+}

@@ -1,6 +1,7 @@
 //! `wildsgd`: train, evaluate and apply the built-in models from the command
 //! line: linear models (logistic, hinge, squared) and multiclass softmax on
-//! LIBSVM files, matrix factorisation on ratings files.
+//! LIBSVM files, matrix factorisation on ratings files, and skip-gram
+//! negative-sampling embeddings of graphs (`line`) and text (`word2vec`).
 //!
 //! ```text
 //! wildsgd train --data data/spamassassin.svm.gz --valid-fraction 0.2 --out spam.model
@@ -8,9 +9,13 @@
 //! wildsgd predict --model spam.model --data data/spamassassin.svm.gz --out scores.txt
 //! wildsgd train --model mf --data ratings.tsv --valid-fraction 0.1 --out mf.model
 //! wildsgd train --model softmax --data train.svm.gz --valid test.svm.gz --out softmax.model
+//! wildsgd train --model line --data graph.metis.graph --out line.model
+//! wildsgd train --model word2vec --data corpus.txt --epochs 3 --out w2v.model
+//! wildsgd predict --model w2v.model --data words.txt --neighbours 8
 //! ```
 //!
-//! Each model kind lives in its own module (`linear`, `softmax`, `mf`): how
+//! Each model kind lives in its own module (`linear`, `softmax`, `mf`,
+//! `sgns` for line and word2vec): how
 //! it reads its data, builds its model (fresh or from a checkpoint), and
 //! evaluates and predicts. The training loop, checkpoints, progress and
 //! reports are shared ([`train_loop`]). A new kind is one more [`ModelKind`]
@@ -50,28 +55,34 @@ macro_rules! say {
 
 mod linear;
 mod mf;
+mod sgns;
 mod softmax;
 
 #[derive(Parser)]
 #[command(
     name = "wildsgd",
     version,
-    about = "Lock-free Hogwild!-style SGD: linear and softmax models on LIBSVM data, matrix factorisation on ratings"
+    about = "Lock-free Hogwild!-style SGD: linear and softmax models on LIBSVM data, matrix factorisation on \
+             ratings, embeddings of graphs (line) and text (word2vec)"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once per process: the size of the training arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a model and save it.
     Train(TrainArgs),
     /// Evaluate a saved model: loss, accuracy and AUC (linear), accuracy and
-    /// per-class recall (softmax), RMSE (mf).
+    /// per-class recall (softmax), RMSE (mf), link AUC (line), pair AUC (word2vec).
     Eval(EvalArgs),
     /// One prediction per sample: the positive-class probability (logistic),
-    /// the raw score (hinge, squared), the class (softmax), the rating (mf).
+    /// the raw score (hinge, squared), the class (softmax), the rating (mf);
+    /// for line and word2vec, the nearest neighbours of each name or word
+    /// (one per line of the data file).
     Predict(PredictArgs),
 }
 
@@ -88,6 +99,21 @@ pub(crate) enum ModelKind {
     Softmax,
     /// Matrix factorisation (ratings file: `user item rating` per line).
     Mf,
+    /// LINE-style node embeddings, skip-gram with negative sampling on the
+    /// edges of a graph (METIS `.graph` or an edge list).
+    Line,
+    /// word2vec skip-gram with negative sampling on text (one sentence per
+    /// line, whitespace-separated words).
+    Word2vec,
+}
+
+/// How a graph file is written.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphFormat {
+    /// METIS adjacency format (a header `n m`, then one line of neighbours per vertex).
+    Metis,
+    /// An edge list: `from to [weight]` per line, any tokens as node names.
+    Edges,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,23 +129,25 @@ pub(crate) enum ScheduleKind {
 #[derive(Args)]
 pub(crate) struct TrainArgs {
     /// Training data: LIBSVM (plain or gzip) for linear and softmax models, a
-    /// ratings file (`user item rating`, tab/comma/space separated) for mf.
+    /// ratings file (`user item rating`, tab/comma/space separated) for mf, a
+    /// graph for line, text (a sentence per line) for word2vec.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
-    /// The model: logistic, hinge, squared, softmax or mf.
+    /// The model: logistic, hinge, squared, softmax, mf, line or word2vec.
     #[arg(long, value_enum, default_value = "logistic")]
     model: ModelKind,
     /// Worker threads (default: all cores; 1 for the sequential policy).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Passes over the training data [linear 10, softmax 6, mf 25].
+    /// Passes over the training data [linear 10, softmax 6, mf 25, line 10, word2vec 5].
     #[arg(long, value_name = "E")]
     epochs: Option<usize>,
     /// Where to save the trained model.
     #[arg(long, value_name = "M")]
     out: Option<PathBuf>,
     /// Initial learning rate [logistic 12 divided by the training rows' mean
-    /// squared norm; hinge and squared 0.5; softmax 0.01; mf 0.02].
+    /// squared norm; hinge and squared 0.5; softmax 0.01; mf 0.02; line 0.4;
+    /// word2vec 0.025 (line and word2vec decay linearly to 1e-4 of it)].
     #[arg(long, value_name = "X")]
     lr: Option<f32>,
     /// The step-size schedule [epoch-decay].
@@ -140,6 +168,25 @@ pub(crate) struct TrainArgs {
     /// Factor rank (mf only) [100].
     #[arg(long, value_name = "R")]
     rank: Option<usize>,
+    /// The graph file's format (line only) [by extension: `.graph` and
+    /// `.metis` are METIS, anything else an edge list].
+    #[arg(long, value_enum)]
+    format: Option<GraphFormat>,
+    /// Embedding dimension (line, word2vec) [line 32, word2vec 100].
+    #[arg(long, value_name = "D")]
+    dim: Option<usize>,
+    /// Negatives per pair, drawn from count^0.75 (line, word2vec) [5].
+    #[arg(long, value_name = "K")]
+    negatives: Option<usize>,
+    /// Skip-gram window, words on each side (word2vec) [5].
+    #[arg(long, value_name = "W")]
+    window: Option<usize>,
+    /// Drop words seen fewer times than this (word2vec) [5].
+    #[arg(long, value_name = "N")]
+    min_count: Option<u64>,
+    /// Sub-sampling threshold t of frequent words; 0 keeps every word (word2vec) [1e-3].
+    #[arg(long, value_name = "T")]
+    subsample: Option<f64>,
     /// Return the average of the last epoch's iterates (true/false) [softmax true, others false].
     #[arg(long, value_name = "BOOL")]
     average: Option<bool>,
@@ -148,7 +195,8 @@ pub(crate) struct TrainArgs {
     /// or delayed:M.
     #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_policy)]
     policy: Policy,
-    /// Hold out this fraction of the rows (seeded) for validation.
+    /// Hold out this fraction of the rows (seeded) for validation [line and
+    /// word2vec 0.1 of the edges or sentences; 0 holds out nothing].
     #[arg(long, value_name = "F", conflicts_with = "valid")]
     valid_fraction: Option<f64>,
     /// Validation data, in the training data's format.
@@ -182,9 +230,16 @@ pub(crate) struct EvalArgs {
     /// A model saved by `wildsgd train --out`.
     #[arg(long, value_name = "M")]
     model: PathBuf,
-    /// Data to evaluate on, in the model's training format (LIBSVM, or ratings for mf).
+    /// Data to evaluate on, in the model's training format (LIBSVM, ratings for
+    /// mf, a graph for line, text for word2vec).
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// The graph file's format (line models) [by extension].
+    #[arg(long, value_enum)]
+    format: Option<GraphFormat>,
+    /// Seed of the sampled negatives (line, word2vec).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Also print the confusion matrix (softmax).
     #[arg(long, short)]
     verbose: bool,
@@ -195,9 +250,13 @@ pub(crate) struct PredictArgs {
     /// A model saved by `wildsgd train --out`.
     #[arg(long, value_name = "M")]
     model: PathBuf,
-    /// Data to predict for, in the model's training format (labels and ratings are read but not used).
+    /// Data to predict for, in the model's training format (labels and ratings are read but not used);
+    /// for line and word2vec, node names or words, one per line.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
+    /// Neighbours to list per name or word (line, word2vec).
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    neighbours: usize,
     /// Where to write the predictions, one per line (default: stdout).
     #[arg(long, value_name = "P")]
     out: Option<PathBuf>,
@@ -315,7 +374,7 @@ impl Run {
     }
 }
 
-fn schedule_of(a: &TrainArgs, default: Schedule) -> Result<Schedule, Error> {
+pub(crate) fn schedule_of(a: &TrainArgs, default: Schedule) -> Result<Schedule, Error> {
     let (d_kind, d_lr, d_decay) = match default {
         Schedule::Constant(lr) => (ScheduleKind::Constant, lr, 0.0),
         Schedule::InverseTime { initial, decay } => (ScheduleKind::InverseTime, initial, decay),
@@ -339,7 +398,10 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         ModelKind::Hinge | ModelKind::Squared => linear::DEFAULTS,
         ModelKind::Softmax => softmax::DEFAULTS,
         ModelKind::Mf => mf::DEFAULTS,
+        ModelKind::Line => sgns::LINE_DEFAULTS,
+        ModelKind::Word2vec => sgns::WORD2VEC_DEFAULTS,
     };
+    sgns::check_args(&a)?;
     if a.no_bias && !matches!(a.model, ModelKind::Logistic | ModelKind::Hinge | ModelKind::Squared) {
         return Err(param("no-bias", "--no-bias applies to linear models only".into()));
     }
@@ -387,6 +449,8 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         ModelKind::Squared => linear::train(&run, Loss::Squared),
         ModelKind::Softmax => softmax::train(&run),
         ModelKind::Mf => mf::train(&run),
+        ModelKind::Line => sgns::train_line(&run),
+        ModelKind::Word2vec => sgns::train_word2vec(&run),
     }
 }
 
@@ -413,6 +477,23 @@ pub(crate) fn train_loop<M: Model>(
     trainer: Trainer,
     weights: Vec<f32>,
     described: Described<'_>,
+) -> Result<(), Error> {
+    train_loop_with(run, model, train, valid, trainer, weights, described, None)
+}
+
+/// [`train_loop`], calling `after_epoch` with each finished epoch's number
+/// (from 0) before its progress line: line advances its pairs' epoch counter
+/// there so each epoch draws fresh negatives.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_loop_with<M: Model>(
+    run: &Run,
+    model: &M,
+    train: &M::Data,
+    valid: Option<&M::Data>,
+    trainer: Trainer,
+    weights: Vec<f32>,
+    described: Described<'_>,
+    after_epoch: Option<&dyn Fn(usize)>,
 ) -> Result<(), Error> {
     let (a, quiet) = (&run.a, run.quiet);
     let epochs = trainer.get_epochs();
@@ -492,6 +573,9 @@ pub(crate) fn train_loop<M: Model>(
     }
     let bar_ref = bar.as_ref();
     job = job.on_epoch(|e| {
+        if let Some(f) = after_epoch {
+            f(e.epoch);
+        }
         let line = line_for(e);
         match bar_ref {
             Some(b) => {
@@ -693,6 +777,7 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
         SavedModel::Linear { .. } => linear::eval(&ckpt, &name, &a),
         SavedModel::Softmax { .. } => softmax::eval(&ckpt, &name, &a),
         SavedModel::MatrixFactorization { .. } => mf::eval(&ckpt, &name, &a),
+        SavedModel::Sgns { .. } => sgns::eval(&ckpt, &name, &a),
         other => Err(param(
             "model",
             format!("{name}: this build cannot evaluate {} models", other.kind_name()),
@@ -707,6 +792,7 @@ fn predict(a: PredictArgs) -> Result<(), Error> {
         SavedModel::Linear { .. } => linear::predict(&ckpt, &name, &a)?,
         SavedModel::Softmax { .. } => softmax::predict(&ckpt, &name, &a)?,
         SavedModel::MatrixFactorization { .. } => mf::predict(&ckpt, &name, &a)?,
+        SavedModel::Sgns { .. } => sgns::predict(&ckpt, &name, &a)?,
         other => {
             return Err(param(
                 "model",

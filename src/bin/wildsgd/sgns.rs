@@ -1,0 +1,667 @@
+//! Skip-gram negative-sampling embeddings: `line` (LINE first-order style,
+//! on the edges of a graph) and `word2vec` (skip-gram windows over text).
+//!
+//! Both save an [`SavedModel::Sgns`] holding the items' names (node names,
+//! or a METIS vertex's number from 1; words) so that `eval` and `predict`
+//! map names, not positions. `line` trains through the shared loop
+//! (checkpoints every N epochs, `--report`); `word2vec` redraws its pairs
+//! every epoch ([`train_skipgram`]), so it prints its epochs after training
+//! and writes no periodic checkpoints; `line` resumes from its checkpoints,
+//! `word2vec` does not (`--resume` is an error).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::data::{read_corpus, read_edge_list, read_metis, Corpus, Graph, Pairs, SkipGram};
+use wildsgd::model::{corrupt_targets, train_skipgram, Sgns, UnigramTable};
+use wildsgd::{Error, Schedule};
+
+use crate::{
+    param, schedule_of, train_loop_with, trainer_line, Defaults, Described, EvalArgs, GraphFormat, ModelKind,
+    PredictArgs, Run, TrainArgs,
+};
+
+/// `line`'s defaults, as in `examples/graph_embedding.rs`: the small
+/// word2vec initialisation needs a rate this large to leave the saddle at
+/// zero within a few epochs of a small graph. The schedule's sample count is
+/// set once the pairs are known.
+pub(crate) const LINE_DEFAULTS: Defaults = Defaults {
+    epochs: 10,
+    schedule: Schedule::Linear {
+        initial: 0.4,
+        samples: 0,
+    },
+    l2: 0.0,
+    average: false,
+};
+
+/// word2vec's own defaults (`-iter 5 -alpha 0.025`, decaying linearly).
+pub(crate) const WORD2VEC_DEFAULTS: Defaults = Defaults {
+    epochs: 5,
+    schedule: Schedule::Linear {
+        initial: 0.025,
+        samples: 0,
+    },
+    l2: 0.0,
+    average: false,
+};
+
+const LINE_DIM: usize = 32;
+const WORD2VEC_DIM: usize = 100;
+const NEGATIVES: usize = 5;
+const WINDOW: usize = 5;
+const MIN_COUNT: u64 = 5;
+const SUBSAMPLE: f64 = 1e-3;
+const VALID_FRACTION: f64 = 0.1;
+/// Held-out pairs scored after training and by `eval`, at most (evenly thinned).
+const MAX_EVAL_PAIRS: usize = 100_000;
+
+/// Rejects the options that do not apply to the kind being trained.
+pub(crate) fn check_args(a: &TrainArgs) -> Result<(), Error> {
+    let (line, w2v) = (a.model == ModelKind::Line, a.model == ModelKind::Word2vec);
+    let only = |given: bool, name: &'static str, ok: bool, which: &str| {
+        if given && !ok {
+            Err(param(name, format!("--{name} applies to {which} only")))
+        } else {
+            Ok(())
+        }
+    };
+    only(a.format.is_some(), "format", line, "--model line")?;
+    only(a.dim.is_some(), "dim", line || w2v, "--model line and word2vec")?;
+    only(
+        a.negatives.is_some(),
+        "negatives",
+        line || w2v,
+        "--model line and word2vec",
+    )?;
+    only(a.window.is_some(), "window", w2v, "--model word2vec")?;
+    only(a.min_count.is_some(), "min-count", w2v, "--model word2vec")?;
+    only(a.subsample.is_some(), "subsample", w2v, "--model word2vec")?;
+    if !(line || w2v) {
+        return Ok(());
+    }
+    let not = |given: bool, name: &'static str, why: &str| {
+        if given {
+            Err(param(
+                name,
+                format!("--{name} does not apply to line and word2vec models{why}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    not(a.l2.is_some(), "l2", "")?;
+    not(a.valid.is_some(), "valid", "; use --valid-fraction")?;
+    not(
+        a.lr_decay.is_some() && a.schedule.is_none(),
+        "lr-decay",
+        " without --schedule (their default decays linearly)",
+    )?;
+    if a.resume && w2v {
+        return Err(param("resume", "--resume is not supported for word2vec models".into()));
+    }
+    if w2v && (a.checkpoint.is_some() || a.checkpoint_every > 0) {
+        return Err(param(
+            "checkpoint",
+            "word2vec writes no periodic checkpoints (save the model with --out)".into(),
+        ));
+    }
+    if let Some(f) = a.valid_fraction {
+        if !(0.0..1.0).contains(&f) {
+            return Err(param("valid-fraction", format!("{f} is not in [0, 1)")));
+        }
+    }
+    Ok(())
+}
+
+/// The schedule: `--schedule` as for other kinds when given, else linear
+/// decay from `--lr` (or `lr`) over `samples` updates, as word2vec decays.
+fn schedule(a: &TrainArgs, lr: f32, samples: usize) -> Result<Schedule, Error> {
+    if a.schedule.is_some() {
+        return schedule_of(a, Schedule::Constant(lr));
+    }
+    let s = Schedule::Linear {
+        initial: a.lr.unwrap_or(lr),
+        samples: samples as u64,
+    };
+    s.validate().map_err(|e| param("lr", format!("{s:?}: {e}")))?;
+    Ok(s)
+}
+
+/// A graph file's format from its extension: `.graph` and `.metis` are METIS.
+fn format_of(path: &Path) -> GraphFormat {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("graph" | "metis") => GraphFormat::Metis,
+        _ => GraphFormat::Edges,
+    }
+}
+
+/// The graph at `path` and its nodes' names (a METIS vertex's number from 1).
+fn read_graph(path: &Path, format: Option<GraphFormat>) -> Result<(Graph, Vec<String>), Error> {
+    let g = match format.unwrap_or_else(|| format_of(path)) {
+        GraphFormat::Metis => read_metis(path)?,
+        GraphFormat::Edges => read_edge_list(path)?,
+    };
+    let names = if g.names.is_empty() {
+        (1..=g.n_nodes).map(|k| k.to_string()).collect()
+    } else {
+        g.names.clone()
+    };
+    Ok((g, names))
+}
+
+/// As many non-edges as `wanted`, or fewer in a dense graph: half of those
+/// there are at most, which [`Graph::non_edges`] can still find by rejection.
+fn non_edge_count(g: &Graph, wanted: usize) -> usize {
+    let n = g.n_nodes as u64;
+    let free = (n * n.saturating_sub(1) / 2).saturating_sub(g.edges.len() as u64);
+    wanted.min((free / 2) as usize).max(1)
+}
+
+/// The model a line checkpoint holds, checked against the graph being
+/// trained on (the same nodes, the same negative table) and the options given.
+fn resumed_model(c: &Checkpoint, run: &Run, names: &[String], counts: &[u64]) -> Result<Sgns, Error> {
+    let file = run.checkpoint_name();
+    let wrong = |reason: String| Error::Checkpoint {
+        file: file.clone(),
+        what: wildsgd::checkpoint::CheckpointIssue::WrongModel { reason },
+    };
+    let model = c.sgns(&file)?;
+    let SavedModel::Sgns {
+        text,
+        names: saved_names,
+        counts: saved_counts,
+        negatives,
+        ..
+    } = &c.model
+    else {
+        unreachable!("checked by Checkpoint::sgns");
+    };
+    if *text {
+        return Err(wrong("it holds a word2vec model, not line".into()));
+    }
+    if saved_names.as_slice() != names || saved_counts.as_slice() != counts {
+        return Err(wrong(format!(
+            "it was trained on another graph or split ({} nodes; this one has {})",
+            saved_names.len(),
+            names.len()
+        )));
+    }
+    let a = &run.a;
+    if a.dim.is_some_and(|d| d != model.embedding_dim()) || a.negatives.is_some_and(|k| k != *negatives) {
+        return Err(wrong(format!(
+            "dim {} and {negatives} negatives in the file, not what --dim/--negatives ask",
+            model.embedding_dim()
+        )));
+    }
+    Ok(model)
+}
+
+/// Negatives per pair: the checkpoint's when resuming.
+fn negatives_of(resume: Option<&Checkpoint>, a: &TrainArgs) -> usize {
+    match resume.map(|c| &c.model) {
+        Some(SavedModel::Sgns { negatives, .. }) => *negatives,
+        _ => a.negatives.unwrap_or(NEGATIVES),
+    }
+}
+
+/// At most [`MAX_EVAL_PAIRS`] of `pairs`, evenly spaced.
+fn thin(pairs: &Pairs) -> Vec<(u32, u32)> {
+    let p = pairs.as_slice();
+    p.iter().copied().step_by(p.len() / MAX_EVAL_PAIRS + 1).collect()
+}
+
+/// Pair AUCs of `positives` against their targets replaced by draws from
+/// count^0.75 and from the uniform distribution over seen items.
+fn pair_aucs(model: &Sgns, w: &[f32], positives: &[(u32, u32)], counts: &[u64], seed: u64) -> Result<String, Error> {
+    let unigram = corrupt_targets(positives, model.table(), seed);
+    let uniform = corrupt_targets(positives, &UnigramTable::with_power(counts, 0.0)?, seed ^ 0x55);
+    Ok(format!(
+        "{:.4} vs unigram^0.75 negatives, {:.4} vs uniform negatives ({} pairs)",
+        model.pair_auc(w, positives, &unigram),
+        model.pair_auc(w, positives, &uniform),
+        positives.len()
+    ))
+}
+
+pub(crate) fn train_line(run: &Run) -> Result<(), Error> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let (graph, names) = read_graph(&a.data, a.format)?;
+    let fraction = a.valid_fraction.unwrap_or(VALID_FRACTION);
+    let seed = run.split_seed();
+    let (train, held) = if fraction > 0.0 {
+        graph.split_edges(fraction, seed)?
+    } else {
+        (graph.clone(), Vec::new())
+    };
+    let non_edges = if held.is_empty() {
+        Vec::new()
+    } else {
+        graph.non_edges(non_edge_count(&graph, held.len()), seed.wrapping_add(1))?
+    };
+    let pairs = Pairs::from_graph(&train);
+    let counts = pairs.target_counts(graph.n_nodes);
+    let samples = run.epochs * pairs.as_slice().len();
+    let (model, trainer) = match &run.resume {
+        None => {
+            let (dim, k) = (a.dim.unwrap_or(LINE_DIM), a.negatives.unwrap_or(NEGATIVES));
+            let model = Sgns::new(graph.n_nodes, dim, UnigramTable::new(&counts)?)?.negatives(k);
+            (model, run.trainer().schedule(schedule(a, 0.4, samples)?))
+        }
+        Some(c) => {
+            let model = resumed_model(c, run, &names, &counts)?;
+            // A linear decay spans the whole run: over the epochs asked for now.
+            let t = run.trainer();
+            let t = match t.get_schedule() {
+                Schedule::Linear { initial, .. } => t.schedule(Schedule::Linear {
+                    initial,
+                    samples: samples as u64,
+                }),
+                _ => t,
+            };
+            (model, t)
+        }
+    };
+    let (dim, k) = (model.embedding_dim(), negatives_of(run.resume.as_ref(), a));
+    let weights = run.start_weights(&model)?;
+    say!(
+        quiet,
+        "data: {} ({} nodes, {} edges; training on {} edges = {} pairs, {} held out)",
+        a.data.display(),
+        graph.n_nodes,
+        graph.edges.len(),
+        train.edges.len(),
+        pairs.as_slice().len(),
+        held.len()
+    );
+    say!(
+        quiet,
+        "model: line, dim {dim}, {k} negatives from degree^0.75; {}",
+        trainer_line(&trainer)
+    );
+    let mut json = serde_json::Map::new();
+    json.insert("data".into(), a.data.display().to_string().into());
+    json.insert("rows".into(), pairs.as_slice().len().into());
+    json.insert("valid_rows".into(), held.len().into());
+    json.insert("nodes".into(), graph.n_nodes.into());
+    json.insert("dim".into(), dim.into());
+    json.insert("model".into(), "line".into());
+    let summary: crate::Summary<'_> = Box::new(|w: &[f32]| {
+        Ok(if held.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "held-out link auc {:.4} ({} held-out edges vs {} sampled non-edges)",
+                model.link_auc(w, &held, &non_edges),
+                held.len(),
+                non_edges.len()
+            )]
+        })
+    });
+    let described = Described {
+        saved: SavedModel::Sgns {
+            text: false,
+            dim,
+            negatives: k,
+            negative_seed: 0,
+            window: 0,
+            subsample: 0.0,
+            names,
+            counts,
+        },
+        json,
+        summary,
+    };
+    pairs.set_epoch(trainer.get_start_epoch() as u32);
+    let advance = |e: usize| pairs.set_epoch(e as u32 + 1);
+    train_loop_with(run, &model, &pairs, None, trainer, weights, described, Some(&advance))
+}
+
+pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let full = read_corpus(&a.data, a.min_count.unwrap_or(MIN_COUNT))?;
+    let fraction = a.valid_fraction.unwrap_or(VALID_FRACTION);
+    let (train, held) = if fraction > 0.0 {
+        let (t, h) = full.split(fraction, a.seed)?;
+        (t, Some(h))
+    } else {
+        (full.clone(), None)
+    };
+    let sg = SkipGram {
+        window: a.window.unwrap_or(WINDOW),
+        subsample: a.subsample.unwrap_or(SUBSAMPLE),
+        seed: a.seed,
+    };
+    if sg.window == 0 {
+        return Err(param("window", "must be at least 1".into()));
+    }
+    if !(sg.subsample.is_finite() && sg.subsample >= 0.0) {
+        return Err(param(
+            "subsample",
+            format!("must be finite and >= 0, got {}", sg.subsample),
+        ));
+    }
+    let per_epoch = sg.pairs(&train, 0).as_slice().len();
+    if per_epoch == 0 {
+        return Err(Error::EmptyDataset { what: "training" });
+    }
+    let counts = train.vocab().counts().to_vec();
+    let (dim, k) = (a.dim.unwrap_or(WORD2VEC_DIM), a.negatives.unwrap_or(NEGATIVES));
+    let model = Sgns::new(full.vocab().len(), dim, UnigramTable::new(&counts)?)?.negatives(k);
+    let mut trainer = run.trainer().schedule(schedule(a, 0.025, run.epochs * per_epoch)?);
+    if trainer.get_policy() == wildsgd::Policy::Auto {
+        // Decided once on epoch 0's pairs, so every epoch runs the same policy.
+        let first = sg.pairs(&train, 0);
+        let c = trainer.job(&model, &first).choose_policy()?;
+        say!(quiet, "policy auto: {} ({})", c.policy, c.reason);
+        trainer = trainer.policy(c.policy);
+    }
+    say!(
+        quiet,
+        "data: {} (vocabulary {} at min-count {}; training on {} sentences, {} tokens, about {} pairs/epoch; \
+         {} sentences held out)",
+        a.data.display(),
+        full.vocab().len(),
+        a.min_count.unwrap_or(MIN_COUNT),
+        train.n_sentences(),
+        train.n_tokens(),
+        per_epoch,
+        held.as_ref().map_or(0, Corpus::n_sentences)
+    );
+    say!(
+        quiet,
+        "model: word2vec, dim {dim}, {k} negatives from unigram^0.75, window {}, subsample {}; {}",
+        sg.window,
+        sg.subsample,
+        trainer_line(&trainer)
+    );
+    let trained = train_skipgram(&trainer, &model, &train, &sg)?;
+    let r = &trained.report;
+    for e in &r.epochs {
+        say!(
+            quiet,
+            "epoch {:>3}: train loss {:.5}, {:.0} samples/s, {:.3} s",
+            e.epoch + 1,
+            e.train_loss,
+            e.samples_per_sec,
+            e.wall_seconds
+        );
+    }
+    let total_seconds = run.clock.elapsed().as_secs_f64();
+    say!(
+        quiet,
+        "done: {} epochs, {:.0} samples/s over {:.3} s of updates, {:.2} s in all",
+        r.epochs.len(),
+        r.samples_per_sec(),
+        r.update_seconds(),
+        total_seconds
+    );
+    let w = &trained.weights;
+    let held_auc = match &held {
+        Some(h) => {
+            let positives = thin(&sg.pairs(h, 0));
+            let line = pair_aucs(&model, w, &positives, &counts, a.seed)?;
+            say!(quiet, "held-out pair auc {line}");
+            Some(line)
+        }
+        None => None,
+    };
+    let words: Vec<String> = (0..full.vocab().len() as u32)
+        .map(|i| full.vocab().word(i).to_string())
+        .collect();
+    if let Some(out) = &a.out {
+        let saved = SavedModel::Sgns {
+            text: true,
+            dim,
+            negatives: k,
+            negative_seed: 0,
+            window: sg.window,
+            subsample: sg.subsample,
+            names: words,
+            counts,
+        };
+        Checkpoint {
+            average: run.average,
+            ..Checkpoint::new(saved, &trainer, r.epochs.len(), trained.weights.clone())
+        }
+        .save(out)?;
+        say!(quiet, "model saved to {}", out.display());
+    }
+    if let Some(path) = &a.report {
+        let epochs: Vec<serde_json::Value> = r
+            .epochs
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "epoch": e.epoch,
+                    "train_loss": e.train_loss,
+                    "samples_per_sec": e.samples_per_sec,
+                    "seconds": e.wall_seconds,
+                    "update_seconds": e.update_seconds,
+                    "learning_rate": e.learning_rate,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "data": a.data.display().to_string(),
+            "model": "word2vec",
+            "vocabulary": full.vocab().len(),
+            "rows": per_epoch,
+            "dim": dim,
+            "threads": r.threads,
+            "policy": r.policy,
+            "total_seconds": total_seconds,
+            "update_seconds": r.update_seconds(),
+            "samples_per_sec": r.samples_per_sec(),
+            "held_out_pair_auc": held_auc,
+            "epochs": epochs,
+        });
+        let text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
+        std::fs::write(path, text + "\n").map_err(|source| Error::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
+        say!(quiet, "report written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The model, its items' names and counts, and its window.
+struct Loaded<'c> {
+    model: Sgns,
+    text: bool,
+    names: &'c [String],
+    counts: &'c [u64],
+    window: usize,
+}
+
+fn load<'c>(ckpt: &'c Checkpoint, name: &str) -> Result<Loaded<'c>, Error> {
+    let model = ckpt.sgns(name)?;
+    let SavedModel::Sgns {
+        text,
+        names,
+        counts,
+        window,
+        ..
+    } = &ckpt.model
+    else {
+        unreachable!("checked by Checkpoint::sgns");
+    };
+    Ok(Loaded {
+        model,
+        text: *text,
+        names,
+        counts,
+        window: *window,
+    })
+}
+
+fn index_of(names: &[String]) -> HashMap<&str, u32> {
+    names.iter().enumerate().map(|(i, n)| (n.as_str(), i as u32)).collect()
+}
+
+/// `line`: link AUC of the file's edges (nodes mapped by name; an unknown
+/// name is an error) against as many node pairs that are not edges of the
+/// file. The training edges are not known here, so a non-edge may be one of
+/// them; evaluate on a held-out file for a clean figure. `word2vec`: pair
+/// AUC of the file's skip-gram pairs (the model's window, no sub-sampling;
+/// words not in the model's vocabulary are dropped, and counted, before
+/// windows are formed) against their targets replaced by negatives.
+pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+    let m = load(ckpt, name)?;
+    let w = &ckpt.weights[..];
+    let index = index_of(m.names);
+    if !m.text {
+        let (g, file_names) = read_graph(&a.data, a.format)?;
+        let map = |k: u32, edge: usize| {
+            let node = &file_names[k as usize];
+            index.get(node.as_str()).copied().ok_or_else(|| {
+                param(
+                    "data",
+                    format!(
+                        "{}: node {node:?} (edge {} from 1) is not one of the model's {} nodes",
+                        a.data.display(),
+                        edge + 1,
+                        m.names.len()
+                    ),
+                )
+            })
+        };
+        let edges = g
+            .edges
+            .iter()
+            .enumerate()
+            .map(|(i, &(u, v))| Ok((map(u, i)?, map(v, i)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mapped = Graph {
+            n_nodes: m.names.len(),
+            edges,
+            ..Graph::default()
+        };
+        let non_edges = mapped.non_edges(non_edge_count(&mapped, mapped.edges.len()), a.seed)?;
+        out!(
+            "data: {} ({} edges, model: line, {} nodes, dim {})",
+            a.data.display(),
+            mapped.edges.len(),
+            m.names.len(),
+            m.model.embedding_dim()
+        );
+        out!(
+            "link auc: {:.6} ({} edges vs {} sampled non-edges)",
+            m.model.link_auc(w, &mapped.edges, &non_edges),
+            mapped.edges.len(),
+            non_edges.len()
+        );
+        return Ok(());
+    }
+    if a.format.is_some() {
+        return Err(param("format", "--format applies to line models only".into()));
+    }
+    let file = read_corpus(&a.data, 1)?;
+    let (mut kept, mut skipped, mut unknown) = (String::new(), 0usize, 0usize);
+    let known: Vec<Option<u32>> = (0..file.vocab().len() as u32)
+        .map(|i| index.get(file.vocab().word(i)).copied())
+        .collect();
+    unknown += known.iter().filter(|k| k.is_none()).count();
+    for s in 0..file.n_sentences() {
+        for &t in file.sentence(s) {
+            match known[t as usize] {
+                Some(id) => {
+                    kept += &m.names[id as usize];
+                    kept.push(' ');
+                }
+                None => skipped += 1,
+            }
+        }
+        kept.push('\n');
+    }
+    let tokens = file.n_tokens();
+    if skipped == tokens {
+        return Err(param(
+            "data",
+            format!(
+                "{}: none of its {tokens} words is in the model's vocabulary",
+                a.data.display()
+            ),
+        ));
+    }
+    let corpus = Corpus::from_text(&kept, 1)?;
+    let to_model: Vec<u32> = (0..corpus.vocab().len() as u32)
+        .map(|i| index[corpus.vocab().word(i)])
+        .collect();
+    // No sub-sampling: its keep probabilities would come from this file's
+    // own frequencies, which for a short file discard nearly every word.
+    let sg = SkipGram {
+        window: m.window.max(1),
+        subsample: 0.0,
+        seed: a.seed,
+    };
+    let pairs: Vec<(u32, u32)> = thin(&sg.pairs(&corpus, 0))
+        .into_iter()
+        .map(|(s, t)| (to_model[s as usize], to_model[t as usize]))
+        .collect();
+    if pairs.is_empty() {
+        return Err(param(
+            "data",
+            format!(
+                "{}: no two known words share a sentence, so there are no skip-gram pairs",
+                a.data.display()
+            ),
+        ));
+    }
+    out!(
+        "data: {} ({} sentences, {tokens} words; model: word2vec, vocabulary {}, dim {})",
+        a.data.display(),
+        file.n_sentences(),
+        m.names.len(),
+        m.model.embedding_dim()
+    );
+    out!("skipped: {skipped} of {tokens} words ({unknown} distinct) not in the model's vocabulary");
+    out!(
+        "pair auc: {} (dynamic window up to {}, no sub-sampling)",
+        pair_aucs(&m.model, w, &pairs, m.counts, a.seed)?,
+        sg.window
+    );
+    Ok(())
+}
+
+/// For each name or word in the file (one per line; blank lines skipped):
+/// `NAME<TAB>NEIGHBOUR COSINE<TAB>...`, the `--neighbours` nearest by cosine
+/// similarity of the input vectors, best first. A name the model does not
+/// know gets the line `NAME<TAB>unknown`, so output lines stay one per
+/// input line, and a count on stderr.
+pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+    let m = load(ckpt, name)?;
+    let index = index_of(m.names);
+    let text = std::fs::read_to_string(&a.data).map_err(|source| Error::Io {
+        file: a.data.display().to_string(),
+        source,
+    })?;
+    let mut unknown = 0usize;
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|q| match index.get(q) {
+            Some(&i) => {
+                let mut line = q.to_string();
+                for (j, c) in m.model.nearest(&ckpt.weights[..], i, a.neighbours) {
+                    line += &format!("\t{} {c:.4}", m.names[j as usize]);
+                }
+                line
+            }
+            None => {
+                unknown += 1;
+                format!("{q}\tunknown")
+            }
+        })
+        .collect();
+    if unknown > 0 {
+        eprintln!(
+            "wildsgd: {unknown} of {} names are not in the model (their lines say `unknown`)",
+            lines.len()
+        );
+    }
+    Ok(lines)
+}
