@@ -156,7 +156,7 @@ fn cpu_model() -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = args.threads.clone().unwrap_or_else(|| {
         let mut t: Vec<usize> = std::iter::successors(Some(1), |&t| Some(t * 2))
@@ -182,6 +182,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let clock = Instant::now();
     if let Problem::Mf = args.problem {
+        args.model = format!("mf (rank {})", args.rank);
         let data = SyntheticRatings {
             users: 50_000,
             items: 10_000,
