@@ -212,6 +212,19 @@ impl CsrDataset {
         df
     }
 
+    /// For each of the first `width` features, `n / df_j`:
+    /// the number of rows over the feature's document frequency, 0 for a
+    /// feature that never occurs. A lazily applied L2 step scaled by it
+    /// shrinks each weight, in expectation over an epoch, by exactly the
+    /// `λ w_j` of the penalty `λ/2 ‖w‖²` — the scaling of the Hogwild!
+    /// paper, shared by the built-in sparse models.
+    pub fn inverse_document_frequencies(&self, width: usize) -> Vec<f32> {
+        let n = self.len() as f32;
+        let mut df = self.feature_counts();
+        df.resize(width, 0);
+        df.iter().map(|&c| if c == 0 { 0.0 } else { n / c as f32 }).collect()
+    }
+
     /// Bytes of memory the dataset's arrays hold.
     pub fn heap_bytes(&self) -> usize {
         self.indptr.capacity() * std::mem::size_of::<usize>()

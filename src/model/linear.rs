@@ -159,10 +159,7 @@ impl Linear {
         self.inv_df = if lambda == 0.0 {
             Vec::new()
         } else {
-            let n = train.len() as f32;
-            let mut df = train.feature_counts();
-            df.resize(self.n_features, 0);
-            df.iter().map(|&c| if c == 0 { 0.0 } else { n / c as f32 }).collect()
+            train.inverse_document_frequencies(self.n_features)
         };
         self
     }
