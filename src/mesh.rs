@@ -675,10 +675,10 @@ impl<M: Model> Cortex<M::Data> for Probed<'_, M> {
         };
         let name = self.name.clone();
         Ok(Some(match policy {
-            Policy::HotCold { hot, every } => {
-                let hot = touches.written_at_least(1.0 / every.max(1) as f64, hot.min(policy::MAX_HOT));
-                typed(name, policy::HotCold::new(&hot, self.model.dim(), every.max(1))?)
-            }
+            Policy::HotCold { hot, every } => typed(
+                name,
+                policy::HotCold::from_touches(&touches, self.model.dim(), hot, every)?,
+            ),
             Policy::Replicas { every, merge } => Box::new(Typed {
                 name,
                 model: self.model,

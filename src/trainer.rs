@@ -356,15 +356,8 @@ impl<'a, M: Model> Job<'a, M> {
             Policy::Locked => self.run_with_rule(policy::Locked, &name),
             Policy::Batched { size } => self.run_with_rule(policy::Batched { size }, &name),
             Policy::HotCold { hot, every } => {
-                if every == 0 {
-                    return Err(Error::InvalidParameter {
-                        name: "policy",
-                        reason: format!("{policy}: the merge interval must be at least 1"),
-                    });
-                }
                 let touches = self.probe(policy::PROBE_SAMPLES)?;
-                let hot = touches.written_at_least(1.0 / every as f64, hot.min(policy::MAX_HOT));
-                let rule = policy::HotCold::new(&hot, self.model.dim(), every)?;
+                let rule = policy::HotCold::from_touches(&touches, self.model.dim(), hot, every)?;
                 self.run_with_rule(rule, &name)
             }
             Policy::Replicas { every, merge } => self.run_with_rule(

@@ -1,4 +1,4 @@
-use super::{UpdateRule, Worker};
+use super::{Touches, UpdateRule, Worker};
 use crate::model::{Weights, WeightsMut};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
@@ -101,6 +101,16 @@ impl HotCold {
             dim,
             every,
         })
+    }
+
+    /// The split [`Policy::HotCold { hot, every }`](super::Policy::HotCold)
+    /// makes from a probe of the problem: the weights written in at least
+    /// 1 of `every` probed samples, at most `hot` (and [`MAX_HOT`]) of them,
+    /// the most written first.
+    pub fn from_touches(touches: &Touches, dim: usize, hot: usize, every: usize) -> Result<Self, crate::Error> {
+        // `every = 0` marks nothing hot (a rate of infinity) and `new` rejects it.
+        let hot = touches.written_at_least(1.0 / every as f64, hot.min(MAX_HOT));
+        Self::new(&hot, dim, every)
     }
 
     /// The hot weights' indices, in increasing order.
