@@ -618,42 +618,54 @@ pub(crate) fn train_loop_with<M: Model>(
         say!(quiet, "model saved to {}", out.display());
     }
     if let Some(path) = &a.report {
-        let epochs: Vec<serde_json::Value> = r
-            .epochs
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "epoch": e.epoch,
-                    "train_loss": e.train_loss,
-                    "train_accuracy": e.train_accuracy,
-                    "valid_loss": e.valid_loss,
-                    "valid_accuracy": e.valid_accuracy,
-                    "samples_per_sec": e.samples_per_sec,
-                    "seconds": e.wall_seconds,
-                    "update_seconds": e.update_seconds,
-                    "eval_seconds": e.eval_seconds,
-                    "learning_rate": e.learning_rate,
-                })
-            })
-            .collect();
-        let mut json = described.json;
-        for (k, v) in [
-            ("threads", serde_json::json!(r.threads)),
-            ("policy", serde_json::json!(r.policy)),
-            ("total_seconds", serde_json::json!(total_seconds)),
-            ("update_seconds", serde_json::json!(r.update_seconds())),
-            ("samples_per_sec", serde_json::json!(r.samples_per_sec())),
-            ("epochs", serde_json::Value::Array(epochs)),
-        ] {
-            json.insert(k.into(), v);
-        }
-        let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).expect("JSON of plain values");
-        std::fs::write(path, text + "\n").map_err(|source| Error::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
-        say!(quiet, "report written to {}", path.display());
+        write_report(path, described.json, r, total_seconds, quiet)?;
     }
+    Ok(())
+}
+
+/// Writes the JSON report (`--report`): the kind's own fields, then the
+/// run's threads, policy, timings and per-epoch figures.
+pub(crate) fn write_report(
+    path: &std::path::Path,
+    mut json: serde_json::Map<String, serde_json::Value>,
+    r: &wildsgd::trainer::Report,
+    total_seconds: f64,
+    quiet: bool,
+) -> Result<(), Error> {
+    let epochs: Vec<serde_json::Value> = r
+        .epochs
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "epoch": e.epoch,
+                "train_loss": e.train_loss,
+                "train_accuracy": e.train_accuracy,
+                "valid_loss": e.valid_loss,
+                "valid_accuracy": e.valid_accuracy,
+                "samples_per_sec": e.samples_per_sec,
+                "seconds": e.wall_seconds,
+                "update_seconds": e.update_seconds,
+                "eval_seconds": e.eval_seconds,
+                "learning_rate": e.learning_rate,
+            })
+        })
+        .collect();
+    for (k, v) in [
+        ("threads", serde_json::json!(r.threads)),
+        ("policy", serde_json::json!(r.policy)),
+        ("total_seconds", serde_json::json!(total_seconds)),
+        ("update_seconds", serde_json::json!(r.update_seconds())),
+        ("samples_per_sec", serde_json::json!(r.samples_per_sec())),
+        ("epochs", serde_json::Value::Array(epochs)),
+    ] {
+        json.insert(k.into(), v);
+    }
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).expect("JSON of plain values");
+    std::fs::write(path, text + "\n").map_err(|source| Error::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    say!(quiet, "report written to {}", path.display());
     Ok(())
 }
 

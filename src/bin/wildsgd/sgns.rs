@@ -429,40 +429,14 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
         say!(quiet, "model saved to {}", out.display());
     }
     if let Some(path) = &a.report {
-        let epochs: Vec<serde_json::Value> = r
-            .epochs
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "epoch": e.epoch,
-                    "train_loss": e.train_loss,
-                    "samples_per_sec": e.samples_per_sec,
-                    "seconds": e.wall_seconds,
-                    "update_seconds": e.update_seconds,
-                    "learning_rate": e.learning_rate,
-                })
-            })
-            .collect();
-        let json = serde_json::json!({
-            "data": a.data.display().to_string(),
-            "model": "word2vec",
-            "vocabulary": full.vocab().len(),
-            "rows": per_epoch,
-            "dim": dim,
-            "threads": r.threads,
-            "policy": r.policy,
-            "total_seconds": total_seconds,
-            "update_seconds": r.update_seconds(),
-            "samples_per_sec": r.samples_per_sec(),
-            "held_out_pair_auc": held_auc,
-            "epochs": epochs,
-        });
-        let text = serde_json::to_string_pretty(&json).expect("JSON of plain values");
-        std::fs::write(path, text + "\n").map_err(|source| Error::Io {
-            file: path.display().to_string(),
-            source,
-        })?;
-        say!(quiet, "report written to {}", path.display());
+        let mut json = serde_json::Map::new();
+        json.insert("data".into(), a.data.display().to_string().into());
+        json.insert("model".into(), "word2vec".into());
+        json.insert("vocabulary".into(), full.vocab().len().into());
+        json.insert("rows".into(), per_epoch.into());
+        json.insert("dim".into(), dim.into());
+        json.insert("held_out_pair_auc".into(), serde_json::json!(held_auc));
+        crate::write_report(path, json, r, total_seconds, quiet)?;
     }
     Ok(())
 }
