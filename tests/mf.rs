@@ -4,8 +4,6 @@
 //! (skipped when absent), sequential equivalence of the lock-free policies,
 //! and an allocation-free step.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::PathBuf;
 
 use wildsgd::data::{read_ratings, Dataset, Rating, Ratings, SyntheticRatings};
@@ -14,38 +12,10 @@ use wildsgd::model::MatrixFactorization;
 use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore, Weights};
 
-/// Counts the allocations of the current thread only, so that tests running
-/// alongside in this binary do not disturb the count.
-struct Counting;
+#[path = "common/thread_allocations.rs"]
+mod thread_allocations;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+use thread_allocations::allocations;
 
 /// Two users, two items, four ratings.
 fn tiny() -> Ratings {

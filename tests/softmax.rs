@@ -2,8 +2,6 @@
 //! checks, that it learns, that it allocates nothing per step, that parallel
 //! training converges to the sequential loss, and Fashion-MNIST accuracy.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,39 +12,10 @@ use wildsgd::model::{cross_entropy, softmax_in_place, Softmax, SyntheticClasses,
 use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore};
 
-/// Counts the allocations of the current thread only, so tests running in
-/// parallel do not disturb each other's counts.
-struct Counting;
+#[path = "common/thread_allocations.rs"]
+mod thread_allocations;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the slot may already be gone while a thread exits.
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+use thread_allocations::allocations;
 
 /// 3 classes, 4 features; feature 3 appears in no row.
 fn tiny() -> CsrDataset {
