@@ -103,7 +103,7 @@ fn main() {
     let mut c = configure();
     let threads = thread_counts();
     for (name, data, rank) in problems() {
-        let model = MatrixFactorization::for_ratings(&data, rank);
+        let model = MatrixFactorization::for_ratings(&data, rank).expect("valid model settings");
         let mut group = c.benchmark_group(format!("mf/{name}"));
         group.throughput(Throughput::Elements(data.len() as u64));
         let base = Trainer::new()

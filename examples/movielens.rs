@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let ratings = read_ratings(&args.path)?;
     let (train, test) = ratings.split(args.test, args.seed)?;
-    let model = MatrixFactorization::for_ratings(&train, args.rank)
+    let model = MatrixFactorization::for_ratings(&train, args.rank)?
         .l2(args.l2, &train)
         .init_std(args.init_std);
     let Schedule::EpochDecay { initial, decay } = MatrixFactorization::DEFAULT_SCHEDULE else {

@@ -191,7 +191,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..SyntheticRatings::default()
         }
         .generate()?;
-        let model = MatrixFactorization::for_ratings(&data, args.rank).l2(0.02, &data);
+        let model = MatrixFactorization::for_ratings(&data, args.rank)?.l2(0.02, &data);
         let name = format!("mf{}", args.rank);
         let bytes = (12 * data.len() + 4 * model.dim()) as u64;
         let describe = format!(

@@ -78,12 +78,14 @@ impl<M: Model> Engine<M> for Generic {
         1
     }
 
-    fn segment(&mut self, m: &M, data: &M::Data, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) {
+    fn segment(&mut self, m: &M, data: &M::Data, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) -> u64 {
         let base = (epoch * order.len()) as u64;
+        let applied = range.len() as u64;
         for p in range {
             let lr = sched.rate(epoch, base + p as u64);
             m.step(&mut self.w, data.sample(order[p] as usize), lr);
         }
+        applied
     }
 
     fn weights(&self) -> &[f32] {
@@ -123,7 +125,8 @@ impl Engine<Linear> for Plain {
         epoch: usize,
         order: &[u32],
         range: Range<usize>,
-    ) {
+    ) -> u64 {
+        let applied = range.len() as u64;
         let w = &mut self.w[..];
         let d = m.n_features();
         let (bias, bias_scale, l2, loss) = (m.has_bias(), m.bias_rate(), m.l2_strength(), m.loss_fn());
@@ -153,6 +156,7 @@ impl Engine<Linear> for Plain {
                 w[d] += -(lr * g * bias_scale);
             }
         }
+        applied
     }
 
     fn weights(&self) -> &[f32] {

@@ -48,9 +48,9 @@
 //! foreign files with a [`CheckpointIssue`] saying which.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
 
 use crate::data::{CsrDataset, Ratings};
 use crate::model::{Sgns, UnigramTable, MAX_CLASSES};
@@ -99,6 +99,14 @@ pub enum CheckpointIssue {
         /// What it holds.
         value: String,
     },
+    /// A weight is NaN or infinite: the file holds a diverged model (the
+    /// trainer never saves one), so nothing can be computed with it.
+    NonFiniteWeight {
+        /// The weight's index.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
     /// A well-formed checkpoint of a different model than the one asked for.
     WrongModel {
         /// How it differs.
@@ -122,6 +130,10 @@ impl fmt::Display for CheckpointIssue {
                 "corrupted: checksum {computed:#010x} does not match the stored {stored:#010x}"
             ),
             CheckpointIssue::BadField { field, value } => write!(f, "invalid {field} {value}"),
+            CheckpointIssue::NonFiniteWeight { index, value } => write!(
+                f,
+                "weight {index} is {value}: the file holds a diverged model, which cannot be evaluated, applied or resumed"
+            ),
             CheckpointIssue::WrongModel { reason } => write!(f, "a different model: {reason}"),
         }
     }
@@ -426,10 +438,15 @@ fn policy_of(name: &str) -> Result<Policy, CheckpointIssue> {
     name.parse().map_err(|_| bad("policy", format!("{name:?}")))
 }
 
-fn weights_of(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
+fn weights_of(b: &[u8]) -> Result<Vec<f32>, CheckpointIssue> {
+    let w: Vec<f32> = b
+        .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect()
+        .collect();
+    match w.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(CheckpointIssue::NonFiniteWeight { index, value: w[index] }),
+        None => Ok(w),
+    }
 }
 
 impl Checkpoint {
@@ -516,7 +533,7 @@ impl Checkpoint {
                 l2,
                 user_ids,
                 item_ids,
-            } => Ok(MatrixFactorization::new(user_ids.len(), item_ids.len(), *rank)
+            } => Ok(MatrixFactorization::new(user_ids.len(), item_ids.len(), *rank)?
                 .global_mean(*mean)
                 .clip(*clip)
                 .l2(*l2, train)),
@@ -758,8 +775,8 @@ impl Checkpoint {
                 let (mean, l2) = (p.f32("global mean")?, p.f32("L2 strength")?);
                 let (flag, lo, hi) = (p.u8("clip flag")?, p.f32("clip low")?, p.f32("clip high")?);
                 check_l2(l2)?;
-                if rank == 0 {
-                    return Err(bad("rank", "0".into()));
+                if rank == 0 || rank > crate::limits::MAX_RANK {
+                    return Err(bad("rank", rank.to_string()));
                 }
                 if !mean.is_finite() {
                     return Err(bad("global mean", mean.to_string()));
@@ -799,6 +816,12 @@ impl Checkpoint {
                 let subsample = f64::from_le_bytes(p.take(8, "sub-sampling threshold")?.try_into().expect("8 bytes"));
                 if dim == 0 || dim > crate::model::MAX_DIM {
                     return Err(bad("embedding dimension", dim.to_string()));
+                }
+                if negatives > crate::limits::MAX_NEGATIVES {
+                    return Err(bad("negatives", negatives.to_string()));
+                }
+                if window > crate::limits::MAX_WINDOW {
+                    return Err(bad("window", window.to_string()));
                 }
                 if !(subsample.is_finite() && subsample >= 0.0) {
                     return Err(bad("sub-sampling threshold", subsample.to_string()));
@@ -846,7 +869,7 @@ impl Checkpoint {
             average,
             epochs_done: epochs_done as usize,
             seed,
-            weights: weights_of(&b[params_end..body]),
+            weights: weights_of(&b[params_end..body])?,
         })
     }
 
@@ -894,19 +917,71 @@ impl Checkpoint {
             average: false,
             epochs_done: epochs_done as usize,
             seed,
-            weights: weights_of(&b[HEADER_V1..body]),
+            weights: weights_of(&b[HEADER_V1..body])?,
         })
     }
 
-    /// Reads and checks a checkpoint file.
+    /// Reads and checks a checkpoint file. The magic bytes and the length
+    /// the header promises are checked first, and the memory for the rest
+    /// before it is read: a file that is not a checkpoint (or a device such
+    /// as `/dev/zero`) is rejected after at most a header's worth of bytes.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let bytes = fs::read(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             file: name.clone(),
             source,
-        })?;
+        };
+        let fail = |what| Error::Checkpoint {
+            file: name.clone(),
+            what,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let mut head = Vec::with_capacity(HEADER_V1);
+        (&mut file).take(HEADER_V1 as u64).read_to_end(&mut head).map_err(io)?;
+        if head.len() < MAGIC.len() || head[..MAGIC.len()] != MAGIC {
+            return Err(fail(CheckpointIssue::BadMagic));
+        }
+        let expected = match Self::expected_len(&head) {
+            Ok(n) => n,
+            Err(what) => return Err(fail(what)),
+        };
+        let mut bytes = Vec::new();
+        crate::limits::reserve(&mut bytes, expected, format_args!("reading the checkpoint {name}"))?;
+        bytes.extend_from_slice(&head);
+        // One byte more than promised tells a longer file from a whole one.
+        file.take((expected + 1).saturating_sub(head.len() as u64))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         Self::from_bytes(&name, &bytes)
+    }
+
+    /// The file length a checkpoint's header promises (at least the header,
+    /// for a header too short to say).
+    fn expected_len(head: &[u8]) -> Result<u64, CheckpointIssue> {
+        let field = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(head.get(at..at + 8)?.try_into().ok()?)) };
+        let version = head.get(8..12).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let (header, extra, dim) = match version {
+            Some(1) => (HEADER_V1 as u64, Some(0), field(56)),
+            Some(VERSION) => (HEADER as u64, field(40), field(48)),
+            Some(found) => return Err(CheckpointIssue::UnsupportedVersion { found }),
+            None => (HEADER as u64, None, None),
+        };
+        let total = dim
+            .and_then(|d| d.checked_mul(4))
+            .zip(extra)
+            .and_then(|(w, p)| w.checked_add(p))
+            .and_then(|w| w.checked_add(header + 4));
+        match total {
+            Some(t) => Ok(t),
+            // Cut inside the header: read what there is, and let the
+            // decoder say "truncated".
+            None if (head.len() as u64) < header => Ok(header + 4),
+            None => Err(CheckpointIssue::BadField {
+                field: "lengths",
+                value: "the header's sizes overflow".into(),
+            }),
+        }
     }
 
     /// Writes the checkpoint atomically: a temporary file in the same
@@ -953,52 +1028,7 @@ impl Checkpoint {
     }
 }
 
-/// The temporary file a write to `path` goes through first.
-fn temp_path(path: &Path) -> PathBuf {
-    let file = path
-        .file_name()
-        .map_or_else(|| "checkpoint".into(), |f| f.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{file}.tmp-{}", std::process::id()))
-}
-
-/// Writes `bytes` to `path` so that a crash leaves the old or the new file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = temp_path(path);
-    let io = |p: &Path| {
-        let file = p.display().to_string();
-        move |source| Error::Io { file, source }
-    };
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(io(path))?;
-        sync_dir(path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-#[cfg(unix)]
-fn sync_dir(path: &Path) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Io {
-        file: dir.display().to_string(),
-        source,
-    })
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_path: &Path) -> Result<(), Error> {
-    // Directories cannot be opened for syncing here; the rename is still atomic.
-    Ok(())
-}
+pub use crate::output::write_atomically;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,17 @@
 //! Datasets: the [`Dataset`] trait the trainer iterates, an in-memory CSR
-//! dataset for sparse linear models, and an RCV1-like synthetic generator.
+//! dataset for sparse linear models, an RCV1-like synthetic generator, and
+//! the readers of the text formats (LIBSVM, ratings, edge lists, METIS,
+//! corpora).
+//!
+//! Every reader takes plain or gzip-compressed text (the content decides)
+//! and, whatever the input, returns a typed [`Error`](crate::Error) rather
+//! than panicking, aborting or reading without bound: at most
+//! [`ReadOptions::max_bytes`] of (decompressed) text
+//! ([`DEFAULT_MAX_INPUT_BYTES`] unless a `*_with` variant is given other
+//! [`ReadOptions`]), memory checked before each growth of the buffer, and
+//! the first 64 KiB checked before the rest is read (a NUL byte there is
+//! binary data, a [`ParseIssue::NulByte`]; a malformed line there fails at
+//! once).
 
 mod corpus;
 mod csr;
@@ -9,14 +21,17 @@ mod parse;
 mod ratings;
 mod synthetic;
 
-pub use corpus::{read_corpus, Corpus, Pair, Pairs, SkipGram, Vocab};
+pub use corpus::{read_corpus, read_corpus_bytes, read_corpus_with, Corpus, Pair, Pairs, SkipGram, Vocab};
 pub use csr::{CsrDataset, SparseRow};
-pub use graph::{read_edge_list, read_metis, Graph};
+pub use graph::{
+    read_edge_list, read_edge_list_bytes, read_edge_list_with, read_metis, read_metis_bytes, read_metis_with, Graph,
+    MAX_METIS_NCON,
+};
 pub use libsvm::{
     binary_labels, read_libsvm, read_libsvm_bytes, write_libsvm, write_libsvm_file, LibsvmData, LibsvmOptions,
 };
-pub use parse::ParseIssue;
-pub use ratings::{read_ratings, read_ratings_bytes, Rating, Ratings, SyntheticRatings};
+pub use parse::{read_text, ParseIssue, ReadOptions, DEFAULT_MAX_INPUT_BYTES};
+pub use ratings::{read_ratings, read_ratings_bytes, read_ratings_with, Rating, Ratings, SyntheticRatings};
 pub use synthetic::Synthetic;
 
 /// Indexed, shareable training data.

@@ -396,6 +396,20 @@ pub struct Harness<'a, M: Model> {
     sequential: Option<Vec<Run>>,
 }
 
+/// A clone keeps the cached sequential runs: clones compare against the same
+/// runs without training them again (the sequential side is deterministic).
+impl<M: Model> Clone for Harness<'_, M> {
+    fn clone(&self) -> Self {
+        Harness {
+            trainer: self.trainer.clone(),
+            model: self.model,
+            train: self.train,
+            settings: self.settings,
+            sequential: self.sequential.clone(),
+        }
+    }
+}
+
 impl<'a, M: Model> Harness<'a, M> {
     /// A harness for `model` on `train`, with [`Settings::default`].
     pub fn new(trainer: &Trainer, model: &'a M, train: &'a M::Data) -> Self {

@@ -105,6 +105,43 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Something would need more memory than the machine has available (or
+    /// than the budget set with [`limits::set_memory_limit`](crate::limits::set_memory_limit)).
+    #[error(
+        "{what} would need {} of memory, more than the {} {}",
+        crate::limits::human_bytes(*needed),
+        crate::limits::human_bytes(*limit),
+        if *budget { "allowed (the memory limit set)" } else { "available on this machine" }
+    )]
+    OutOfMemory {
+        /// What asked for the memory.
+        what: String,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes that may be used.
+        limit: u64,
+        /// Whether the limit is a budget the program set rather than the
+        /// machine's available memory.
+        budget: bool,
+    },
+    /// An input file holds more bytes (after decompression) than the
+    /// reader's limit allows.
+    #[error("{file}: more than {limit} bytes of input (after decompression), the reading limit")]
+    InputTooLarge {
+        /// The file's name as given.
+        file: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// An output path that must not be written: it is not a regular file,
+    /// its folder is missing, or it is also an input or another output.
+    #[error("{file}: refusing to write: {reason}")]
+    Output {
+        /// The path as given.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// A checkpoint or saved model cannot be used.
     #[error("{file}: not a usable checkpoint: {what}")]
     Checkpoint {

@@ -382,7 +382,10 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             .zip(&resolved)
             .map(|(c, r)| r.as_deref().unwrap_or(&**c))
             .collect();
-        let stores: Vec<WeightStore> = cortices.iter().map(|c| c.init(t.get_seed())).collect();
+        let stores: Vec<WeightStore> = cortices
+            .iter()
+            .map(|c| c.init(t.get_seed()))
+            .collect::<Result<_, _>>()?;
         let pool = t.pool(threads)?;
 
         let mut report = MeshReport {
@@ -598,7 +601,7 @@ impl Chooser {
 trait Cortex<D: Dataset + ?Sized>: Sync {
     fn name(&self) -> &str;
     fn validate(&self, data: &D) -> Result<(), Error>;
-    fn init(&self, seed: u64) -> WeightStore;
+    fn init(&self, seed: u64) -> Result<WeightStore, Error>;
     fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<D> + 's>;
     fn eval(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32]) -> (f64, Option<f64>);
     /// A cortex whose rule depends on its data returns the resolved one.
@@ -631,7 +634,7 @@ impl<M: Model> Cortex<M::Data> for Probed<'_, M> {
         self.model.validate(data)
     }
 
-    fn init(&self, seed: u64) -> WeightStore {
+    fn init(&self, seed: u64) -> Result<WeightStore, Error> {
         initial_store(self.model, seed)
     }
 
@@ -718,7 +721,7 @@ impl<M: Model, R: UpdateRule> Cortex<M::Data> for Typed<'_, M, R> {
         self.model.validate(data)
     }
 
-    fn init(&self, seed: u64) -> WeightStore {
+    fn init(&self, seed: u64) -> Result<WeightStore, Error> {
         initial_store(self.model, seed)
     }
 

@@ -11,7 +11,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub use atomic_float::AtomicF32;
-    pub use std::sync::atomic::Ordering;
+    pub use std::sync::atomic::{AtomicBool, Ordering};
     pub use std::sync::{Mutex, MutexGuard};
 
     /// Locks `m`, ignoring poisoning: the guarded data is `()`, so a panic
@@ -23,7 +23,7 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub use loom::sync::atomic::Ordering;
+    pub use loom::sync::atomic::{AtomicBool, Ordering};
     pub use loom::sync::{Mutex, MutexGuard};
 
     use loom::sync::atomic::AtomicU32;

@@ -11,9 +11,11 @@
 pub(crate) mod evaluate;
 mod report;
 mod schedule;
+mod stop;
 
-pub use report::{EpochReport, Report, TracePoint, Trained};
+pub use report::{EpochReport, Interruption, Report, TracePoint, Trained};
 pub use schedule::{epoch_order, Schedule};
+pub use stop::StopFlag;
 
 use std::ops::Range;
 use std::time::Instant;
@@ -67,6 +69,8 @@ pub struct Trainer {
     loss_rows: Option<usize>,
     evals_per_epoch: usize,
     start_epoch: usize,
+    #[serde(skip)]
+    stop: Option<StopFlag>,
 }
 
 impl Default for Trainer {
@@ -81,6 +85,7 @@ impl Default for Trainer {
             loss_rows: None,
             evals_per_epoch: 1,
             start_epoch: 0,
+            stop: None,
         }
     }
 }
@@ -159,6 +164,19 @@ impl Trainer {
         self
     }
 
+    /// Stop when `flag` is raised: every worker finishes its sample in
+    /// flight, the policy flushes, and the run returns the weights as they
+    /// are then, with [`Report::interrupted`] saying where (see [`StopFlag`]).
+    pub fn stop_flag(mut self, flag: StopFlag) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Whether a [`stop_flag`](Self::stop_flag) was given and raised.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(StopFlag::is_raised)
+    }
+
     /// The configured thread count, resolved (1 for `Sequential`).
     pub fn thread_count(&self) -> usize {
         match self.policy {
@@ -217,6 +235,12 @@ impl Trainer {
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.threads == Some(0) {
             return Err(Error::ZeroThreads);
+        }
+        if let Some(n) = self.threads.filter(|&n| n > crate::limits::MAX_THREADS) {
+            return Err(Error::InvalidParameter {
+                name: "threads",
+                reason: format!("{n} is more than the limit of {}", crate::limits::MAX_THREADS),
+            });
         }
         if self.epochs == 0 {
             return Err(Error::ZeroEpochs);
@@ -389,7 +413,7 @@ impl<'a, M: Model> Job<'a, M> {
         let store = match self.store {
             Some(s) => s,
             None => {
-                owned = initial_store(self.model, t.seed);
+                owned = initial_store(self.model, t.seed)?;
                 &owned
             }
         };
@@ -401,16 +425,18 @@ impl<'a, M: Model> Job<'a, M> {
             on_epoch: self.on_epoch,
             on_weights: self.on_weights,
         };
-        let engine = Hogwild::new(store, &pool, rule, name.to_string());
+        let engine = Hogwild::new(store, &pool, rule, name.to_string(), t.stop.clone());
         drive(t, self.model, self.train, self.valid, hooks, engine, &pool)
     }
 }
 
 /// A fresh store holding `model`'s initial weights for `seed`.
-pub(crate) fn initial_store<M: Model>(model: &M, seed: u64) -> WeightStore {
+pub(crate) fn initial_store<M: Model>(model: &M, seed: u64) -> Result<WeightStore, Error> {
+    // The initial vector, the store, and the driver's last-finite copy.
+    crate::limits::check_weights("the model", model.dim() as u64, 3)?;
     let mut init = vec![0.0; model.dim()];
     model.init(&mut init, seed);
-    WeightStore::from_slice(&init)
+    Ok(WeightStore::from_slice(&init))
 }
 
 fn store_mismatch(expected: usize, found: usize) -> Error {
@@ -430,6 +456,8 @@ pub(crate) trait Engine<M: Model> {
     fn threads(&self) -> usize;
     /// Applies the samples `order[range]`; `range` positions are within the
     /// epoch (so the global position of `order[p]` is `epoch * n + p`).
+    /// Returns how many were applied: all of them, unless a raised
+    /// [`StopFlag`] stopped the workers early.
     fn segment(
         &mut self,
         model: &M,
@@ -438,7 +466,7 @@ pub(crate) trait Engine<M: Model> {
         epoch: usize,
         order: &[u32],
         range: Range<usize>,
-    );
+    ) -> u64;
     fn weights(&self) -> &Self::W;
     fn all_finite(&self) -> bool;
     fn snapshot_into(&self, out: &mut Vec<f32>);
@@ -525,13 +553,17 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
         // count, and nothing added to the per-sample path.
         let subs = if average { AVERAGE_POINTS.div_ceil(k) } else { 1 };
         let (mut update_seconds, mut eval_seconds) = (0.0, 0.0);
+        let mut applied = 0u64;
         for s in 0..k {
             let range = s * n / k..(s + 1) * n / k;
             let clock = Instant::now();
             for u in 0..subs {
                 let len = range.len();
                 let sub = range.start + u * len / subs..range.start + (u + 1) * len / subs;
-                engine.segment(model, train, &t.schedule, epoch, &order, sub);
+                applied += engine.segment(model, train, &t.schedule, epoch, &order, sub);
+                if t.stop_requested() {
+                    return Ok(interrupted(report, &engine, last_finite, epoch, applied));
+                }
                 if average {
                     engine.snapshot_into(&mut scratch);
                     for (a, &w) in avg_sum.iter_mut().zip(&scratch) {
@@ -630,6 +662,30 @@ pub(crate) fn drive<M: Model, E: Engine<M>>(
     })
 }
 
+/// The result of a run its [`StopFlag`] stopped in `epoch` after `applied`
+/// samples of it: the weights as they are (all workers have finished their
+/// samples and flushed), or the last finite ones if those are not finite.
+fn interrupted<M: Model, E: Engine<M>>(
+    mut report: Report,
+    engine: &E,
+    mut last_finite: Vec<f32>,
+    epoch: usize,
+    applied: u64,
+) -> Trained {
+    if engine.all_finite() {
+        engine.snapshot_into(&mut last_finite);
+    }
+    report.stopped_early = true;
+    report.interrupted = Some(Interruption {
+        epoch,
+        samples: applied,
+    });
+    Trained {
+        weights: last_finite,
+        report,
+    }
+}
+
 /// The Hogwild! engine: workers of a Rayon pool update one shared store
 /// through a policy's [`Worker`].
 struct Hogwild<'a, R> {
@@ -637,15 +693,17 @@ struct Hogwild<'a, R> {
     pool: &'a rayon::ThreadPool,
     rule: R,
     name: String,
+    stop: Option<StopFlag>,
 }
 
 impl<'a, R: UpdateRule> Hogwild<'a, R> {
-    fn new(store: &'a WeightStore, pool: &'a rayon::ThreadPool, rule: R, name: String) -> Self {
+    fn new(store: &'a WeightStore, pool: &'a rayon::ThreadPool, rule: R, name: String, stop: Option<StopFlag>) -> Self {
         Hogwild {
             store,
             pool,
             rule,
             name,
+            stop,
         }
     }
 }
@@ -669,28 +727,39 @@ impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
         epoch: usize,
         order: &[u32],
         range: Range<usize>,
-    ) {
-        let (store, rule, n) = (self.store, &self.rule, order.len());
-        let run = |k: usize, parts: usize| {
+    ) -> u64 {
+        let (store, rule, n, stop) = (self.store, &self.rule, order.len(), self.stop.as_ref());
+        let run = |k: usize, parts: usize| -> u64 {
             let len = range.len();
             let share = range.start + k * len / parts..range.start + (k + 1) * len / parts;
             let base = (epoch * n) as u64;
             let mut worker = rule.worker(store);
+            let mut end = share.end;
             for p in share {
+                // One relaxed load of a line no one writes until a stop: it
+                // stays in every core's cache and costs nothing measurable.
+                if stop.is_some_and(StopFlag::is_raised) {
+                    end = p;
+                    break;
+                }
                 let sample = data.sample(order[p] as usize);
                 let lr = sched.rate(epoch, base + p as u64);
                 worker.update(|w| model.step(w, sample, lr));
             }
             worker.finish();
+            (end - (range.start + k * len / parts)) as u64
         };
         if self.pool.current_num_threads() == 1 {
             // One worker: run it on the calling thread, as a hand-written
             // loop would, rather than hand the work to a freshly spawned
             // pool thread and wait (on a 2-vCPU VM that hand-off measured
             // up to 15% slower, from where the new thread lands).
-            run(0, 1);
+            run(0, 1)
         } else {
-            self.pool.broadcast(|ctx| run(ctx.index(), ctx.num_threads()));
+            self.pool
+                .broadcast(|ctx| run(ctx.index(), ctx.num_threads()))
+                .into_iter()
+                .sum()
         }
     }
 

@@ -478,7 +478,7 @@ fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
     }
     .generate()
     .unwrap();
-    let mf = MatrixFactorization::for_ratings(&ratings, 3).l2(0.05, &ratings);
+    let mf = MatrixFactorization::for_ratings(&ratings, 3).expect("valid model settings").l2(0.05, &ratings);
     let w = trainer.fit(&mf, &ratings).unwrap().weights;
     let saved = SavedModel::of_mf(&mf, &ratings.user_ids, &ratings.item_ids).unwrap();
     let c = Checkpoint::new(saved, &trainer, 2, w.clone());
@@ -603,12 +603,17 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
         run(&["--epochs", "5", "--seed", "7", "--out", s(&whole)]);
         run(&["--epochs", "2", "--seed", "7", "--checkpoint", s(&part)]);
         assert_eq!(Checkpoint::load(&part).unwrap().epochs_done, 2);
-        // The checkpoint's seed and schedule win over the command line's.
+        // The checkpoint's seed and schedule continue; a different --seed
+        // would not apply, so it is refused rather than ignored.
+        let out = Command::new(BIN)
+            .args([&base[..], extra, &["--epochs", "5", "--seed", "99", "--checkpoint", s(&part), "--resume"]].concat())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{kind}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--seed 99 differs from the checkpoint's 7"));
         run(&[
             "--epochs",
             "5",
-            "--seed",
-            "99",
             "--checkpoint",
             s(&part),
             "--resume",
@@ -774,12 +779,13 @@ fn a_resumed_line_run_equals_an_uninterrupted_sequential_run() {
     run(&["--epochs", "6", "--seed", "3", "--out", s(&whole)]);
     run(&["--epochs", "3", "--seed", "3", "--checkpoint", s(&part)]);
     assert_eq!(Checkpoint::load(&part).unwrap().epochs_done, 3);
-    // The checkpoint's seed (and with it the held-out split) wins over the command line's.
+    // The checkpoint's seed (and with it the held-out split) continues; the
+    // same --seed again is fine.
     run(&[
         "--epochs",
         "6",
         "--seed",
-        "99",
+        "3",
         "--checkpoint",
         s(&part),
         "--resume",

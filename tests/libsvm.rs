@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use wildsgd::data::{read_libsvm, read_libsvm_bytes, write_libsvm_file, LibsvmOptions, ParseIssue};
+use wildsgd::data::{read_libsvm, read_libsvm_bytes, write_libsvm_file, LibsvmOptions, ParseIssue, ReadOptions};
 use wildsgd::Error;
 
 fn parse(text: &[u8]) -> Result<wildsgd::data::CsrDataset, Error> {
@@ -220,4 +220,52 @@ fn heart_scale_when_fetched() {
     }
     let d = read_libsvm(&path, &LibsvmOptions::default()).unwrap().data;
     assert_eq!((d.len(), d.n_features()), (270, 13));
+}
+
+#[test]
+fn widest_names_the_largest_index_in_every_chunking() {
+    // Rows of growing width, with the widest (index 4294967295) on line 7,
+    // column 8, then equal and smaller ones after it: the first one counts.
+    let text = "1 1:1\n\n# c\n0 2:1 3:1\n1 qid:2 5:1\n0\n-1 3:1 4294967295:2\n1 4294967295:1\n1 7:1\n";
+    for chunk in [0, 1, 3, 7, 16, 64] {
+        let opts = LibsvmOptions {
+            chunk_bytes: chunk,
+            ..LibsvmOptions::default()
+        };
+        let d = read_libsvm_bytes("w.svm", text.as_bytes(), &opts).unwrap();
+        assert_eq!(d.widest, Some((7, 8)), "chunk {chunk}");
+        assert_eq!(d.data.n_features(), 4294967295);
+    }
+    let d = read_libsvm_bytes("w", b"1\n-1 # no features\n", &LibsvmOptions::default()).unwrap();
+    assert_eq!((d.widest, d.data.n_features()), (None, 0));
+    // n_features widens the data, not where the widest token is.
+    let opts = LibsvmOptions {
+        n_features: Some(100),
+        ..LibsvmOptions::default()
+    };
+    let d = read_libsvm_bytes("w", b"1 1:1\n1  \t 2:1 3:1\r\n", &opts).unwrap();
+    assert_eq!((d.widest, d.data.n_features()), (Some((2, 10)), 100));
+}
+
+#[test]
+fn read_options_limit_the_text() {
+    let text = b"1 1:1\n-1 2:1\n";
+    let opts = |max_bytes| LibsvmOptions {
+        read: ReadOptions { max_bytes },
+        ..LibsvmOptions::default()
+    };
+    assert_eq!(read_libsvm_bytes("x", text, &opts(13)).unwrap().data.len(), 2);
+    let e = read_libsvm_bytes("x", text, &opts(12)).unwrap_err();
+    assert!(matches!(e, Error::InputTooLarge { limit: 12, .. }), "{e:?}");
+    let path = tmp("limited.svm");
+    std::fs::write(&path, text).unwrap();
+    assert!(read_libsvm(&path, &opts(13)).is_ok());
+    let e = read_libsvm(&path, &opts(12)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: more than 12 bytes of input (after decompression), the reading limit",
+            path.display()
+        )
+    );
 }

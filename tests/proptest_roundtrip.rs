@@ -58,7 +58,7 @@ proptest! {
     fn write_then_read_is_identity(d in dataset(), chunk in prop_oneof![Just(0usize), 1usize..64]) {
         let mut text = Vec::new();
         write_libsvm(&mut text, &d).unwrap();
-        let opts = LibsvmOptions { n_features: Some(d.n_features()), chunk_bytes: chunk };
+        let opts = LibsvmOptions { n_features: Some(d.n_features()), chunk_bytes: chunk, ..LibsvmOptions::default() };
         let back = read_libsvm_bytes("gen", &text, &opts).unwrap().data;
         prop_assert!(same_bits(&d, &back), "{}", String::from_utf8_lossy(&text));
     }
@@ -68,7 +68,7 @@ proptest! {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         write_libsvm(&mut gz, &d).unwrap();
         let bytes = gz.finish().unwrap();
-        let opts = LibsvmOptions { n_features: Some(d.n_features()), chunk_bytes: 0 };
+        let opts = LibsvmOptions { n_features: Some(d.n_features()), chunk_bytes: 0, ..LibsvmOptions::default() };
         let back = read_libsvm_bytes("gen.gz", &bytes, &opts).unwrap().data;
         prop_assert!(same_bits(&d, &back));
     }
@@ -76,7 +76,7 @@ proptest! {
     /// Arbitrary text never panics the reader: it parses or gives a typed error.
     #[test]
     fn arbitrary_text_never_panics(text in "[0-9a-z:#. +\\-\\r\\n\\t]{0,200}") {
-        match read_libsvm_bytes("any", text.as_bytes(), &LibsvmOptions { n_features: None, chunk_bytes: 7 }) {
+        match read_libsvm_bytes("any", text.as_bytes(), &LibsvmOptions { n_features: None, chunk_bytes: 7, ..LibsvmOptions::default() }) {
             Ok(_) | Err(wildsgd::Error::Parse { .. }) | Err(wildsgd::Error::EmptyFile { .. }) => {}
             Err(e) => prop_assert!(false, "unexpected error {e:?}"),
         }

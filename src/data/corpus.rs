@@ -16,7 +16,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
-use super::parse::{display_name, read_file, ParseIssue};
+use super::parse::{check_head, check_nul, decode_bytes, display_name, read_file, utf8, ReadOptions};
 use super::{Dataset, Graph};
 use crate::Error;
 
@@ -87,14 +87,51 @@ pub struct Corpus {
     offsets: Vec<usize>,
 }
 
-/// Reads a corpus: one sentence per line (UTF-8, possibly gzipped), words
-/// separated by ASCII whitespace, blank lines skipped. Words that occur
-/// fewer than `min_count` times are dropped from the vocabulary and from the
-/// sentences, as word2vec does. Errors name the file and the line.
+/// Reads a corpus with the default [`ReadOptions`]; see [`read_corpus_with`].
 pub fn read_corpus(path: impl AsRef<Path>, min_count: u64) -> Result<Corpus, Error> {
+    read_corpus_with(path, min_count, &ReadOptions::default())
+}
+
+/// Reads a corpus: one sentence per line (UTF-8 without NUL bytes, possibly
+/// gzipped), words separated by ASCII whitespace, blank lines skipped. Words
+/// that occur fewer than `min_count` times are dropped from the vocabulary
+/// and from the sentences, as word2vec does (at most `u32::MAX` words are
+/// kept). Errors name the file, the line and the column.
+pub fn read_corpus_with(path: impl AsRef<Path>, min_count: u64, opts: &ReadOptions) -> Result<Corpus, Error> {
     let path = path.as_ref();
-    let text = read_file(path)?;
+    let text = read_file(path, opts, Some(&prefix))?;
     Corpus::parse(&display_name(path), &text, min_count)
+}
+
+/// Reads a corpus held in memory (plain or gzip-compressed text); `name` is
+/// what error messages call it. See [`read_corpus_with`].
+///
+/// ```
+/// use wildsgd::data::read_corpus_bytes;
+///
+/// let c = read_corpus_bytes("c.txt", b"a b a\n", 1).unwrap();
+/// assert_eq!((c.vocab().len(), c.n_tokens()), (2, 3));
+/// let e = read_corpus_bytes("c.txt", b"ok\nbad \xff\n", 1).unwrap_err();
+/// assert_eq!(e.to_string(), "c.txt: line 2, column 5: the text is not valid UTF-8");
+/// ```
+pub fn read_corpus_bytes(name: &str, bytes: &[u8], min_count: u64) -> Result<Corpus, Error> {
+    let text = decode_bytes(name, bytes, &ReadOptions::default(), Some(&prefix))?;
+    Corpus::parse(name, &text, min_count)
+}
+
+/// The errors of whole lines of corpus text (what `check_head` needs): the
+/// same line checks as [`Corpus::parse`]'s, without counting words.
+fn prefix(name: &str, text: &[u8]) -> Result<(), Error> {
+    for (no, line) in text.split(|&b| b == b'\n').enumerate() {
+        check_line(name, no + 1, line)?;
+    }
+    Ok(())
+}
+
+/// A corpus line must be UTF-8 without NUL bytes.
+fn check_line(name: &str, line_no: usize, line: &[u8]) -> Result<(), Error> {
+    check_nul(name, line_no, line)?;
+    utf8(name, line_no, 1, line, "text").map(drop)
 }
 
 impl Corpus {
@@ -105,18 +142,12 @@ impl Corpus {
     }
 
     fn parse(name: &str, text: &[u8], min_count: u64) -> Result<Corpus, Error> {
+        check_head(name, text, false, &prefix)?;
         // Pass 1: validate and count, borrowing the words from the text.
         let mut counts: HashMap<&[u8], u64> = HashMap::new();
         let mut lines = Vec::new();
         for (no, line) in text.split(|&b| b == b'\n').enumerate() {
-            if let Err(e) = std::str::from_utf8(line) {
-                return Err(Error::Parse {
-                    file: name.to_string(),
-                    line: no + 1,
-                    column: e.valid_up_to() + 1,
-                    what: ParseIssue::Invalid("the text is not valid UTF-8".into()),
-                });
-            }
+            check_line(name, no + 1, line)?;
             let mut any = false;
             for w in line.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty()) {
                 *counts.entry(w).or_insert(0) += 1;
@@ -139,7 +170,18 @@ impl Corpus {
                 reason: format!("no word of {name} occurs {min_count} times"),
             });
         }
+        if u32::try_from(kept.len()).is_err() {
+            return Err(Error::InvalidParameter {
+                name: "min_count",
+                reason: format!(
+                    "{name} has {} distinct words of at least {min_count} occurrences, more than the {} that word ids (u32) can number",
+                    kept.len(),
+                    u32::MAX
+                ),
+            });
+        }
         kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        // Fits: checked above.
         let ids: HashMap<&[u8], u32> = kept.iter().enumerate().map(|(i, &(w, _))| (w, i as u32)).collect();
         let words: Vec<String> = kept
             .iter()
@@ -319,18 +361,88 @@ impl SkipGram {
         Xoshiro256PlusPlus::seed_from_u64(key)
     }
 
+    /// Checks the parameters against `corpus` and returns the most pairs one
+    /// epoch can produce: `Σ len · min(2 · window, len − 1)` over its
+    /// sentences (reached with no sub-sampling when every drawn window is
+    /// the largest). Call it before [`pairs`](Self::pairs), which trusts it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `window` is outside
+    /// `1..=`[`MAX_WINDOW`](crate::limits::MAX_WINDOW), `subsample` is not
+    /// finite and non-negative, or the bound does not fit in a [`Pair`]'s
+    /// `u32` index; [`Error::OutOfMemory`] when that many pairs (8 bytes each)
+    /// would not fit in memory.
+    ///
+    /// ```
+    /// use wildsgd::data::{Corpus, SkipGram};
+    ///
+    /// let c = Corpus::from_text("a b c d e\nf g\n", 1).unwrap();
+    /// let sg = SkipGram { window: 1, subsample: 0.0, seed: 1 };
+    /// assert_eq!(sg.check(&c).unwrap(), 5 * 2 + 2 * 1);
+    /// let e = SkipGram { window: 1_000_000_000_000, ..sg }.check(&c).unwrap_err();
+    /// assert!(e.to_string().starts_with("invalid window: 1000000000000 is beyond"), "{e}");
+    /// ```
+    pub fn check(&self, corpus: &Corpus) -> Result<u64, Error> {
+        use crate::limits::{self, MAX_WINDOW};
+        if !(1..=MAX_WINDOW).contains(&self.window) {
+            return Err(Error::InvalidParameter {
+                name: "window",
+                reason: format!(
+                    "{} is beyond the limit: the window (words on each side) must be in 1..={MAX_WINDOW}",
+                    self.window
+                ),
+            });
+        }
+        if !(self.subsample.is_finite() && self.subsample >= 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "subsample",
+                reason: format!("must be finite and >= 0, got {}", self.subsample),
+            });
+        }
+        let bound = pair_bound(corpus, self.window);
+        if bound > u64::from(u32::MAX) {
+            return Err(Error::InvalidParameter {
+                name: "window",
+                reason: format!(
+                    "with window {}, one epoch of the corpus ({} words in {} sentences) could make up to {bound} skip-gram pairs, more than the {} a pair's index (u32) can number: use a smaller window or a smaller corpus",
+                    self.window,
+                    corpus.n_tokens(),
+                    corpus.n_sentences(),
+                    u32::MAX
+                ),
+            });
+        }
+        limits::check_memory(
+            format_args!("the skip-gram pairs of one epoch (up to {bound})"),
+            limits::bytes(bound, 8),
+        )?;
+        Ok(bound)
+    }
+
     /// The skip-gram pairs `(word, context)` of `corpus` for `epoch`: those
     /// of the dynamic windows over [`subsampled`](Self::subsampled)`(corpus, epoch)`.
+    ///
+    /// It never overflows, whatever the window, but it does not check its
+    /// parameters ([`check`](Self::check) does, and bounds the memory the
+    /// pairs take; [`try_pairs`](Self::try_pairs) checks, then makes them).
+    /// A `window` of 0 is taken as 1. The pairs are empty when no sentence
+    /// keeps two words: [`try_pairs`](Self::try_pairs) says why.
     pub fn pairs(&self, corpus: &Corpus, epoch: u64) -> Pairs {
         let kept = self.subsampled(corpus, epoch);
         let mut rng = self.rng(epoch, 2);
         let window = self.window.max(1);
-        let mut out = Vec::with_capacity(kept.n_tokens() * window);
+        // The bound of `check`, or the expected count if smaller (a dynamic
+        // window averages about window / 2 words on each side).
+        let expected = (kept.n_tokens() as u64).saturating_mul(window as u64);
+        let reserve = pair_bound(&kept, window).min(expected);
+        let mut out = Vec::new();
+        // Too large to reserve: grow as the pairs come (`check` bounds them).
+        let _ = out.try_reserve_exact(usize::try_from(reserve).unwrap_or(usize::MAX));
         for s in 0..kept.n_sentences() {
             let sent = kept.sentence(s);
             for (i, &w) in sent.iter().enumerate() {
                 let b = rng.random_range(1..=window);
-                let (lo, hi) = (i.saturating_sub(b), (i + b).min(sent.len() - 1));
+                let (lo, hi) = (i.saturating_sub(b), i.saturating_add(b).min(sent.len() - 1));
                 for (j, &c) in sent.iter().enumerate().take(hi + 1).skip(lo) {
                     if j != i {
                         out.push((w, c));
@@ -340,6 +452,66 @@ impl SkipGram {
         }
         Pairs::new(out)
     }
+
+    /// [`check`](Self::check), then [`pairs`](Self::pairs), with an error
+    /// that says why when the epoch has no pairs at all. The two causes are
+    /// told apart by the error's parameter name:
+    ///
+    /// * `corpus`: no sentence of `corpus` has two in-vocabulary words
+    ///   (every epoch is empty, whatever the sub-sampling);
+    /// * `subsample`: sentences with two words exist, but this epoch's
+    ///   sub-sampling discarded words until none was left with two.
+    ///
+    /// ```
+    /// use wildsgd::data::{Corpus, SkipGram};
+    /// use wildsgd::Error;
+    ///
+    /// let sg = SkipGram { window: 2, subsample: 0.0, seed: 1 };
+    /// let one_word_lines = Corpus::from_text("a\nb\na\n", 1).unwrap();
+    /// let e = sg.try_pairs(&one_word_lines, 0).unwrap_err();
+    /// assert!(matches!(e, Error::InvalidParameter { name: "corpus", .. }), "{e}");
+    /// let c = Corpus::from_text(&"the the\n".repeat(100), 1).unwrap();
+    /// let e = SkipGram { subsample: 1e-9, ..sg }.try_pairs(&c, 0).unwrap_err();
+    /// assert!(matches!(e, Error::InvalidParameter { name: "subsample", .. }), "{e}");
+    /// assert_eq!(sg.try_pairs(&c, 0).unwrap().as_slice().len(), 200);
+    /// ```
+    pub fn try_pairs(&self, corpus: &Corpus, epoch: u64) -> Result<Pairs, Error> {
+        if self.check(corpus)? == 0 {
+            return Err(Error::InvalidParameter {
+                name: "corpus",
+                reason: format!(
+                    "no sentence has two in-vocabulary words ({} words in {} sentences), so there are no skip-gram pairs",
+                    corpus.n_tokens(),
+                    corpus.n_sentences()
+                ),
+            });
+        }
+        let pairs = self.pairs(corpus, epoch);
+        if pairs.as_slice().is_empty() {
+            let kept = self.subsampled(corpus, epoch).n_tokens();
+            return Err(Error::InvalidParameter {
+                name: "subsample",
+                reason: format!(
+                    "sub-sampling with threshold {} kept {kept} of the corpus's {} words in epoch {epoch}, no two of them in one sentence, so there are no skip-gram pairs: use a larger threshold, or 0 to keep every word",
+                    self.subsample,
+                    corpus.n_tokens()
+                ),
+            });
+        }
+        Ok(pairs)
+    }
+}
+
+/// `Σ len · min(2 · window, len − 1)` over the sentences of `corpus`,
+/// saturating: the most pairs windows of at most `window` words a side make.
+fn pair_bound(corpus: &Corpus, window: usize) -> u64 {
+    let side = (window as u64).saturating_mul(2);
+    (0..corpus.n_sentences())
+        .map(|s| {
+            let len = corpus.sentence(s).len() as u64;
+            len.saturating_mul(side.min(len.saturating_sub(1)))
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 /// One training sample of [`Sgns`](crate::model::Sgns): a (source, target)
@@ -387,7 +559,9 @@ impl PartialEq for Pairs {
 }
 
 impl Pairs {
-    /// The pairs `(source, target)`, at epoch 0.
+    /// The pairs `(source, target)`, at epoch 0. A [`Pair`]'s index is a
+    /// `u32`: use at most `u32::MAX` pairs ([`SkipGram::check`] bounds a
+    /// corpus's).
     pub fn new(pairs: Vec<(u32, u32)>) -> Pairs {
         Pairs {
             pairs,

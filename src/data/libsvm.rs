@@ -14,7 +14,9 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::parse::{display_name, maybe_gunzip, parse_f32, quote, read_file, ParseIssue};
+use super::parse::{
+    check_head, decode_bytes, display_name, parse_error, parse_f32, quote, read_file, ParseIssue, ReadOptions,
+};
 use super::CsrDataset;
 use crate::Error;
 
@@ -28,6 +30,8 @@ pub struct LibsvmOptions {
     /// Bytes per parallel parsing chunk (0: a default of 1 MiB). Chunks are
     /// cut at line boundaries and parsed on the current Rayon pool.
     pub chunk_bytes: usize,
+    /// How the file is read (the limit on its size).
+    pub read: ReadOptions,
 }
 
 /// A LIBSVM file read into memory: the dataset and what the reader counted.
@@ -39,12 +43,22 @@ pub struct LibsvmData {
     pub lines: usize,
     /// Bytes of (decompressed) text.
     pub bytes: usize,
+    /// Where the largest feature index is written, as (line, column) from
+    /// 1 (its first occurrence): the token that decides the dataset's width
+    /// when [`LibsvmOptions::n_features`] does not. `None` when no row has a
+    /// feature.
+    pub widest: Option<(usize, usize)>,
 }
 
 const DEFAULT_CHUNK: usize = 1 << 20;
 
 /// Reads a LIBSVM/SVMlight file (gzip-compressed or not: the content decides,
-/// not the name).
+/// not the name), within the limits of [`LibsvmOptions::read`].
+///
+/// Before the whole text is parsed (and before a file is read past its
+/// first 64 KiB), its head is checked: a NUL byte there is an error
+/// ([`ParseIssue::NulByte`]: binary data), and so is the first malformed
+/// line of the head, found without reading the rest.
 ///
 /// ```
 /// use wildsgd::data::{read_libsvm_bytes, LibsvmOptions};
@@ -56,21 +70,29 @@ const DEFAULT_CHUNK: usize = 1 << 20;
 ///
 /// let err = read_libsvm_bytes("bad.svm", b"1 1:0.5\n1 4:x\n", &LibsvmOptions::default()).unwrap_err();
 /// assert_eq!(err.to_string(), "bad.svm: line 2, column 5: value \"x\" is not a number");
+///
+/// // Where the widest feature is, for a message about the model's size.
+/// let d = read_libsvm_bytes("w.svm", b"1 2:1\n0 1:1 4294967295:1\n", &LibsvmOptions::default()).unwrap();
+/// assert_eq!((d.data.n_features(), d.widest), (4294967295, Some((2, 7))));
 /// ```
 pub fn read_libsvm(path: impl AsRef<Path>, opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
     let path = path.as_ref();
-    let text = read_file(path)?;
+    let text = read_file(path, &opts.read, Some(&first_error))?;
     parse_text(&display_name(path), &text, opts)
 }
 
 /// Reads LIBSVM text (or gzip-compressed text) held in memory; `name` is
 /// what error messages call it.
 pub fn read_libsvm_bytes(name: &str, bytes: &[u8], opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let text = maybe_gunzip(name, bytes.to_vec())?;
-        parse_text(name, &text, opts)
-    } else {
-        parse_text(name, bytes, opts)
+    let text = decode_bytes(name, bytes, &opts.read, Some(&first_error))?;
+    parse_text(name, &text, opts)
+}
+
+/// The first error of some whole lines of LIBSVM text (what [`check_head`] needs).
+fn first_error(name: &str, text: &[u8]) -> Result<(), Error> {
+    match parse_chunk(text).error {
+        Some((line, column, what)) => Err(parse_error(name, line, column, what)),
+        None => Ok(()),
     }
 }
 
@@ -85,6 +107,9 @@ struct Chunk {
     lines: usize,
     /// One more than the largest 0-based feature index seen.
     width: usize,
+    /// Where the first feature of index `width` is (line within the chunk
+    /// from 1, column from 1); (0, 0) when `width` is 0.
+    widest: (usize, usize),
     /// (line within the chunk from 1, column from 1, issue).
     error: Option<(usize, usize, ParseIssue)>,
 }
@@ -96,6 +121,7 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
             detail: "",
         });
     }
+    check_head(name, text, false, &first_error)?;
     let chunks = split_chunks(
         text,
         if opts.chunk_bytes == 0 {
@@ -110,14 +136,14 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         chunks.par_iter().map(|r| parse_chunk(&text[r.clone()])).collect()
     };
     let mut line_base = 0;
+    let (mut widest_index, mut widest) = (0, None);
     for c in &parsed {
         if let Some((line, column, what)) = &c.error {
-            return Err(Error::Parse {
-                file: name.to_string(),
-                line: line_base + line,
-                column: *column,
-                what: what.clone(),
-            });
+            return Err(parse_error(name, line_base + line, *column, what.clone()));
+        }
+        if c.width > widest_index {
+            widest_index = c.width;
+            widest = Some((line_base + c.widest.0, c.widest.1));
         }
         line_base += c.lines;
     }
@@ -155,6 +181,7 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         data,
         lines: line_base,
         bytes: text.len(),
+        widest,
     })
 }
 
@@ -191,6 +218,7 @@ fn parse_chunk(s: &[u8]) -> Chunk {
     let n = s.len();
     let mut pos = 0;
     let mut max_index: u64 = 0;
+    let mut widest = (0, 0);
     while pos < n {
         let line_start = pos;
         c.lines += 1;
@@ -228,6 +256,8 @@ fn parse_chunk(s: &[u8]) -> Chunk {
         // The features.
         let row_start = c.indices.len();
         let mut prev: u64 = 0;
+        // Where the row's last (so largest) feature starts.
+        let mut last_start = start;
         loop {
             while pos < n && is_space(s[pos]) {
                 pos += 1;
@@ -309,6 +339,7 @@ fn parse_chunk(s: &[u8]) -> Chunk {
                 Some(v) if v.is_finite() => {
                     c.indices.push((idx - 1) as u32);
                     c.values.push(v);
+                    last_start = start;
                 }
                 Some(_) => {
                     fail(&mut c, vstart, ParseIssue::NonFiniteValue { text: quote(tok) });
@@ -320,12 +351,16 @@ fn parse_chunk(s: &[u8]) -> Chunk {
                 }
             }
         }
-        max_index = max_index.max(prev);
+        if prev > max_index {
+            max_index = prev;
+            widest = (c.lines, last_start - line_start + 1);
+        }
         c.row_nnz.push((c.indices.len() - row_start) as u32);
         c.labels.push(label);
         pos += 1; // the newline (or one past the end)
     }
     c.width = max_index as usize;
+    c.widest = widest;
     c
 }
 

@@ -1,16 +1,23 @@
 //! What the text readers share: the typed description of a parse error,
-//! reading a (possibly gzipped) file into memory, and fast number parsing.
+//! reading a (possibly gzipped) file into memory within limits
+//! ([`ReadOptions`]), the check of the head of a text, field splitting, and
+//! fast number parsing.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Read};
 use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
 
 use crate::Error;
 
 /// What is wrong at the place a [`Error::Parse`] names. Every reader
 /// ([`read_libsvm`](super::read_libsvm), [`read_ratings`](super::read_ratings),
-/// [`read_edge_list`](super::read_edge_list), [`read_metis`](super::read_metis))
-/// reports malformed input as one of these, never by panicking.
+/// [`read_edge_list`](super::read_edge_list), [`read_metis`](super::read_metis),
+/// [`read_corpus`](super::read_corpus)) reports malformed input as one of
+/// these, never by panicking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseIssue {
@@ -83,6 +90,24 @@ pub enum ParseIssue {
         /// The first field that is missing.
         field: &'static str,
     },
+    /// A field of a tab- or comma-separated record is empty (or only spaces).
+    EmptyField {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A NUL byte: none of the text formats holds one, so the input is
+    /// binary (a model file, an archive, a compression other than gzip...).
+    NulByte,
+    /// A field (or, for a corpus, the text) is not valid UTF-8; the column
+    /// is that of the first invalid byte.
+    InvalidUtf8 {
+        /// What holds it (`user id`, `text`, ...).
+        field: &'static str,
+    },
+    /// A comma-separated field starts with a double quote: quoted CSV is
+    /// not supported (a quoted field may hold commas, which would shift the
+    /// fields after it).
+    QuotedField,
     /// Something else, described in words (structural problems of a format,
     /// such as a METIS graph whose edge count does not match its header).
     Invalid(String),
@@ -113,6 +138,12 @@ impl fmt::Display for ParseIssue {
                 write!(f, "{field} {text:?} is not {expected}")
             }
             ParseIssue::MissingField { field } => write!(f, "the {field} field is missing"),
+            ParseIssue::EmptyField { field } => write!(f, "the {field} field is empty"),
+            ParseIssue::NulByte => f.write_str("a NUL byte: this is binary data, not text"),
+            ParseIssue::InvalidUtf8 { field } => write!(f, "the {field} is not valid UTF-8"),
+            ParseIssue::QuotedField => f.write_str(
+                "a quoted field: quoted CSV is not supported (write fields without quotes and commas, or separate them with tabs)",
+            ),
             ParseIssue::Invalid(what) => f.write_str(what),
         }
     }
@@ -139,36 +170,419 @@ pub(crate) fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Reads a whole file, decompressing it if it starts with the gzip magic
-/// bytes (whatever its name). A truncated or corrupt gzip stream is a
-/// [`ParseIssue::Gzip`] at the line and column where the text stopped.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
-    let name = display_name(path);
-    let raw = std::fs::read(path).map_err(|source| Error::Io {
-        file: name.clone(),
-        source,
-    })?;
-    maybe_gunzip(&name, raw)
+/// A parse error at `line` and `column` (both from 1) of `file`.
+pub(crate) fn parse_error(file: &str, line: usize, column: usize, what: ParseIssue) -> Error {
+    Error::Parse {
+        file: file.to_string(),
+        line,
+        column,
+        what,
+    }
 }
 
-/// Decompresses `raw` if it is gzip, else hands it back.
-pub(crate) fn maybe_gunzip(name: &str, raw: Vec<u8>) -> Result<Vec<u8>, Error> {
-    if raw.len() < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
-        return Ok(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
-    match flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out) {
-        Ok(_) => Ok(out),
-        Err(e) => {
-            let (line, column) = end_position(&out);
-            Err(Error::Parse {
-                file: name.to_string(),
-                line,
-                column,
-                what: ParseIssue::Gzip { reason: e.to_string() },
-            })
+/// The default of [`ReadOptions::max_bytes`]: 16 GiB of text, after
+/// decompression. Far more than any dataset the readers are meant for
+/// (MovieLens 25M is 650 MiB, RCV1 1.2 GiB as LIBSVM text), and small
+/// enough that a runaway input (`/dev/zero`, a gzip bomb, a wrong file)
+/// stops with [`Error::InputTooLarge`] instead of reading until memory runs
+/// out.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 16 << 30;
+
+/// How the readers take their input.
+///
+/// ```
+/// use wildsgd::data::{read_text, ReadOptions, DEFAULT_MAX_INPUT_BYTES};
+/// use wildsgd::Error;
+///
+/// assert_eq!(ReadOptions::default().max_bytes, DEFAULT_MAX_INPUT_BYTES);
+/// # let path = std::env::temp_dir().join(format!("wildsgd-doc-read-{}", std::process::id()));
+/// std::fs::write(&path, "some text\n").unwrap();
+/// assert_eq!(read_text(&path, &ReadOptions::default())?, b"some text\n");
+/// let e = read_text(&path, &ReadOptions { max_bytes: 4 }).unwrap_err();
+/// assert!(matches!(e, Error::InputTooLarge { limit: 4, .. }), "{e}");
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReadOptions {
+    /// The most bytes of text a reader takes from one input, counted after
+    /// decompression: more is [`Error::InputTooLarge`]. The reader streams
+    /// the input and stops one byte past the limit, so the limit also bounds
+    /// the memory the text takes (each growth of the buffer is first checked
+    /// with [`limits::check_memory`](crate::limits::check_memory), so what
+    /// does not fit in memory is an [`Error::OutOfMemory`] naming the file).
+    pub max_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    /// [`DEFAULT_MAX_INPUT_BYTES`].
+    fn default() -> Self {
+        ReadOptions {
+            max_bytes: DEFAULT_MAX_INPUT_BYTES,
         }
     }
+}
+
+/// How many bytes at the start of the (decompressed) text are checked
+/// before the rest is read: see [`check_head`].
+pub(crate) const HEAD_BYTES: usize = 64 << 10;
+
+/// A reader's parser run on a prefix of its text made of whole lines: it
+/// must report, as an [`Error::Parse`], exactly the first error that the
+/// full parse would report if that error lies in those lines, and may
+/// return anything else (`Ok`, an empty-file error...) otherwise.
+pub(crate) type Prefix<'a> = &'a dyn Fn(&str, &[u8]) -> Result<(), Error>;
+
+/// The check every reader makes of the first [`HEAD_BYTES`] of its text
+/// (`head`), before parsing the whole (and, for a file, before reading the
+/// rest, so that a wrong input fails after 64 KiB rather than after
+/// decompressing gigabytes):
+///
+/// 1. the head must not hold a NUL byte: none of the text formats has one,
+///    and binary data (a model, an archive, an unknown compression, a run
+///    of zeros) always does early on. The error is at the first NUL, unless
+///    a line before it has an error of its own, which comes first.
+/// 2. with `early` (the text continues past the head), the whole lines of
+///    the head are parsed, and their first error, if any, is returned: the
+///    full parse would stop there anyway.
+pub(crate) fn check_head(name: &str, head: &[u8], early: bool, prefix: Prefix<'_>) -> Result<(), Error> {
+    let head = &head[..head.len().min(HEAD_BYTES)];
+    let nul = head.iter().position(|&b| b == 0);
+    let lines_end = |upto: usize| head[..upto].iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
+    let whole = match nul {
+        Some(p) => lines_end(p),
+        None if early => lines_end(head.len()),
+        None => return Ok(()),
+    };
+    if whole > 0 {
+        if let Err(e @ Error::Parse { .. }) = prefix(name, &head[..whole]) {
+            return Err(e);
+        }
+    }
+    match nul {
+        Some(p) => {
+            let (line, column) = end_position(&head[..p]);
+            Err(parse_error(name, line, column, ParseIssue::NulByte))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether `bytes` start with the gzip magic number.
+pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Reads a whole file as text, decompressing it if it starts with the gzip
+/// magic bytes (whatever its name), reading at most `opts.max_bytes` of
+/// text ([`Error::InputTooLarge`] beyond) and checking memory before each
+/// growth of the buffer ([`Error::OutOfMemory`]). With `prefix` (a reader's
+/// parser), the head of the text is checked as soon as it has been read
+/// ([`check_head`]). A truncated or corrupt gzip stream is a
+/// [`ParseIssue::Gzip`] at the line and column where the text stopped.
+pub(crate) fn read_file(path: &Path, opts: &ReadOptions, prefix: Option<Prefix<'_>>) -> Result<Vec<u8>, Error> {
+    let name = display_name(path);
+    let io = |source| Error::Io {
+        file: name.clone(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    // A size for the first buffer; nothing else relies on it (a device or a
+    // growing file may say 0 or less than it holds).
+    let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < magic.len() {
+        match file.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    let input = (&magic[..got]).chain(file);
+    if is_gzip(&magic[..got]) {
+        let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, input));
+        slurp(&name, decoder, true, size.map(|s| s.saturating_mul(4)), opts, prefix)
+    } else if size.is_some_and(|s| s > opts.max_bytes) {
+        // A plain file says how long it is: no need to read it to know.
+        Err(Error::InputTooLarge {
+            file: name,
+            limit: opts.max_bytes,
+        })
+    } else {
+        slurp(&name, input, false, size, opts, prefix)
+    }
+}
+
+/// Reads a file's text (decompressed and limited as the readers do, see
+/// [`ReadOptions`]) without parsing it: for inputs that are not one of the
+/// data formats, such as a word list.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::InputTooLarge`], [`Error::OutOfMemory`], or a
+/// [`ParseIssue::Gzip`] parse error for a truncated or corrupt gzip stream.
+pub fn read_text(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Vec<u8>, Error> {
+    read_file(path.as_ref(), opts, None)
+}
+
+/// The text of in-memory input: `bytes` themselves, or their decompression
+/// if they are gzip (limited and checked as [`read_file`] does).
+pub(crate) fn decode_bytes<'a>(
+    name: &str,
+    bytes: &'a [u8],
+    opts: &ReadOptions,
+    prefix: Option<Prefix<'_>>,
+) -> Result<Cow<'a, [u8]>, Error> {
+    if is_gzip(bytes) {
+        let size = Some((bytes.len() as u64).saturating_mul(4));
+        slurp(name, MultiGzDecoder::new(bytes), true, size, opts, prefix).map(Cow::Owned)
+    } else if bytes.len() as u64 > opts.max_bytes {
+        Err(Error::InputTooLarge {
+            file: name.to_string(),
+            limit: opts.max_bytes,
+        })
+    } else {
+        Ok(Cow::Borrowed(bytes))
+    }
+}
+
+/// Reads `input` to its end into memory, within `opts.max_bytes`; `size`
+/// is a guess at its length (the exact length of a plain file).
+///
+/// The buffer grows by doubling, each growth checked first with
+/// [`check_memory`](crate::limits::check_memory) and made with
+/// `try_reserve`, and filled without being zeroed first (untouched capacity
+/// costs no memory). The first [`HEAD_BYTES`] are read on their own and
+/// checked with `prefix` before the rest is read.
+fn slurp(
+    name: &str,
+    input: impl Read,
+    gzip: bool,
+    size: Option<u64>,
+    opts: &ReadOptions,
+    prefix: Option<Prefix<'_>>,
+) -> Result<Vec<u8>, Error> {
+    let limit = opts.max_bytes;
+    // One byte past the limit tells a text of exactly `limit` bytes from a longer one.
+    let most = limit.saturating_add(1);
+    let cap = usize::try_from(most).unwrap_or(usize::MAX);
+    let mut input = input.take(most);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut head_checked = prefix.is_none();
+    loop {
+        if buf.len() == buf.capacity() {
+            let want = if buf.capacity() == 0 {
+                let first = size.map_or(HEAD_BYTES as u64, |s| s.saturating_add(1).max(HEAD_BYTES as u64));
+                usize::try_from(first).unwrap_or(usize::MAX)
+            } else {
+                buf.capacity().saturating_mul(2)
+            };
+            grow(name, &mut buf, want.min(cap))?;
+        }
+        let mut room = buf.capacity() - buf.len();
+        if !head_checked {
+            room = room.min(HEAD_BYTES.saturating_sub(buf.len()).max(1));
+        }
+        // Fills at most `room` bytes: no growth inside `read_to_end`.
+        let got = match (&mut input).take(room as u64).read_to_end(&mut buf) {
+            Ok(got) => got,
+            Err(e)
+                if gzip
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::InvalidInput | ErrorKind::InvalidData | ErrorKind::UnexpectedEof
+                    ) =>
+            {
+                // The bytes decompressed before the error are in `buf`.
+                let (line, column) = end_position(&buf);
+                return Err(parse_error(
+                    name,
+                    line,
+                    column,
+                    ParseIssue::Gzip { reason: e.to_string() },
+                ));
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    file: name.to_string(),
+                    source,
+                })
+            }
+        };
+        if buf.len() as u64 > limit {
+            return Err(Error::InputTooLarge {
+                file: name.to_string(),
+                limit,
+            });
+        }
+        if !head_checked && (buf.len() >= HEAD_BYTES || got < room) {
+            head_checked = true;
+            if let (Some(prefix), true) = (prefix, buf.len() >= HEAD_BYTES) {
+                check_head(name, &buf[..HEAD_BYTES], true, prefix)?;
+            }
+        }
+        if got < room {
+            return Ok(buf);
+        }
+    }
+}
+
+/// Grows the capacity of `buf` to `len` bytes, after checking that the
+/// memory is there, and without aborting if the allocation fails after all.
+fn grow(name: &str, buf: &mut Vec<u8>, len: usize) -> Result<(), Error> {
+    let what = || format!("reading {name}");
+    crate::limits::check_memory(what(), len as u64)?;
+    if buf.try_reserve_exact(len.saturating_sub(buf.len())).is_err() {
+        return Err(Error::OutOfMemory {
+            what: what(),
+            needed: len as u64,
+            limit: crate::limits::available_memory().unwrap_or(0),
+            budget: false,
+        });
+    }
+    Ok(())
+}
+
+/// How a line of a delimited text format (ratings, edge lists) splits into
+/// fields. It is decided once per file, from its first line that is not a
+/// comment or blank ([`Separator::of`]), and applies to every line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Separator {
+    /// Tab-separated: fields are split at each tab, and only there, then
+    /// trimmed of spaces and `\r`; a field may hold spaces (`Apollo 13 (1995)`),
+    /// and may be empty.
+    Tab,
+    /// Comma-separated, likewise (trimmed of spaces and `\r`). Quoted fields
+    /// are not supported: a field that starts with `"` is an error.
+    Comma,
+    /// Runs of blanks (spaces, and tabs on later lines) separate fields.
+    Blank,
+}
+
+impl Separator {
+    /// Tab if `line` holds a tab, else comma if it holds a comma, else blanks.
+    pub(crate) fn of(line: &[u8]) -> Separator {
+        if line.contains(&b'\t') {
+            Separator::Tab
+        } else if line.contains(&b',') {
+            Separator::Comma
+        } else {
+            Separator::Blank
+        }
+    }
+
+    /// The fields of `line` as (column from 1, text) pairs.
+    pub(crate) fn split(self, line: &[u8]) -> Fields<'_> {
+        Fields {
+            line,
+            pos: 0,
+            sep: self,
+            done: false,
+        }
+    }
+}
+
+/// The iterator of [`Separator::split`].
+pub(crate) struct Fields<'a> {
+    line: &'a [u8],
+    pos: usize,
+    sep: Separator,
+    done: bool,
+}
+
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<(usize, &'a [u8])> {
+        let line = self.line;
+        let delim = match self.sep {
+            Separator::Blank => {
+                let mut pos = self.pos;
+                while pos < line.len() && is_blank(line[pos]) {
+                    pos += 1;
+                }
+                if pos >= line.len() {
+                    self.pos = pos;
+                    return None;
+                }
+                let start = pos;
+                while pos < line.len() && !is_blank(line[pos]) {
+                    pos += 1;
+                }
+                self.pos = pos;
+                return Some((start + 1, &line[start..pos]));
+            }
+            Separator::Tab => b'\t',
+            Separator::Comma => b',',
+        };
+        if self.done {
+            return None;
+        }
+        let end = line[self.pos..]
+            .iter()
+            .position(|&b| b == delim)
+            .map_or(line.len(), |k| self.pos + k);
+        let (mut a, mut b) = (self.pos, end);
+        while a < b && matches!(line[a], b' ' | b'\r') {
+            a += 1;
+        }
+        while b > a && matches!(line[b - 1], b' ' | b'\r') {
+            b -= 1;
+        }
+        if end == line.len() {
+            self.done = true;
+        }
+        self.pos = end + 1;
+        Some((a + 1, &line[a..b]))
+    }
+}
+
+/// Splits a line at runs of blanks (spaces, tabs, `\r`): the fields of
+/// whitespace-separated formats such as METIS.
+pub(crate) fn blank_fields(line: &[u8]) -> Fields<'_> {
+    Separator::Blank.split(line)
+}
+
+/// The first NUL byte of `line`, as an error at its column.
+pub(crate) fn check_nul(name: &str, line_no: usize, line: &[u8]) -> Result<(), Error> {
+    match line.iter().position(|&b| b == 0) {
+        Some(k) => Err(parse_error(name, line_no, k + 1, ParseIssue::NulByte)),
+        None => Ok(()),
+    }
+}
+
+/// The text of an id field (a user, an item, a node): not empty, UTF-8
+/// (`field` names it in a message, `id` in an encoding error).
+pub(crate) fn id_text<'a>(
+    name: &str,
+    line: usize,
+    column: usize,
+    text: &'a [u8],
+    field: &'static str,
+    id: &'static str,
+) -> Result<&'a str, Error> {
+    if text.is_empty() {
+        return Err(parse_error(name, line, column, ParseIssue::EmptyField { field }));
+    }
+    utf8(name, line, column, text, id)
+}
+
+/// `field` as UTF-8 text, or an error at the first invalid byte (its
+/// column is `column` for the field's first byte).
+pub(crate) fn utf8<'a>(
+    name: &str,
+    line: usize,
+    column: usize,
+    text: &'a [u8],
+    field: &'static str,
+) -> Result<&'a str, Error> {
+    std::str::from_utf8(text)
+        .map_err(|e| parse_error(name, line, column + e.valid_up_to(), ParseIssue::InvalidUtf8 { field }))
 }
 
 /// The (line, column), from 1, just after the last byte of `text`.
@@ -304,6 +718,73 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn separators_split_as_documented() {
+        let split = |sep: Separator, line: &str| -> Vec<(usize, String)> {
+            sep.split(line.as_bytes())
+                .map(|(c, f)| (c, String::from_utf8(f.to_vec()).unwrap()))
+                .collect()
+        };
+        assert_eq!(Separator::of(b"a b,c\td"), Separator::Tab);
+        assert_eq!(Separator::of(b"a b,c"), Separator::Comma);
+        assert_eq!(Separator::of(b"a b"), Separator::Blank);
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            split(Separator::Tab, " u 1 \tApollo 13\t\t5\r"),
+            vec![(2, s("u 1")), (7, s("Apollo 13")), (17, s("")), (18, s("5"))]
+        );
+        assert_eq!(split(Separator::Tab, ""), vec![(1, s(""))]);
+        assert_eq!(
+            split(Separator::Comma, "a,,b ,"),
+            vec![(1, s("a")), (3, s("")), (4, s("b")), (7, s(""))]
+        );
+        assert_eq!(split(Separator::Blank, "  a\t b \r"), vec![(3, s("a")), (6, s("b"))]);
+        assert!(split(Separator::Blank, " \r").is_empty());
+    }
+
+    #[test]
+    fn the_head_check_finds_nul_after_earlier_errors() {
+        let never = |_: &str, _: &[u8]| -> Result<(), Error> { panic!("no whole line to parse") };
+        let fails = |name: &str, text: &[u8]| -> Result<(), Error> {
+            Err(parse_error(
+                name,
+                1,
+                2,
+                ParseIssue::Invalid(format!("{} bytes", text.len())),
+            ))
+        };
+        let empty = |name: &str, _: &[u8]| -> Result<(), Error> {
+            Err(Error::EmptyFile {
+                file: name.into(),
+                detail: "",
+            })
+        };
+        assert!(check_head("h", b"no nul, no check", false, &never).is_ok());
+        let e = check_head("h", b"\0", false, &never).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "h: line 1, column 1: a NUL byte: this is binary data, not text"
+        );
+        // Lines before the NUL's are parsed first; only parse errors count.
+        let e = check_head("h", b"ab\ncd\nx\0", false, &fails).unwrap_err();
+        assert_eq!(e.to_string(), "h: line 1, column 2: 6 bytes");
+        let e = check_head("h", b"ab\ncd\nx\0", false, &empty).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "h: line 3, column 2: a NUL byte: this is binary data, not text"
+        );
+        // Early: the whole lines of the head, without the cut one.
+        let e = check_head("h", b"ab\ncd\nxyz", true, &fails).unwrap_err();
+        assert_eq!(e.to_string(), "h: line 1, column 2: 6 bytes");
+        assert!(check_head("h", b"one long cut line", true, &never).is_ok());
+        let mut long = vec![b'a'; HEAD_BYTES + 10];
+        long[HEAD_BYTES + 5] = 0;
+        assert!(
+            check_head("h", &long, false, &never).is_ok(),
+            "a NUL past the head is not looked for"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Ratings files: `user item rating [more fields...]` per line, separated by
-//! tabs, commas or spaces, with an optional header line (a first line whose
-//! rating field is not a number), as MovieLens' `u.data` or RecBole's
-//! `ml-100k.inter` are.
+//! tabs, commas or spaces, with an optional header line of column names, as
+//! MovieLens' `u.data` and `ratings.csv` or RecBole's `ml-100k.inter` are
+//! (the exact rules: [`read_ratings_with`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +11,10 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::parse::{display_name, maybe_gunzip, parse_f32, quote, read_file, ParseIssue};
+use super::parse::{
+    check_head, check_nul, decode_bytes, display_name, id_text, parse_error, parse_f32, quote, read_file, ParseIssue,
+    ReadOptions, Separator,
+};
 use super::Dataset;
 use crate::Error;
 
@@ -63,6 +66,8 @@ pub struct Ratings {
     pub item_ids: Vec<String>,
     /// Whether the first line was a header (and skipped).
     pub had_header: bool,
+    /// The header line's text (without its line end), when there was one.
+    pub header: Option<String>,
 }
 
 impl Ratings {
@@ -169,6 +174,7 @@ impl Ratings {
             user_ids: self.user_ids.clone(),
             item_ids: self.item_ids.clone(),
             had_header: self.had_header,
+            header: self.header.clone(),
         }
     }
 
@@ -235,6 +241,7 @@ impl Ratings {
             user_ids: user_ids.to_vec(),
             item_ids: item_ids.to_vec(),
             had_header: self.had_header,
+            header: self.header.clone(),
             ..Ratings::default()
         };
         for row in 0..self.len() {
@@ -377,114 +384,190 @@ impl SyntheticRatings {
     }
 }
 
-/// Reads a ratings file (gzip-compressed or not).
+/// Reads a ratings file (gzip-compressed or not), with the default
+/// [`ReadOptions`]; see [`read_ratings_with`] for the format.
+pub fn read_ratings(path: impl AsRef<Path>) -> Result<Ratings, Error> {
+    read_ratings_with(path, &ReadOptions::default())
+}
+
+/// Reads a ratings file (gzip-compressed or not: the content decides).
+///
+/// One rating per line, `user item rating [more fields...]`; the extra
+/// fields (a timestamp, say) are ignored. Blank lines and lines whose first
+/// non-blank character is `#` are skipped. The rules, all decided by the
+/// first line that is not a comment or blank:
+///
+/// * **Separators.** If that line holds a tab, the file is tab-separated:
+///   every line is split at tabs and only there, so ids may hold spaces
+///   (`u1<TAB>Apollo 13 (1995)<TAB>5`). Else, if it holds a comma, the file
+///   is comma-separated, likewise; quoted CSV is not supported (a field
+///   starting with `"` is an error). Else fields are separated by runs of
+///   blanks (spaces or tabs). Tab- and comma-separated fields are trimmed of
+///   spaces and `\r`, and a user or item field left empty is an error.
+/// * **Header.** That line is a header, and skipped, if and only if its
+///   rating field is not a number *and* every field looks like a column
+///   name: a letter or `_`, then letters, digits, `_`, `-`, `.` or spaces,
+///   optionally followed by `:type` (RecBole's `user_id:token`), such as
+///   `userId,movieId,rating,timestamp` or
+///   `user_id:token<TAB>item_id:token<TAB>rating:float`. Otherwise a rating
+///   that is not a number is an error there as on any other line.
+///   [`Ratings::had_header`] and [`Ratings::header`] say what was skipped.
+///
+/// Ids are any UTF-8 text without a NUL byte (an id that is not UTF-8 is an
+/// error, with its line and column); users and items are numbered densely
+/// from 0 in order of first appearance. Ratings must be finite numbers. At
+/// most `u32::MAX` ratings, distinct users and distinct items.
 ///
 /// ```
 /// use wildsgd::data::read_ratings_bytes;
 ///
 /// let r = read_ratings_bytes("r.tsv", b"user_id\titem_id\trating\n7\t3\t4\n9\t3\t2.5\n").unwrap();
 /// assert_eq!((r.len(), r.user_ids.len(), r.item_ids.len()), (2, 2, 1));
+/// assert_eq!(r.header.as_deref(), Some("user_id\titem_id\trating"));
+/// let r = read_ratings_bytes("t.tsv", b"u1\tApollo 13 (1995)\t5\n").unwrap();
+/// assert_eq!((r.item_ids[0].as_str(), r.ratings[0]), ("Apollo 13 (1995)", 5.0));
 /// let e = read_ratings_bytes("r.csv", b"1,2,5\n1,3,x\n").unwrap_err();
 /// assert_eq!(e.to_string(), "r.csv: line 2, column 5: rating \"x\" is not a number");
+/// // Not a header: `5.0x` does not look like a column name.
+/// let e = read_ratings_bytes("h.csv", b"user,item,5.0x\n1,3,4\n").unwrap_err();
+/// assert_eq!(e.to_string(), "h.csv: line 1, column 11: rating \"5.0x\" is not a number");
 /// ```
-pub fn read_ratings(path: impl AsRef<Path>) -> Result<Ratings, Error> {
+pub fn read_ratings_with(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Ratings, Error> {
     let path = path.as_ref();
-    let text = read_file(path)?;
-    parse_ratings(&display_name(path), &text)
+    let text = read_file(path, opts, Some(&prefix))?;
+    parse_ratings(&display_name(path), &text, (MAX_COUNT, MAX_COUNT))
 }
 
-/// Reads ratings from memory; `name` is what error messages call it.
+/// Reads ratings from memory (plain or gzip-compressed text, as
+/// [`read_ratings_with`] reads them); `name` is what error messages call it.
 pub fn read_ratings_bytes(name: &str, bytes: &[u8]) -> Result<Ratings, Error> {
-    let text = maybe_gunzip(name, bytes.to_vec())?;
-    parse_ratings(name, &text)
+    let text = decode_bytes(name, bytes, &ReadOptions::default(), Some(&prefix))?;
+    parse_ratings(name, &text, (MAX_COUNT, MAX_COUNT))
 }
 
-/// Splits a line into (column from 1, field) pairs at tabs, commas and spaces.
-pub(crate) fn fields(line: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    let mut pos = 0;
-    std::iter::from_fn(move || {
-        while pos < line.len() && matches!(line[pos], b' ' | b'\t' | b',' | b'\r') {
-            pos += 1;
-        }
-        if pos >= line.len() {
-            return None;
-        }
-        let start = pos;
-        while pos < line.len() && !matches!(line[pos], b' ' | b'\t' | b',' | b'\r') {
-            pos += 1;
-        }
-        Some((start + 1, &line[start..pos]))
-    })
+/// The most ratings, users and items: their numbers are `u32`s.
+const MAX_COUNT: usize = u32::MAX as usize;
+
+fn prefix(name: &str, text: &[u8]) -> Result<(), Error> {
+    parse_ratings(name, text, (MAX_COUNT, MAX_COUNT)).map(drop)
 }
 
-fn parse_ratings(name: &str, text: &[u8]) -> Result<Ratings, Error> {
+/// Whether `field` looks like a column name: a letter or `_`, then letters,
+/// digits, `_`, `-`, `.` or spaces, then optionally `:` and a type name (a
+/// letter or `_`, then letters, digits or `_`).
+fn is_column_name(field: &[u8]) -> bool {
+    let (name, ty) = match field.iter().position(|&b| b == b':') {
+        Some(k) => (&field[..k], Some(&field[k + 1..])),
+        None => (field, None),
+    };
+    let starts = |s: &[u8]| s.first().is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_');
+    starts(name)
+        && name[1..]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' '))
+        && ty.is_none_or(|t| starts(t) && t[1..].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+/// The id of `key` in `map`, adding it (and its name) if new; `what` says
+/// what it is in a message. `cap`: the most distinct ids.
+pub(crate) fn dense_id(
+    map: &mut HashMap<Vec<u8>, u32>,
+    names: &mut Vec<String>,
+    key: &str,
+    cap: usize,
+) -> Result<u32, usize> {
+    if let Some(&id) = map.get(key.as_bytes()) {
+        return Ok(id);
+    }
+    let next = map.len();
+    if next >= cap {
+        return Err(next);
+    }
+    let id = u32::try_from(next).map_err(|_| next)?;
+    map.insert(key.as_bytes().to_vec(), id);
+    names.push(key.to_string());
+    Ok(id)
+}
+
+/// `cap`: the most ratings, and the most distinct users or items.
+fn parse_ratings(name: &str, text: &[u8], cap: (usize, usize)) -> Result<Ratings, Error> {
+    let (max_ratings, cap) = cap;
+    check_head(name, text, false, &prefix)?;
     let mut out = Ratings::default();
     let mut users: HashMap<Vec<u8>, u32> = HashMap::new();
     let mut items: HashMap<Vec<u8>, u32> = HashMap::new();
-    let mut first = true;
+    let mut sep: Option<Separator> = None;
+    // Reused from line to line (its slices borrow from `text`).
+    let mut fields: Vec<(usize, &[u8])> = Vec::new();
     for (no, line) in text.split(|&b| b == b'\n').enumerate() {
         let line_no = no + 1;
-        let trimmed = line.iter().position(|&b| !b.is_ascii_whitespace());
-        if trimmed.is_none() || line[trimmed.unwrap_or(0)] == b'#' {
+        check_nul(name, line_no, line)?;
+        let first = line.iter().position(|&b| !b.is_ascii_whitespace());
+        let Some(first) = first else { continue };
+        if line[first] == b'#' {
             continue;
         }
-        let fail = |column, what| Error::Parse {
-            file: name.to_string(),
-            line: line_no,
-            column,
-            what,
-        };
-        let mut f = fields(line);
-        let end = line.len() + 1;
-        let (_, user) = f
-            .next()
-            .ok_or_else(|| fail(end, ParseIssue::MissingField { field: "user" }))?;
-        let (_, item) = f
-            .next()
-            .ok_or_else(|| fail(end, ParseIssue::MissingField { field: "item" }))?;
-        let (col, rating) = f
-            .next()
-            .ok_or_else(|| fail(end, ParseIssue::MissingField { field: "rating" }))?;
-        let value = parse_f32(rating);
-        if first {
-            first = false;
-            if value.is_none() {
-                out.had_header = true;
-                continue;
+        let fail = |column, what| parse_error(name, line_no, column, what);
+        let is_first = sep.is_none();
+        let sep = *sep.get_or_insert_with(|| Separator::of(line));
+        fields.clear();
+        fields.extend(sep.split(line));
+        if sep == Separator::Comma {
+            if let Some(&(col, _)) = fields.iter().find(|(_, f)| f.starts_with(b"\"")) {
+                return Err(fail(col, ParseIssue::QuotedField));
             }
+        }
+        let end = line.strip_suffix(b"\r").unwrap_or(line).len() + 1;
+        let field = |k: usize, what| {
+            fields
+                .get(k)
+                .copied()
+                .ok_or_else(|| fail(end, ParseIssue::MissingField { field: what }))
+        };
+        let (ucol, user) = field(0, "user")?;
+        let (icol, item) = field(1, "item")?;
+        let (col, rating) = field(2, "rating")?;
+        let value = parse_f32(rating);
+        if is_first
+            && value.is_none()
+            && !user.is_empty()
+            && !item.is_empty()
+            && fields.iter().all(|(_, f)| f.is_empty() || is_column_name(f))
+        {
+            out.had_header = true;
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            out.header = Some(String::from_utf8_lossy(text).into_owned());
+            continue;
         }
         let value = match value {
             Some(v) if v.is_finite() => v,
-            Some(_) => {
+            v => {
                 return Err(fail(
                     col,
                     ParseIssue::BadField {
                         field: "rating",
                         text: quote(rating),
-                        expected: "a finite number",
-                    },
-                ))
-            }
-            None => {
-                return Err(fail(
-                    col,
-                    ParseIssue::BadField {
-                        field: "rating",
-                        text: quote(rating),
-                        expected: "a number",
+                        expected: if v.is_some() { "a finite number" } else { "a number" },
                     },
                 ))
             }
         };
-        let id = |map: &mut HashMap<Vec<u8>, u32>, names: &mut Vec<String>, key: &[u8]| {
-            let next = map.len() as u32;
-            *map.entry(key.to_vec()).or_insert_with(|| {
-                names.push(String::from_utf8_lossy(key).into_owned());
-                next
-            })
+        let user = id_text(name, line_no, ucol, user, "user", "user id")?;
+        let item = id_text(name, line_no, icol, item, "item", "item id")?;
+        if out.ratings.len() >= max_ratings {
+            return Err(fail(
+                1,
+                ParseIssue::Invalid(format!("more than {max_ratings} ratings: ratings are numbered in u32")),
+            ));
+        }
+        let too_many = |col, what: &str, n: usize| {
+            fail(
+                col,
+                ParseIssue::Invalid(format!("more than {n} distinct {what}s: {what}s are numbered in u32")),
+            )
         };
-        let u = id(&mut users, &mut out.user_ids, user);
-        let i = id(&mut items, &mut out.item_ids, item);
+        let u = dense_id(&mut users, &mut out.user_ids, user, cap).map_err(|n| too_many(ucol, "user", n))?;
+        let i = dense_id(&mut items, &mut out.item_ids, item, cap).map_err(|n| too_many(icol, "item", n))?;
         out.users.push(u);
         out.items.push(i);
         out.ratings.push(value);
@@ -508,17 +591,115 @@ mod tests {
 
     #[test]
     fn header_and_separators() {
-        let r = read_ratings_bytes("m", b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949\n186,302,3\n196 1 5\n").unwrap();
+        let r = read_ratings_bytes(
+            "m",
+            b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949\n186\t302\t3\t1\n196\t1\t5\t2\n",
+        )
+        .unwrap();
         assert!(r.had_header);
+        assert_eq!(
+            r.header.as_deref(),
+            Some("user_id:token\titem_id:token\trating:float\ttimestamp:float")
+        );
         assert_eq!(r.users, vec![0, 1, 0]);
         assert_eq!(r.items, vec![0, 1, 2]);
         assert_eq!(r.ratings, vec![3.0, 3.0, 5.0]);
         assert_eq!(r.user_ids, vec!["196", "186"]);
+        let r = read_ratings_bytes("c", b"userId,movieId,rating,timestamp\r\n1, 31 ,2.5,1260759144\r\n").unwrap();
+        assert_eq!(
+            (r.header.as_deref(), r.item_ids[0].as_str()),
+            (Some("userId,movieId,rating,timestamp"), "31")
+        );
+        // Blanks: runs of spaces, and tabs on the lines after the first.
+        let r = read_ratings_bytes("s", b"# a comment\n1   2 3\n4\t5  6\n").unwrap();
+        assert_eq!((r.had_header, r.header, r.ratings), (false, None, vec![3.0, 6.0]));
         let e = read_ratings_bytes("m", b"1 2 3\n4 5\n").unwrap_err();
         assert_eq!(e.to_string(), "m: line 2, column 4: the rating field is missing");
         let e = read_ratings_bytes("m", b"").unwrap_err();
         assert!(matches!(e, Error::EmptyFile { .. }), "{e}");
         let e = read_ratings_bytes("m", b"a b c\n").unwrap_err();
         assert!(e.to_string().contains("only a header"), "{e}");
+    }
+
+    #[test]
+    fn the_header_rule() {
+        for header in [
+            "userId,movieId,rating,timestamp",
+            "user_id:token\titem_id:token\trating:float",
+            "user id\tmovie title\trating",
+            "u.id i-d r",
+            "_user,_item,_rating,",
+        ] {
+            let text = format!(
+                "{header}\n1{0}2{0}3\n",
+                if header.contains('\t') {
+                    "\t"
+                } else if header.contains(',') {
+                    ","
+                } else {
+                    " "
+                }
+            );
+            let r = read_ratings_bytes("h", text.as_bytes()).unwrap_or_else(|e| panic!("{header:?}: {e}"));
+            assert_eq!(r.header.as_deref(), Some(header));
+        }
+        // Not headers: a rating field that parses, or a field that is no column name.
+        for (text, msg) in [
+            ("1,2,x\n3,4,5\n", "h: line 1, column 5: rating \"x\" is not a number"),
+            (
+                "user,item,rating?\n",
+                "h: line 1, column 11: rating \"rating?\" is not a number",
+            ),
+            (
+                "user,2item,rating\n",
+                "h: line 1, column 12: rating \"rating\" is not a number",
+            ),
+            (
+                "user,item,rating:\n",
+                "h: line 1, column 11: rating \"rating:\" is not a number",
+            ),
+            (
+                "user,item,nan\n",
+                "h: line 1, column 11: rating \"nan\" is not a finite number",
+            ),
+            (
+                "1,2,3\nuser,item,rating\n",
+                "h: line 2, column 11: rating \"rating\" is not a number",
+            ),
+        ] {
+            assert_eq!(
+                read_ratings_bytes("h", text.as_bytes()).unwrap_err().to_string(),
+                msg,
+                "{text:?}"
+            );
+        }
+        assert!(is_column_name(b"rating:float") && is_column_name(b"a b.c-d_e"));
+        assert!(!is_column_name(b"") && !is_column_name(b"1a") && !is_column_name(b"a:1") && !is_column_name(b"a:b:c"));
+    }
+
+    #[test]
+    fn counts_beyond_the_cap_are_errors_not_wraps() {
+        let e = parse_ratings("c", b"a x 1\nb x 1\nc x 1\n", (2, 9))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c: line 3, column 1: more than 2 ratings: ratings are numbered in u32"
+        );
+        let e = parse_ratings("c", b"a x 1\nb y 1\nc x 1\n", (9, 2))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c: line 3, column 1: more than 2 distinct users: users are numbered in u32"
+        );
+        let e = parse_ratings("c", b"a x 1\na y 1\na z 1\n", (9, 2))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c: line 3, column 3: more than 2 distinct items: items are numbered in u32"
+        );
+        assert!(parse_ratings("c", b"a x 1\nb x 1\na x 1\n", (3, 2)).is_ok());
     }
 }

@@ -57,7 +57,7 @@ use crate::Error;
 /// let data = SyntheticRatings { users: 200, items: 100, ratings: 8000, rank: 3, noise: 0.1, ..Default::default() }
 ///     .generate()?;
 /// let (train, test) = data.split(0.1, 1)?;
-/// let model = MatrixFactorization::for_ratings(&train, 3).l2(0.01, &train);
+/// let model = MatrixFactorization::for_ratings(&train, 3)?.l2(0.01, &train);
 /// let trained = MatrixFactorization::default_trainer().threads(2).epochs(20).fit(&model, &train)?;
 /// let rmse = model.rmse(&trained.weights, &test)?;
 /// assert!(rmse < 0.5, "{rmse}"); // the ratings' spread is about 1
@@ -98,11 +98,39 @@ impl MatrixFactorization {
     /// length `rank`: global mean 0, no regularisation, no clipping,
     /// `init_std` 0.1.
     ///
-    /// # Panics
-    /// If `rank` is 0.
-    pub fn new(n_users: usize, n_items: usize, rank: usize) -> Self {
-        assert!(rank > 0, "the rank must be at least 1");
-        MatrixFactorization {
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `rank` is 0 or above
+    /// [`limits::MAX_RANK`](crate::limits::MAX_RANK), if there are more than
+    /// `u32::MAX` users or items, or if the weight count `(users + items) ·
+    /// (rank + 1)` exceeds [`limits::MAX_WEIGHTS`](crate::limits::MAX_WEIGHTS).
+    pub fn new(n_users: usize, n_items: usize, rank: usize) -> Result<Self, Error> {
+        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        if rank == 0 || rank > crate::limits::MAX_RANK {
+            return bad(
+                "rank",
+                format!("must be in 1..={}, got {rank}", crate::limits::MAX_RANK),
+            );
+        }
+        if n_users > u32::MAX as usize || n_items > u32::MAX as usize {
+            return bad(
+                "matrix factorisation",
+                format!("{n_users} users and {n_items} items; at most {} of each", u32::MAX),
+            );
+        }
+        let weights = (n_users as u64 + n_items as u64).checked_mul(rank as u64 + 1);
+        match weights {
+            Some(w) if w <= crate::limits::MAX_WEIGHTS => {}
+            _ => {
+                return bad(
+                    "rank",
+                    format!(
+                        "{n_users} users and {n_items} items at rank {rank} would need more than the limit of {} weights",
+                        crate::limits::MAX_WEIGHTS
+                    ),
+                )
+            }
+        }
+        Ok(MatrixFactorization {
             n_users,
             n_items,
             rank,
@@ -113,7 +141,7 @@ impl MatrixFactorization {
             user_counts: Vec::new(),
             item_counts: Vec::new(),
             n_train: 0,
-        }
+        })
     }
 
     /// A model fitted to the shape of `train`: its id space
@@ -121,13 +149,13 @@ impl MatrixFactorization {
     /// rating range as the [`clip`](Self::clip) range of predictions, and
     /// λ = [`DEFAULT_L2`](Self::DEFAULT_L2) with `train`'s counts.
     ///
-    /// # Panics
-    /// If `rank` is 0.
-    pub fn for_ratings(train: &Ratings, rank: usize) -> Self {
-        MatrixFactorization::new(train.n_users(), train.n_items(), rank)
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn for_ratings(train: &Ratings, rank: usize) -> Result<Self, Error> {
+        Ok(MatrixFactorization::new(train.n_users(), train.n_items(), rank)?
             .global_mean(train.mean() as f32)
             .clip(train.range())
-            .l2(Self::DEFAULT_L2, train)
+            .l2(Self::DEFAULT_L2, train))
     }
 
     /// A trainer with the defaults tuned on MovieLens 100k

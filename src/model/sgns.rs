@@ -515,6 +515,22 @@ impl Model for Sgns {
     }
 
     fn validate(&self, data: &Pairs) -> Result<(), Error> {
+        if self.negatives > crate::limits::MAX_NEGATIVES {
+            return Err(Error::InvalidParameter {
+                name: "negatives",
+                reason: format!(
+                    "{} per pair is more than the limit of {}",
+                    self.negatives,
+                    crate::limits::MAX_NEGATIVES
+                ),
+            });
+        }
+        if data.len() > u32::MAX as usize {
+            return Err(Error::InvalidParameter {
+                name: "pairs",
+                reason: format!("{} pairs; at most {} are supported", data.len(), u32::MAX),
+            });
+        }
         for (row, &(s, t)) in data.as_slice().iter().enumerate() {
             if s as usize >= self.n || t as usize >= self.n {
                 return Err(Error::InvalidSample {
@@ -592,6 +608,7 @@ pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram
         });
     }
     trainer.check()?;
+    crate::limits::check_weights("the skip-gram model", model.dim() as u64, 3)?;
     let mut init = vec![0.0; model.dim()];
     model.init(&mut init, trainer.get_seed());
     let store = WeightStore::from_slice(&init);
@@ -604,6 +621,7 @@ pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram
         pairs.set_epoch(epoch as u32);
         let t = trainer.clone().start_epoch(epoch).epochs(epoch + 1);
         let r = t.job(model, &pairs).weights(&store).run()?;
+        let stopped = r.report.interrupted.is_some();
         out = Some(match out {
             None => r,
             Some(mut acc) => {
@@ -614,10 +632,15 @@ pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram
                     p
                 }));
                 acc.report.epochs.extend(r.report.epochs);
+                acc.report.interrupted = r.report.interrupted;
+                acc.report.stopped_early = r.report.stopped_early;
                 acc.weights = r.weights;
                 acc
             }
         });
+        if stopped {
+            break;
+        }
     }
     out.ok_or(Error::ZeroEpochs)
 }

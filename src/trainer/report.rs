@@ -61,6 +61,18 @@ pub struct Report {
     pub trace: Vec<TracePoint>,
     /// Whether the per-epoch callback stopped training early.
     pub stopped_early: bool,
+    /// Where a raised [`StopFlag`](crate::trainer::StopFlag) stopped the
+    /// run, if one did (that partial epoch has no entry in `epochs`).
+    pub interrupted: Option<Interruption>,
+}
+
+/// Where a run was stopped by its [`StopFlag`](crate::trainer::StopFlag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Interruption {
+    /// The epoch (from 0) that was in progress.
+    pub epoch: usize,
+    /// Samples of that epoch applied before the workers stopped.
+    pub samples: u64,
 }
 
 impl Report {
@@ -124,7 +136,9 @@ impl fmt::Display for Report {
         for e in &self.epochs {
             writeln!(f, "{e}")?;
         }
-        if self.stopped_early {
+        if let Some(i) = self.interrupted {
+            writeln!(f, "(stopped in epoch {} after {} samples)", i.epoch, i.samples)?;
+        } else if self.stopped_early {
             writeln!(f, "(stopped early by the epoch callback)")?;
         }
         Ok(())

@@ -4,7 +4,10 @@ use wildsgd::checkpoint::{Checkpoint, SavedModel};
 use wildsgd::data::{binary_labels, CsrDataset};
 use wildsgd::{Error, Linear, Loss, Schedule};
 
-use crate::{read_data, restrict, train_loop, trainer_line, Defaults, Described, EvalArgs, InFile, PredictArgs, Run};
+use crate::{
+    read_data, restrict, train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, InFile, PredictArgs,
+    Run,
+};
 
 /// Logistic regression's defaults: a large first step that falls fast
 /// (12, then x0.3 per epoch), divided by the training rows' mean squared
@@ -35,7 +38,7 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
     average: false,
 };
 
-pub(crate) fn train(run: &Run, loss: Loss) -> Result<(), Error> {
+pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     // The model's width is the data's, or the checkpoint's when resuming.
@@ -43,23 +46,24 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<(), Error> {
         Some(c) => Some(c.linear(&ckpt_name, &CsrDataset::new(0))?.n_features()),
         None => None,
     };
-    let mut data = read_data(&a.data, width)?;
+    let mut data = read_data(&a.data, width, &run.read, 1)?;
     if loss != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(&a.data))?;
     }
     let (train, valid) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
-            let (t, v) = data.split(f, a.seed)?;
+            let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
                 return Err(crate::param(
                     "valid-fraction",
                     format!("{f} of {} rows leaves no validation rows", data.len()),
-                ));
+                )
+                .into());
             }
             (t, Some(v))
         }
         (None, Some(path)) => {
-            let mut v = read_data(path, Some(data.n_features()))?;
+            let mut v = read_data(path, Some(data.n_features()), &run.read, 1)?;
             if loss != Loss::Squared {
                 binary_labels(&mut v).map_err(|e| e.in_file(path))?;
             }
@@ -94,6 +98,25 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<(), Error> {
             })
             .sum();
         let mean = sq / train.len().max(1) as f64;
+        let usable = |lr: f32| {
+            let x = f64::from(lr) / mean;
+            x.is_finite() && x > 0.0 && x <= f64::from(f32::MAX) && (x as f32) > 0.0
+        };
+        let initial = match trainer.get_schedule() {
+            Schedule::Constant(lr) | Schedule::InverseTime { initial: lr, .. } | Schedule::EpochDecay { initial: lr, .. } => lr,
+            Schedule::Linear { initial, .. } => initial,
+        };
+        if mean > 0.0 && !usable(initial) {
+            return Err(crate::param(
+                "data",
+                format!(
+                    "{}: the rows' mean squared norm is {mean:e}, so the default learning rate {initial}/{mean:e} \
+                     is not a usable f32; rescale the feature values or give --lr",
+                    a.data.display()
+                ),
+            )
+            .into());
+        }
         if mean.is_finite() && mean > 0.0 {
             let scale = |lr: f32| (f64::from(lr) / mean) as f32;
             let scaled = match trainer.get_schedule() {
@@ -147,15 +170,34 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<(), Error> {
     train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
 }
 
+/// Every margin finite, or an error naming the first row whose is not
+/// (feature values so large that the score overflows `f32`).
+fn check_margins(m: &[f32], path: &std::path::Path) -> Result<(), Error> {
+    match m.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(crate::param(
+            "data",
+            format!(
+                "{}: data row {} (from 1): the model's score is {}: the feature values are too large for \
+                 this model (f32 overflow)",
+                path.display(),
+                i + 1,
+                m[i]
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The model and the data to apply it to, features beyond the model dropped.
 fn load(
     ckpt: &Checkpoint,
     name: &str,
     data_path: &std::path::Path,
     classify: bool,
+    read: &wildsgd::data::ReadOptions,
 ) -> Result<(Linear, CsrDataset, crate::Ignored), Error> {
     let model = ckpt.linear(name, &CsrDataset::new(0))?;
-    let mut data = read_data(data_path, None)?;
+    let mut data = read_data(data_path, Some(model.n_features()), read, 1)?;
     if classify && model.loss_fn() != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;
     }
@@ -168,9 +210,10 @@ fn margins(model: &Linear, weights: &[f32], data: &CsrDataset) -> Vec<f32> {
 }
 
 pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
-    let (model, data, ignored) = load(ckpt, name, &a.data, true)?;
+    let (model, data, ignored) = load(ckpt, name, &a.data, true, &a.limits.read())?;
     let loss_fn = model.loss_fn();
     let m = margins(&model, &ckpt.weights, &data);
+    check_margins(&m, &a.data)?;
     let labels = data.labels();
     let loss: f64 = m.iter().zip(labels).map(|(&m, &y)| loss_fn.value(m, y)).sum::<f64>() / m.len() as f64;
     out!("data: {} ({} rows)", a.data.display(), data.len());
@@ -209,7 +252,9 @@ fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j < order.len() && scores[order[j]] == scores[order[i]] {
+        // Ties by total order: NaN equals NaN here, so the loop always
+        // advances (with `==`, a NaN score would spin forever).
+        while j < order.len() && scores[order[j]].total_cmp(&scores[order[i]]).is_eq() {
             j += 1;
         }
         let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1..=j
@@ -231,12 +276,14 @@ fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
 /// The positive-class probability for logistic regression, the raw score
 /// `w·x + b` otherwise.
 pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
-    let (model, data, ignored) = load(ckpt, name, &a.data, false)?;
+    let (model, data, ignored) = load(ckpt, name, &a.data, false, &a.limits.read())?;
     if ignored.values > 0 {
         eprintln!("wildsgd: ignored {ignored}");
     }
     let logistic = model.loss_fn() == Loss::Logistic;
-    Ok(margins(&model, &ckpt.weights, &data)
+    let m = margins(&model, &ckpt.weights, &data);
+    check_margins(&m, &a.data)?;
+    Ok(m
         .into_iter()
         .map(|s| {
             let v = if logistic {
@@ -259,5 +306,7 @@ mod tests {
         assert_eq!(auc(&[0.9, 0.1], &[-1.0, 1.0]), Some(0.0));
         assert_eq!(auc(&[0.5, 0.5], &[-1.0, 1.0]), Some(0.5));
         assert_eq!(auc(&[0.5, 0.7], &[1.0, 1.0]), None);
+        // A NaN score is a tie group of its own, never a loop that cannot advance.
+        assert_eq!(auc(&[f32::NAN, 0.1, f32::NAN], &[1.0, -1.0, -1.0]), Some(0.75));
     }
 }

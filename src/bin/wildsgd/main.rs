@@ -21,8 +21,10 @@
 //! reports are shared ([`train_loop`]). A new kind is one more [`ModelKind`]
 //! value, one more module and one more [`SavedModel`] variant.
 //!
-//! Exit codes: 0 success, 2 usage error (from clap), 1 data or training error
-//! (one line on stderr).
+//! Exit codes: 0 success; 2 a usage error (from clap, or an output path
+//! that would destroy a file: see [`paths`]); 1 a data or training error
+//! (one line on stderr); 130 or 143 when SIGINT or SIGTERM stopped training
+//! (the weights were saved as asked: see [`signals`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +33,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wildsgd::checkpoint::{Checkpoint, SavedModel};
-use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions};
+use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions, ReadOptions};
 use wildsgd::{Control, Error, Loss, Model, Policy, Schedule, Trainer, WeightStore};
 
 /// A line on stdout. A reader that went away (`wildsgd train ... | head`)
@@ -55,7 +57,9 @@ macro_rules! say {
 
 mod linear;
 mod mf;
+mod paths;
 mod sgns;
+mod signals;
 mod softmax;
 
 #[derive(Parser)]
@@ -126,6 +130,55 @@ pub(crate) enum ScheduleKind {
     EpochDecay,
 }
 
+/// Bounds on what the inputs may cost (shared by every command).
+#[derive(Args, Clone, Copy)]
+pub(crate) struct LimitArgs {
+    /// Read at most this many bytes of each input file, counted after
+    /// decompression (suffixes K, M, G, T: powers of 1024) [16G].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    max_input_bytes: Option<u64>,
+    /// Refuse to allocate more than this much memory for the data and the
+    /// model (suffixes K, M, G, T) [the memory available on this machine].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    max_memory: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The readers' options.
+    pub fn read(&self) -> ReadOptions {
+        ReadOptions {
+            max_bytes: self.max_input_bytes.unwrap_or(ReadOptions::default().max_bytes),
+        }
+    }
+}
+
+/// A byte count: digits with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                'B' => 0,
+                _ => return Err(format!("{s:?}: the suffix must be K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count (digits, then K, M, G or T)"))?;
+    if n == 0 {
+        return Err("must be at least 1".into());
+    }
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} does not fit in 64 bits"))
+}
+
 #[derive(Args)]
 pub(crate) struct TrainArgs {
     /// Training data: LIBSVM (plain or gzip) for linear and softmax models, a
@@ -136,11 +189,12 @@ pub(crate) struct TrainArgs {
     /// The model: logistic, hinge, squared, softmax, mf, line or word2vec.
     #[arg(long, value_enum, default_value = "logistic")]
     model: ModelKind,
-    /// Worker threads (default: all cores; 1 for the sequential policy).
-    #[arg(long, value_name = "N")]
+    /// Worker threads (default: all cores; 1 for the sequential policy; at
+    /// most 4 per core, more is capped with a note).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Passes over the training data [linear 10, softmax 6, mf 25, line 10, word2vec 5].
-    #[arg(long, value_name = "E")]
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
     epochs: Option<usize>,
     /// Where to save the trained model.
     #[arg(long, value_name = "M")]
@@ -148,44 +202,44 @@ pub(crate) struct TrainArgs {
     /// Initial learning rate [logistic 12 divided by the training rows' mean
     /// squared norm; hinge and squared 0.5; softmax 0.01; mf 0.02; line 0.4;
     /// word2vec 0.025 (line and word2vec decay linearly to 1e-4 of it)].
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     lr: Option<f32>,
     /// The step-size schedule [epoch-decay].
     #[arg(long, value_enum)]
     schedule: Option<ScheduleKind>,
     /// The schedule's decay, per epoch for epoch-decay, per sample for
     /// inverse-time [logistic 0.3, hinge and squared 0.8, softmax 0.6, mf 0.9].
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     lr_decay: Option<f32>,
     /// L2 regularisation strength [linear 1e-6, softmax 1e-4, mf 0.08].
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     l2: Option<f32>,
     /// Rows of the seeded subset the per-epoch training loss is measured
     /// on; 0 means all rows [10000]. The loss pass is timed apart from the
     /// updates, but it is part of the run's wall time.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = 10_000, allow_negative_numbers = true)]
     loss_rows: usize,
-    /// Factor rank (mf only) [100].
-    #[arg(long, value_name = "R")]
+    /// Factor rank (mf only) [100; at most 65536].
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
     rank: Option<usize>,
     /// The graph file's format (line only) [by extension: `.graph` and
     /// `.metis` are METIS, anything else an edge list].
     #[arg(long, value_enum)]
     format: Option<GraphFormat>,
-    /// Embedding dimension (line, word2vec) [line 32, word2vec 100].
-    #[arg(long, value_name = "D")]
+    /// Embedding dimension (line, word2vec) [line 32, word2vec 100; at most 512].
+    #[arg(long, value_name = "D", allow_negative_numbers = true)]
     dim: Option<usize>,
-    /// Negatives per pair, drawn from count^0.75 (line, word2vec) [5].
-    #[arg(long, value_name = "K")]
+    /// Negatives per pair, drawn from count^0.75 (line, word2vec) [5; at most 1024].
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     negatives: Option<usize>,
-    /// Skip-gram window, words on each side (word2vec) [5].
-    #[arg(long, value_name = "W")]
+    /// Skip-gram window, words on each side (word2vec) [5; at most 1000].
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
     window: Option<usize>,
     /// Drop words seen fewer times than this (word2vec) [5].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     min_count: Option<u64>,
     /// Sub-sampling threshold t of frequent words; 0 keeps every word (word2vec) [1e-3].
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
     subsample: Option<f64>,
     /// Return the average of the last epoch's iterates (true/false) [softmax true, others false].
     #[arg(long, value_name = "BOOL")]
@@ -193,18 +247,19 @@ pub(crate) struct TrainArgs {
     /// How updates land in the shared weights: auto (picks from the data's shape and the
     /// thread count), sequential, racy, atomic, locked, batched:N, hotcold:K:M, replicas:M
     /// or delayed:M.
-    #[arg(long, value_name = "NAME", default_value = "auto", value_parser = parse_policy)]
-    policy: Policy,
+    /// [auto; when resuming, the checkpoint's].
+    #[arg(long, value_name = "NAME", value_parser = parse_policy)]
+    policy: Option<Policy>,
     /// Hold out this fraction of the rows (seeded) for validation [line and
     /// word2vec 0.1 of the edges or sentences; 0 holds out nothing].
-    #[arg(long, value_name = "F", conflicts_with = "valid")]
+    #[arg(long, value_name = "F", conflicts_with = "valid", allow_negative_numbers = true)]
     valid_fraction: Option<f64>,
     /// Validation data, in the training data's format.
     #[arg(long, value_name = "FILE")]
     valid: Option<PathBuf>,
-    /// Seed for the split, the initial weights and the sample orders.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed for the split, the initial weights and the sample orders [1].
+    #[arg(long, allow_negative_numbers = true)]
+    seed: Option<u64>,
     /// Train without a bias weight (linear models only).
     #[arg(long)]
     no_bias: bool,
@@ -215,14 +270,25 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Write a checkpoint every N epochs (0: never, unless --checkpoint is given, then every epoch).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, allow_negative_numbers = true)]
     checkpoint_every: usize,
-    /// Continue from the checkpoint's epoch with its schedule, policy and seed.
+    /// Continue from the checkpoint's epoch with its schedule, seed, L2 and
+    /// averaging (--lr, --lr-decay, --schedule, --seed, --l2 or --average
+    /// asking for other values are refused); --policy and --threads may change.
     #[arg(long)]
     resume: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl TrainArgs {
+    /// The seed asked for (or the default, 1).
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(1)
+    }
 }
 
 #[derive(Args)]
@@ -238,11 +304,13 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_enum)]
     format: Option<GraphFormat>,
     /// Seed of the sampled negatives (line, word2vec).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     seed: u64,
     /// Also print the confusion matrix (softmax).
     #[arg(long, short)]
     verbose: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Args)]
@@ -255,32 +323,81 @@ pub(crate) struct PredictArgs {
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
     /// Neighbours to list per name or word (line, word2vec).
-    #[arg(long, value_name = "K", default_value_t = 10)]
+    #[arg(long, value_name = "K", default_value_t = 10, allow_negative_numbers = true)]
     neighbours: usize,
     /// Where to write the predictions, one per line (default: stdout).
     #[arg(long, value_name = "P")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse::<Policy>().map_err(|e| e.to_string())
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse(); // usage errors exit with status 2
-    let result = match cli.command {
-        Command::Train(a) => train(a),
-        Command::Eval(a) => eval(a),
-        Command::Predict(a) => predict(a),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let msg = e.to_string().replace('\n', " ");
-            eprintln!("wildsgd: error: {msg}");
-            ExitCode::from(1)
+/// Why a command did not finish: a library error (exit 1), a usage error
+/// found after parsing (exit 2), or a message of the command's own (exit 1).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A data, model or training error.
+    Error(Error),
+    /// Flags that cannot work together, or an output path that would
+    /// destroy a file.
+    Usage(Error),
+    /// Training diverged: what happened, and what was saved.
+    Diverged(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            e @ Error::Output { .. } => Failure::Usage(e),
+            e => Failure::Error(e),
         }
     }
+}
+
+/// An error's message, with the flag that lifts a limit it hit.
+fn with_flag_hint(e: &Error) -> String {
+    match e {
+        Error::InputTooLarge { .. } => format!("{e} (--max-input-bytes raises it)"),
+        Error::OutOfMemory { budget: true, .. } => format!("{e} (--max-memory raises it)"),
+        e => e.to_string(),
+    }
+}
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// It did all it was asked.
+    Finished,
+    /// A signal stopped training; what was asked to be saved was saved.
+    Interrupted(i32),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit with status 2
+    let limits = match &cli.command {
+        Command::Train(a) => a.limits,
+        Command::Eval(a) => a.limits,
+        Command::Predict(a) => a.limits,
+    };
+    wildsgd::limits::set_memory_limit(limits.max_memory);
+    let result = match cli.command {
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a).map(|()| Done::Finished).map_err(Failure::from),
+        Command::Predict(a) => predict(a),
+    };
+    let (msg, code) = match result {
+        Ok(Done::Finished) => return ExitCode::SUCCESS,
+        Ok(Done::Interrupted(sig)) => return ExitCode::from(u8::try_from(128 + sig).unwrap_or(1)),
+        Err(Failure::Error(e)) => (with_flag_hint(&e), 1),
+        Err(Failure::Usage(e)) => (e.to_string(), 2),
+        Err(Failure::Diverged(m)) => (m, 1),
+    };
+    eprintln!("wildsgd: error: {}", msg.replace('\n', " "));
+    ExitCode::from(code)
 }
 
 pub(crate) fn param(name: &'static str, reason: String) -> Error {
@@ -308,6 +425,12 @@ pub(crate) struct Run {
     pub l2: f32,
     pub schedule: Schedule,
     pub average: bool,
+    /// The readers' limits.
+    pub read: ReadOptions,
+    /// Worker threads, after the cap.
+    pub threads: Option<usize>,
+    /// SIGINT/SIGTERM handling.
+    pub interrupts: signals::Interrupts,
 }
 
 impl Run {
@@ -321,7 +444,7 @@ impl Run {
     /// The seed of the split: the checkpoint's when resuming, so the run
     /// trains on the rows it started on.
     pub fn split_seed(&self) -> u64 {
-        self.resume.as_ref().map_or(self.a.seed, |c| c.seed)
+        self.resume.as_ref().map_or(self.a.seed(), |c| c.seed)
     }
 
     /// The trainer: from the checkpoint when resuming, else from the arguments.
@@ -329,22 +452,23 @@ impl Run {
         let mut t = match &self.resume {
             Some(c) => Trainer::new()
                 .epochs(self.epochs)
-                .policy(c.policy)
+                .policy(self.a.policy.unwrap_or(c.policy))
                 .schedule(c.schedule)
                 .seed(c.seed)
                 .average(c.average)
                 .start_epoch(c.epochs_done.min(self.epochs.saturating_sub(1))),
             None => Trainer::new()
                 .epochs(self.epochs)
-                .policy(self.a.policy)
+                .policy(self.a.policy.unwrap_or(Policy::Auto))
                 .schedule(self.schedule)
-                .seed(self.a.seed)
+                .seed(self.a.seed())
                 .average(self.average),
         };
-        if let Some(n) = self.a.threads {
+        if let Some(n) = self.threads {
             t = t.threads(n);
         }
         t.loss_rows((self.a.loss_rows > 0).then_some(self.a.loss_rows))
+            .stop_flag(self.interrupts.flag())
     }
 
     /// Whether the trainer averages (the checkpoint's setting when resuming).
@@ -366,8 +490,10 @@ impl Run {
                 Ok(c.weights.clone())
             }
             None => {
+                // The initial vector, the store and the trainer's copies.
+                wildsgd::limits::check_weights("the model", model.dim() as u64, 4)?;
                 let mut init = vec![0.0f32; model.dim()];
-                model.init(&mut init, self.a.seed);
+                model.init(&mut init, self.a.seed());
                 Ok(init)
             }
         }
@@ -387,11 +513,89 @@ pub(crate) fn schedule_of(a: &TrainArgs, default: Schedule) -> Result<Schedule, 
         ScheduleKind::InverseTime => Schedule::InverseTime { initial: lr, decay },
         ScheduleKind::EpochDecay => Schedule::EpochDecay { initial: lr, decay },
     };
-    s.validate().map_err(|e| param("lr", format!("{s:?}: {e}")))?;
+    check_schedule(&s)?;
     Ok(s)
 }
 
-fn train(a: TrainArgs) -> Result<(), Error> {
+/// A schedule's rates are usable, or an error naming the flag at fault.
+pub(crate) fn check_schedule(s: &Schedule) -> Result<(), Error> {
+    s.validate().map_err(|e| match e {
+        Error::InvalidParameter { reason, .. } => param("lr-decay", reason),
+        Error::InvalidLearningRate { value } => {
+            param("lr", format!("the learning rate must be finite and positive, got {value}"))
+        }
+        e => e,
+    })
+}
+
+/// The cores of this machine, and the thread count asked for capped at 4
+/// per core (a note says so): a pool is spawned up front, and more threads
+/// than that only queue for the cores.
+fn capped_threads(asked: Option<usize>, quiet: bool) -> Result<Option<usize>, Error> {
+    let Some(n) = asked else { return Ok(None) };
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let cap = cores.saturating_mul(4).clamp(1, wildsgd::limits::MAX_THREADS);
+    if n > cap {
+        if !quiet {
+            eprintln!("wildsgd: note: --threads {n} is more than 4 per core on this machine's {cores} core(s); using {cap}");
+        }
+        return Ok(Some(cap));
+    }
+    Ok(Some(n))
+}
+
+/// With --resume, a flag that asks for something other than what the
+/// checkpoint holds would silently not apply: it is refused (the same value
+/// as the checkpoint's is fine, so a run's command line can be repeated with
+/// --resume added).
+fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
+    let (kind, initial, decay) = match c.schedule {
+        Schedule::Constant(lr) => (ScheduleKind::Constant, lr, None),
+        Schedule::InverseTime { initial, decay } => (ScheduleKind::InverseTime, initial, Some(decay)),
+        Schedule::EpochDecay { initial, decay } => (ScheduleKind::EpochDecay, initial, Some(decay)),
+        Schedule::Linear { initial, .. } => (ScheduleKind::Constant, initial, None),
+    };
+    let linear = matches!(c.schedule, Schedule::Linear { .. });
+    let l2 = match &c.model {
+        SavedModel::Linear { l2, .. } | SavedModel::Softmax { l2, .. } | SavedModel::MatrixFactorization { l2, .. } => {
+            Some(*l2)
+        }
+        _ => Some(0.0),
+    };
+    let differs = |flag: &'static str, given: String, saved: String| {
+        Err(param(
+            flag,
+            format!(
+                "--{flag} {given} differs from the checkpoint's {saved}: a resumed run continues with the \
+                 checkpoint's schedule, seed, L2 and averaging (--policy and --threads may change); drop --{flag}, \
+                 or train a new run without --resume"
+            ),
+        ))
+    };
+    if let Some(v) = a.seed.filter(|&v| v != c.seed) {
+        return differs("seed", v.to_string(), c.seed.to_string());
+    }
+    if let Some(v) = a.lr.filter(|&v| v != initial) {
+        return differs("lr", v.to_string(), initial.to_string());
+    }
+    if let Some(v) = a.lr_decay.filter(|&v| Some(v) != decay) {
+        return differs("lr-decay", v.to_string(), decay.map_or("none".into(), |d| d.to_string()));
+    }
+    if let Some(v) = a.schedule.filter(|&v| linear || v != kind) {
+        let name = |k: ScheduleKind| k.to_possible_value().map_or_else(String::new, |p| p.get_name().to_string());
+        let saved = if linear { "linear".to_string() } else { name(kind) };
+        return differs("schedule", name(v), saved);
+    }
+    if let Some(v) = a.l2.filter(|&v| Some(v) != l2) {
+        return differs("l2", v.to_string(), l2.unwrap_or(0.0).to_string());
+    }
+    if let Some(v) = a.average.filter(|&v| v != c.average) {
+        return differs("average", v.to_string(), c.average.to_string());
+    }
+    Ok(())
+}
+
+fn train(a: TrainArgs) -> Result<Done, Failure> {
     let clock = Instant::now();
     let defaults = match a.model {
         ModelKind::Logistic => linear::LOGISTIC_DEFAULTS,
@@ -403,10 +607,10 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     };
     sgns::check_args(&a)?;
     if a.no_bias && !matches!(a.model, ModelKind::Logistic | ModelKind::Hinge | ModelKind::Squared) {
-        return Err(param("no-bias", "--no-bias applies to linear models only".into()));
+        return Err(param("no-bias", "--no-bias applies to linear models only".into()).into());
     }
     if a.rank.is_some() && a.model != ModelKind::Mf {
-        return Err(param("rank", "--rank applies to --model mf only".into()));
+        return Err(param("rank", "--rank applies to --model mf only".into()).into());
     }
     let checkpoint_path = a
         .checkpoint
@@ -420,18 +624,28 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         return Err(param(
             "checkpoint",
             "checkpoints and --resume need --checkpoint FILE or --out M".into(),
-        ));
+        )
+        .into());
     }
+    paths::check_train(&a, checkpoint_path.as_deref(), every > 0)?;
     let resume = match (a.resume, &checkpoint_path) {
         (true, Some(path)) => Some(Checkpoint::load(path)?),
         _ => None,
     };
+    if let Some(c) = &resume {
+        check_resume_flags(&a, c)?;
+    }
     let l2 = a.l2.unwrap_or(defaults.l2);
     if !(l2.is_finite() && l2 >= 0.0) {
-        return Err(param("l2", format!("must be finite and >= 0, got {l2}")));
+        return Err(param("l2", format!("must be finite and >= 0, got {l2}")).into());
     }
     let schedule = schedule_of(&a, defaults.schedule)?;
+    let threads = capped_threads(a.threads, a.quiet)?;
+    let interrupts = signals::Interrupts::install()?;
     let run = Run {
+        read: a.limits.read(),
+        threads,
+        interrupts,
         quiet: a.quiet,
         clock,
         checkpoint_path,
@@ -477,7 +691,7 @@ pub(crate) fn train_loop<M: Model>(
     trainer: Trainer,
     weights: Vec<f32>,
     described: Described<'_>,
-) -> Result<(), Error> {
+) -> Result<Done, Failure> {
     train_loop_with(run, model, train, valid, trainer, weights, described, None)
 }
 
@@ -494,7 +708,7 @@ pub(crate) fn train_loop_with<M: Model>(
     weights: Vec<f32>,
     described: Described<'_>,
     after_epoch: Option<&dyn Fn(usize)>,
-) -> Result<(), Error> {
+) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let epochs = trainer.get_epochs();
     let averaging = run.averaging();
@@ -515,7 +729,7 @@ pub(crate) fn train_loop_with<M: Model>(
                 c.save(out)?;
                 say!(quiet, "model saved to {}", out.display());
             }
-            return Ok(());
+            return Ok(Done::Finished);
         }
         say!(quiet, "resuming after epoch {} of {}", c.epochs_done, epochs);
         if c.average {
@@ -537,20 +751,6 @@ pub(crate) fn train_loop_with<M: Model>(
         );
         b
     });
-    let line_for = |e: &wildsgd::trainer::EpochReport| {
-        let mut s = format!("epoch {:>3}: train loss {:.5}", e.epoch + 1, e.train_loss);
-        if let Some(acc) = e.train_accuracy {
-            s += &format!(", train acc {acc:.4}");
-        }
-        if let Some(l) = e.valid_loss {
-            s += &format!(", valid loss {l:.5}");
-        }
-        if let Some(acc) = e.valid_accuracy {
-            s += &format!(", valid acc {acc:.4}");
-        }
-        s + &format!(", {:.0} samples/s, {:.3} s", e.samples_per_sec, e.wall_seconds)
-    };
-
     let store = WeightStore::from_slice(&weights);
     let mut job = trainer.job(model, train).weights(&store);
     if let Some(v) = valid {
@@ -576,7 +776,7 @@ pub(crate) fn train_loop_with<M: Model>(
         if let Some(f) = after_epoch {
             f(e.epoch);
         }
-        let line = line_for(e);
+        let line = epoch_line(e);
         match bar_ref {
             Some(b) => {
                 b.suspend(|| out!("{line}"));
@@ -587,20 +787,22 @@ pub(crate) fn train_loop_with<M: Model>(
         }
         Control::Continue
     });
-    let trained = match job.run() {
-        Ok(t) => t,
-        Err(e) => {
-            if let Some(b) = &bar {
-                b.abandon();
-            }
-            return Err(e);
-        }
-    };
+    run.interrupts.arm();
+    let result = job.run();
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let trained = match result {
+        Ok(t) => t,
+        Err(Error::Diverged(d)) => return Err(diverged(run, &d, |w| checkpoint(d.epoch, w))),
+        Err(e) => return Err(e.into()),
+    };
     let total_seconds = run.clock.elapsed().as_secs_f64();
     let r = &trained.report;
+    let done = epochs.min(done_before + r.epochs.len());
+    if let Some(i) = r.interrupted {
+        return finish_interrupted(run, i, done, r, || checkpoint(done, trained.weights.clone()));
+    }
     say!(
         quiet,
         "done: {} epochs, {:.0} samples/s over {:.3} s of updates, {:.2} s in all",
@@ -613,14 +815,105 @@ pub(crate) fn train_loop_with<M: Model>(
         say!(quiet, "{line}");
     }
     if let Some(out) = &a.out {
-        let done = epochs.min(done_before + r.epochs.len());
         checkpoint(done, trained.weights.clone()).save(out)?;
         say!(quiet, "model saved to {}", out.display());
     }
     if let Some(path) = &a.report {
         write_report(path, described.json, r, total_seconds, quiet)?;
     }
-    Ok(())
+    Ok(run.after_training())
+}
+
+/// One progress line.
+pub(crate) fn epoch_line(e: &wildsgd::trainer::EpochReport) -> String {
+    let mut s = format!("epoch {:>3}: train loss {:.5}", e.epoch + 1, e.train_loss);
+    if let Some(acc) = e.train_accuracy {
+        s += &format!(", train acc {acc:.4}");
+    }
+    if let Some(l) = e.valid_loss {
+        s += &format!(", valid loss {l:.5}");
+    }
+    if let Some(acc) = e.valid_accuracy {
+        s += &format!(", valid acc {acc:.4}");
+    }
+    s + &format!(", {:.0} samples/s, {:.3} s", e.samples_per_sec, e.wall_seconds)
+}
+
+impl Run {
+    /// How a run that trained to its end exits: normally, or with the code
+    /// of a signal that came while it was saving.
+    pub fn after_training(&self) -> Done {
+        match self.interrupts.received() {
+            Some((sig, _)) => Done::Interrupted(sig),
+            None => Done::Finished,
+        }
+    }
+}
+
+/// After divergence: the last finite weights go to `--out` (when given),
+/// and the error says where they are.
+pub(crate) fn diverged(run: &Run, d: &wildsgd::Divergence, checkpoint: impl FnOnce(Vec<f32>) -> Checkpoint) -> Failure {
+    // `d.epoch` counts from 0: the epochs before it all ended finite.
+    let complete = d.epoch;
+    let what = format!(
+        "training diverged in epoch {}: {}; lower --lr (or raise --l2) and train again",
+        d.epoch + 1,
+        d.reason
+    );
+    let saved = match &run.a.out {
+        None => "the last finite weights were not saved (no --out)".to_string(),
+        Some(out) => match checkpoint(d.last_finite.clone()).save(out) {
+            Ok(()) => format!(
+                "the last finite weights (after {complete} complete epoch(s)) were saved to {}",
+                out.display()
+            ),
+            Err(e) => format!("saving the last finite weights failed: {e}"),
+        },
+    };
+    Failure::Diverged(format!("{what}; {saved}"))
+}
+
+/// After a signal stopped training: the weights go to `--out`, and to the
+/// checkpoint when checkpoints were asked for; what was saved is printed.
+pub(crate) fn finish_interrupted(
+    run: &Run,
+    at: wildsgd::trainer::Interruption,
+    done: usize,
+    r: &wildsgd::trainer::Report,
+    checkpoint: impl Fn() -> Checkpoint,
+) -> Result<Done, Failure> {
+    let (sig, name) = run.interrupts.received().unwrap_or((2, "a stop request"));
+    let trained_any = at.samples > 0 || !r.epochs.is_empty();
+    eprintln!(
+        "wildsgd: {name}: training stopped in epoch {} after {} of its samples ({done} complete epoch(s))",
+        at.epoch + 1,
+        at.samples
+    );
+    if !trained_any {
+        eprintln!("wildsgd: nothing was trained yet, so nothing was saved");
+        return Ok(Done::Interrupted(sig));
+    }
+    let mut saved = Vec::new();
+    if let Some(out) = &run.a.out {
+        checkpoint().save(out)?;
+        saved.push(format!("the model to {}", out.display()));
+    }
+    if run.every > 0 {
+        if let Some(path) = &run.checkpoint_path {
+            checkpoint().save(path)?;
+            saved.push(format!(
+                "a checkpoint to {} (--resume repeats epoch {} from these weights)",
+                path.display(),
+                done + 1
+            ));
+        }
+    }
+    if saved.is_empty() {
+        eprintln!("wildsgd: nothing was saved (no --out or --checkpoint)");
+    } else {
+        eprintln!("wildsgd: saved {}", saved.join(" and "));
+    }
+    Ok(Done::Interrupted(sig))
 }
 
 /// Writes the JSON report (`--report`): the kind's own fields, then the
@@ -661,10 +954,7 @@ pub(crate) fn write_report(
         json.insert(k.into(), v);
     }
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).expect("JSON of plain values");
-    std::fs::write(path, text + "\n").map_err(|source| Error::Io {
-        file: path.display().to_string(),
-        source,
-    })?;
+    wildsgd::output::write_atomically(path, (text + "\n").as_bytes())?;
     say!(quiet, "report written to {}", path.display());
     Ok(())
 }
@@ -681,15 +971,40 @@ pub(crate) fn trainer_line(t: &Trainer) -> String {
     )
 }
 
-pub(crate) fn read_data(path: &Path, n_features: Option<usize>) -> Result<CsrDataset, Error> {
-    Ok(read_libsvm(
+/// Reads a LIBSVM file at least `n_features` wide. Unless `n_features` is
+/// given (a model's width, which the data is cut to), a model `per_feature`
+/// weights per feature wide must fit in memory: else the error names the
+/// line and column of the largest feature index.
+pub(crate) fn read_data(
+    path: &Path,
+    n_features: Option<usize>,
+    read: &ReadOptions,
+    per_feature: u64,
+) -> Result<CsrDataset, Error> {
+    let d = read_libsvm(
         path,
         &LibsvmOptions {
             n_features,
+            read: *read,
             ..LibsvmOptions::default()
         },
-    )?
-    .data)
+    )?;
+    if n_features.is_none() {
+        let width = d.data.n_features() as u64;
+        let weights = (width + 1).saturating_mul(per_feature);
+        if let Err(e) = wildsgd::limits::check_weights("the model", weights, 4) {
+            let (line, column) = d.widest.unwrap_or((1, 1));
+            return Err(param(
+                "data",
+                format!(
+                    "{}: line {line}, column {column}: feature index {width} makes the model {} features wide: {e}",
+                    path.display(),
+                    width
+                ),
+            ));
+        }
+    }
+    Ok(d.data)
 }
 
 /// What [`restrict`] dropped.
@@ -797,7 +1112,8 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
     }
 }
 
-fn predict(a: PredictArgs) -> Result<(), Error> {
+fn predict(a: PredictArgs) -> Result<Done, Failure> {
+    paths::check_predict(&a)?;
     let ckpt = Checkpoint::load(&a.model)?;
     let name = a.model.display().to_string();
     let lines = match &ckpt.model {
@@ -809,10 +1125,12 @@ fn predict(a: PredictArgs) -> Result<(), Error> {
             return Err(param(
                 "model",
                 format!("{name}: this build cannot predict with {} models", other.kind_name()),
-            ))
+            )
+            .into())
         }
     };
-    write_predictions(a.out.as_deref(), &lines)
+    write_predictions(a.out.as_deref(), &lines)?;
+    Ok(Done::Finished)
 }
 
 /// Writes one prediction per line to `out`, or stdout (a reader that went
@@ -825,10 +1143,7 @@ fn write_predictions(out: Option<&Path>, lines: &[String]) -> Result<(), Error> 
     }
     match out {
         Some(p) => {
-            std::fs::write(p, text).map_err(|source| Error::Io {
-                file: p.display().to_string(),
-                source,
-            })?;
+            wildsgd::output::write_atomically(p, text.as_bytes())?;
             eprintln!("wildsgd: wrote {} predictions to {}", lines.len(), p.display());
         }
         None => {

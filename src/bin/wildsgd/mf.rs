@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use wildsgd::checkpoint::{Checkpoint, SavedModel};
-use wildsgd::data::{read_ratings, Ratings};
+use wildsgd::data::{read_ratings_with, Ratings, ReadOptions};
 use wildsgd::{Error, MatrixFactorization, Model};
 
-use crate::{train_loop, trainer_line, Defaults, Described, EvalArgs, PredictArgs, Run};
+use crate::{train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, PredictArgs, Run};
 
 /// `MatrixFactorization`'s defaults, tuned on MovieLens 100k.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -38,14 +38,21 @@ fn into_ids(data: &Ratings, path: &Path, user_ids: &[String], item_ids: &[String
         .map_err(|e| in_ratings_file(e, path))
 }
 
-pub(crate) fn train(run: &Run) -> Result<(), Error> {
+pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let rank = a.rank.unwrap_or(MatrixFactorization::DEFAULT_RANK);
-    if rank == 0 {
-        return Err(crate::param("rank", "must be at least 1".into()));
+    if rank == 0 || rank > wildsgd::limits::MAX_RANK {
+        return Err(crate::param(
+            "rank",
+            format!("must be in 1..={}, got {rank}", wildsgd::limits::MAX_RANK),
+        )
+        .into());
     }
-    let mut data = read_ratings(&a.data)?;
+    let mut data = read_ratings_with(&a.data, &run.read)?;
+    if let Some(h) = &data.header {
+        say!(quiet, "{}: skipped the header line {h:?}", a.data.display());
+    }
     if let Some(c) = &run.resume {
         c.mf(&ckpt_name, &Ratings::default())?; // the right kind, before anything else
         if let SavedModel::MatrixFactorization { user_ids, item_ids, .. } = &c.model {
@@ -59,22 +66,23 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
                 return Err(crate::param(
                     "valid-fraction",
                     format!("{f} of {} ratings leaves no validation ratings", data.len()),
-                ));
+                )
+                .into());
             }
             (t, Some(v))
         }
         (None, Some(path)) => {
-            let v = into_ids(&read_ratings(path)?, path, &data.user_ids, &data.item_ids)?;
+            let v = into_ids(&read_ratings_with(path, &run.read)?, path, &data.user_ids, &data.item_ids)?;
             (data, Some(v))
         }
         (None, None) => (data, None),
     };
     if train.is_empty() {
-        return Err(Error::EmptyDataset { what: "training" });
+        return Err(Error::EmptyDataset { what: "training" }.into());
     }
     let model = match &run.resume {
         Some(c) => c.mf(&ckpt_name, &train)?,
-        None => MatrixFactorization::for_ratings(&train, rank).l2(run.l2, &train),
+        None => MatrixFactorization::for_ratings(&train, rank)?.l2(run.l2, &train),
     };
     if run.resume.is_some() && a.rank.is_some_and(|r| r != model.rank()) {
         return Err(Error::Checkpoint {
@@ -82,7 +90,8 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
             what: wildsgd::checkpoint::CheckpointIssue::WrongModel {
                 reason: format!("rank {} in the file, {rank} asked for", model.rank()),
             },
-        });
+        }
+        .into());
     }
     let trainer = run.trainer();
     let weights = run.start_weights(&model)?;
@@ -111,11 +120,14 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
     );
     say!(
         quiet,
-        "model: mf, rank {}, l2 {}, global mean {:.4}, clip {:?}; {}",
+        "model: mf, rank {}, l2 {}, global mean {:.4}, {}; {}",
         model.rank(),
         model.l2_strength(),
         model.mean(),
-        model.clip_range(),
+        match model.clip_range() {
+            Some((lo, hi)) => format!("predictions clipped to [{lo}, {hi}]"),
+            None => "predictions not clipped".into(),
+        },
         trainer_line(&trainer)
     );
     let mut json = serde_json::Map::new();
@@ -144,12 +156,17 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
 }
 
 /// The model and `path`'s ratings in its id space.
-fn load(ckpt: &Checkpoint, name: &str, path: &Path) -> Result<(MatrixFactorization, Ratings), Error> {
+fn load(
+    ckpt: &Checkpoint,
+    name: &str,
+    path: &Path,
+    read: &ReadOptions,
+) -> Result<(MatrixFactorization, Ratings), Error> {
     let model = ckpt.mf(name, &Ratings::default())?;
     let SavedModel::MatrixFactorization { user_ids, item_ids, .. } = &ckpt.model else {
         unreachable!("checked by Checkpoint::mf");
     };
-    let data = into_ids(&read_ratings(path)?, path, user_ids, item_ids)?;
+    let data = into_ids(&read_ratings_with(path, read)?, path, user_ids, item_ids)?;
     if data.is_empty() {
         return Err(Error::EmptyDataset { what: "evaluation" });
     }
@@ -159,7 +176,7 @@ fn load(ckpt: &Checkpoint, name: &str, path: &Path) -> Result<(MatrixFactorizati
 /// Loss (mean ½ e², unclipped, as training reports it) and RMSE of the
 /// clipped predictions.
 pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
-    let (model, data) = load(ckpt, name, &a.data)?;
+    let (model, data) = load(ckpt, name, &a.data, &a.limits.read())?;
     let w = &ckpt.weights[..];
     let rmse = model.rmse(w, &data).map_err(|e| in_ratings_file(e, &a.data))?;
     let loss = (0..data.len()).map(|i| model.loss(w, data.get(i))).sum::<f64>() / data.len() as f64;
@@ -178,7 +195,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
 
 /// The predicted rating of each line (clipped to the training range).
 pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
-    let (model, data) = load(ckpt, name, &a.data)?;
+    let (model, data) = load(ckpt, name, &a.data, &a.limits.read())?;
     let w = &ckpt.weights[..];
     Ok((0..data.len())
         .map(|i| {

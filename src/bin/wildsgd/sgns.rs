@@ -13,13 +13,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use wildsgd::checkpoint::{Checkpoint, SavedModel};
-use wildsgd::data::{read_corpus, read_edge_list, read_metis, Corpus, Graph, Pairs, SkipGram};
+use wildsgd::data::{
+    read_corpus_with, read_edge_list_with, read_metis_with, read_text, Corpus, Graph, Pairs, ReadOptions, SkipGram,
+};
 use wildsgd::model::{corrupt_targets, train_skipgram, Sgns, UnigramTable};
 use wildsgd::{Error, Schedule};
 
 use crate::{
-    param, schedule_of, train_loop_with, trainer_line, Defaults, Described, EvalArgs, GraphFormat, ModelKind,
-    PredictArgs, Run, TrainArgs,
+    param, schedule_of, train_loop_with, trainer_line, Defaults, Described, Done, EvalArgs, Failure, GraphFormat,
+    ModelKind, PredictArgs, Run, TrainArgs,
 };
 
 /// `line`'s defaults, as in `examples/graph_embedding.rs`: the small
@@ -112,6 +114,27 @@ pub(crate) fn check_args(a: &TrainArgs) -> Result<(), Error> {
             return Err(param("valid-fraction", format!("{f} is not in [0, 1)")));
         }
     }
+    if let Some(k) = a.negatives.filter(|&k| k > wildsgd::limits::MAX_NEGATIVES) {
+        return Err(param(
+            "negatives",
+            format!("{k} is more than the limit of {}", wildsgd::limits::MAX_NEGATIVES),
+        ));
+    }
+    if let Some(w) = a.window.filter(|&w| w == 0 || w > wildsgd::limits::MAX_WINDOW) {
+        return Err(param(
+            "window",
+            format!("must be in 1..={}, got {w}", wildsgd::limits::MAX_WINDOW),
+        ));
+    }
+    if let Some(d) = a.dim.filter(|&d| d == 0 || d > wildsgd::model::MAX_DIM) {
+        return Err(param(
+            "dim",
+            format!("must be in 1..={}, got {d}", wildsgd::model::MAX_DIM),
+        ));
+    }
+    if let Some(t) = a.subsample.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+        return Err(param("subsample", format!("must be finite and >= 0, got {t}")));
+    }
     Ok(())
 }
 
@@ -125,7 +148,7 @@ fn schedule(a: &TrainArgs, lr: f32, samples: usize) -> Result<Schedule, Error> {
         initial: a.lr.unwrap_or(lr),
         samples: samples as u64,
     };
-    s.validate().map_err(|e| param("lr", format!("{s:?}: {e}")))?;
+    crate::check_schedule(&s)?;
     Ok(s)
 }
 
@@ -138,10 +161,10 @@ fn format_of(path: &Path) -> GraphFormat {
 }
 
 /// The graph at `path` and its nodes' names (a METIS vertex's number from 1).
-fn read_graph(path: &Path, format: Option<GraphFormat>) -> Result<(Graph, Vec<String>), Error> {
+fn read_graph(path: &Path, format: Option<GraphFormat>, read: &ReadOptions) -> Result<(Graph, Vec<String>), Error> {
     let g = match format.unwrap_or_else(|| format_of(path)) {
-        GraphFormat::Metis => read_metis(path)?,
-        GraphFormat::Edges => read_edge_list(path)?,
+        GraphFormat::Metis => read_metis_with(path, read)?,
+        GraphFormat::Edges => read_edge_list_with(path, read)?,
     };
     let names = if g.names.is_empty() {
         (1..=g.n_nodes).map(|k| k.to_string()).collect()
@@ -225,9 +248,9 @@ fn pair_aucs(model: &Sgns, w: &[f32], positives: &[(u32, u32)], counts: &[u64], 
     ))
 }
 
-pub(crate) fn train_line(run: &Run) -> Result<(), Error> {
+pub(crate) fn train_line(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
-    let (graph, names) = read_graph(&a.data, a.format)?;
+    let (graph, names) = read_graph(&a.data, a.format, &run.read)?;
     let fraction = a.valid_fraction.unwrap_or(VALID_FRACTION);
     let seed = run.split_seed();
     let (train, held) = if fraction > 0.0 {
@@ -318,12 +341,12 @@ pub(crate) fn train_line(run: &Run) -> Result<(), Error> {
     train_loop_with(run, &model, &pairs, None, trainer, weights, described, Some(&advance))
 }
 
-pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
+pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
-    let full = read_corpus(&a.data, a.min_count.unwrap_or(MIN_COUNT))?;
+    let full = read_corpus_with(&a.data, a.min_count.unwrap_or(MIN_COUNT), &run.read)?;
     let fraction = a.valid_fraction.unwrap_or(VALID_FRACTION);
     let (train, held) = if fraction > 0.0 {
-        let (t, h) = full.split(fraction, a.seed)?;
+        let (t, h) = full.split(fraction, a.seed())?;
         (t, Some(h))
     } else {
         (full.clone(), None)
@@ -331,20 +354,26 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
     let sg = SkipGram {
         window: a.window.unwrap_or(WINDOW),
         subsample: a.subsample.unwrap_or(SUBSAMPLE),
-        seed: a.seed,
+        seed: a.seed(),
     };
-    if sg.window == 0 {
-        return Err(param("window", "must be at least 1".into()));
-    }
-    if !(sg.subsample.is_finite() && sg.subsample >= 0.0) {
-        return Err(param(
-            "subsample",
-            format!("must be finite and >= 0, got {}", sg.subsample),
-        ));
-    }
+    // The window and the memory the pairs can take, before making any.
+    let bound = sg.check(&train)?;
     let per_epoch = sg.pairs(&train, 0).as_slice().len();
     if per_epoch == 0 {
-        return Err(Error::EmptyDataset { what: "training" });
+        let why = if bound > 0 {
+            format!(
+                "sub-sampling (--subsample {}) discarded every word of the {} training tokens; lower it, or give 0 \
+                 to keep every word",
+                sg.subsample,
+                train.n_tokens()
+            )
+        } else {
+            format!(
+                "no training sentence has two words (at --min-count {}), so there are no skip-gram pairs",
+                a.min_count.unwrap_or(MIN_COUNT)
+            )
+        };
+        return Err(param("data", format!("{}: {why}", a.data.display())).into());
     }
     let counts = train.vocab().counts().to_vec();
     let (dim, k) = (a.dim.unwrap_or(WORD2VEC_DIM), a.negatives.unwrap_or(NEGATIVES));
@@ -376,8 +405,37 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
         sg.subsample,
         trainer_line(&trainer)
     );
-    let trained = train_skipgram(&trainer, &model, &train, &sg)?;
+    let words: Vec<String> = (0..full.vocab().len() as u32)
+        .map(|i| full.vocab().word(i).to_string())
+        .collect();
+    let saved = SavedModel::Sgns {
+        text: true,
+        dim,
+        negatives: k,
+        negative_seed: 0,
+        window: sg.window,
+        subsample: sg.subsample,
+        names: words,
+        counts: counts.clone(),
+    };
+    let checkpoint = |done: usize, w: Vec<f32>| Checkpoint {
+        average: run.average,
+        ..Checkpoint::new(saved.clone(), &trainer, done, w)
+    };
+    run.interrupts.arm();
+    let trained = match train_skipgram(&trainer, &model, &train, &sg) {
+        Ok(t) => t,
+        Err(Error::Diverged(d)) => return Err(crate::diverged(run, &d, |w| checkpoint(d.epoch, w))),
+        Err(e) => return Err(e.into()),
+    };
     let r = &trained.report;
+    if let Some(i) = r.interrupted {
+        for e in &r.epochs {
+            say!(quiet, "{}", crate::epoch_line(e));
+        }
+        let done = r.epochs.len();
+        return crate::finish_interrupted(run, i, done, r, || checkpoint(done, trained.weights.clone()));
+    }
     for e in &r.epochs {
         say!(
             quiet,
@@ -401,31 +459,14 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
     let held_auc = match &held {
         Some(h) => {
             let positives = thin(&sg.pairs(h, 0));
-            let line = pair_aucs(&model, w, &positives, &counts, a.seed)?;
+            let line = pair_aucs(&model, w, &positives, &counts, a.seed())?;
             say!(quiet, "held-out pair auc {line}");
             Some(line)
         }
         None => None,
     };
-    let words: Vec<String> = (0..full.vocab().len() as u32)
-        .map(|i| full.vocab().word(i).to_string())
-        .collect();
     if let Some(out) = &a.out {
-        let saved = SavedModel::Sgns {
-            text: true,
-            dim,
-            negatives: k,
-            negative_seed: 0,
-            window: sg.window,
-            subsample: sg.subsample,
-            names: words,
-            counts,
-        };
-        Checkpoint {
-            average: run.average,
-            ..Checkpoint::new(saved, &trainer, r.epochs.len(), trained.weights.clone())
-        }
-        .save(out)?;
+        checkpoint(r.epochs.len(), trained.weights.clone()).save(out)?;
         say!(quiet, "model saved to {}", out.display());
     }
     if let Some(path) = &a.report {
@@ -438,7 +479,7 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<(), Error> {
         json.insert("held_out_pair_auc".into(), serde_json::json!(held_auc));
         crate::write_report(path, json, r, total_seconds, quiet)?;
     }
-    Ok(())
+    Ok(run.after_training())
 }
 
 /// The model, its items' names and counts, and its window.
@@ -487,7 +528,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     let w = &ckpt.weights[..];
     let index = index_of(m.names);
     if !m.text {
-        let (g, file_names) = read_graph(&a.data, a.format)?;
+        let (g, file_names) = read_graph(&a.data, a.format, &a.limits.read())?;
         let map = |k: u32, edge: usize| {
             let node = &file_names[k as usize];
             index.get(node.as_str()).copied().ok_or_else(|| {
@@ -532,7 +573,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     if a.format.is_some() {
         return Err(param("format", "--format applies to line models only".into()));
     }
-    let file = read_corpus(&a.data, 1)?;
+    let file = read_corpus_with(&a.data, 1, &a.limits.read())?;
     let (mut kept, mut skipped, mut unknown) = (String::new(), 0usize, 0usize);
     let known: Vec<Option<u32>> = (0..file.vocab().len() as u32)
         .map(|i| index.get(file.vocab().word(i)).copied())
@@ -608,9 +649,16 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
 pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
     let m = load(ckpt, name)?;
     let index = index_of(m.names);
-    let text = std::fs::read_to_string(&a.data).map_err(|source| Error::Io {
-        file: a.data.display().to_string(),
-        source,
+    let bytes = read_text(&a.data, &a.limits.read())?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+        param(
+            "data",
+            format!("{}: line {line}, column {column}: the text is not valid UTF-8", a.data.display()),
+        )
     })?;
     let mut unknown = 0usize;
     let lines: Vec<String> = text

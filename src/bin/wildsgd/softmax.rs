@@ -5,7 +5,10 @@ use wildsgd::checkpoint::{Checkpoint, SavedModel};
 use wildsgd::data::CsrDataset;
 use wildsgd::{Error, Model, Schedule, Softmax};
 
-use crate::{read_data, restrict, train_loop, trainer_line, Defaults, Described, EvalArgs, InFile, PredictArgs, Run};
+use crate::{
+    read_data, restrict, train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, InFile, PredictArgs,
+    Run,
+};
 
 /// The Fashion-MNIST example's settings (`examples/fashion_mnist.rs`).
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -18,14 +21,15 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
     average: true,
 };
 
-pub(crate) fn train(run: &Run) -> Result<(), Error> {
+pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let resumed = match &run.resume {
         Some(c) => Some(c.softmax(&ckpt_name, &CsrDataset::new(0))?),
         None => None,
     };
-    let data = read_data(&a.data, resumed.as_ref().map(Softmax::n_features))?;
+    // At least two classes: the width check counts two weights per feature.
+    let data = read_data(&a.data, resumed.as_ref().map(Softmax::n_features), &run.read, 2)?;
     let (train, valid) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
@@ -33,12 +37,13 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
                 return Err(crate::param(
                     "valid-fraction",
                     format!("{f} of {} rows leaves no validation rows", data.len()),
-                ));
+                )
+                .into());
             }
             (t, Some(v))
         }
         (None, Some(path)) => {
-            let v = read_data(path, Some(data.n_features()))?;
+            let v = read_data(path, Some(data.n_features()), &run.read, 2)?;
             let (v, ignored) = restrict(&v, data.n_features());
             if ignored.values > 0 {
                 say!(quiet, "validation: ignored {ignored}");
@@ -59,7 +64,8 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
                         train.n_features(),
                         m.n_features()
                     ),
-                ));
+                )
+                .into());
             }
             m
         }
@@ -142,9 +148,14 @@ pub(crate) fn train(run: &Run) -> Result<(), Error> {
 }
 
 /// The model and the data to apply it to, features beyond the model dropped.
-fn load(ckpt: &Checkpoint, name: &str, path: &std::path::Path) -> Result<(Softmax, CsrDataset, crate::Ignored), Error> {
+fn load(
+    ckpt: &Checkpoint,
+    name: &str,
+    path: &std::path::Path,
+    read: &wildsgd::data::ReadOptions,
+) -> Result<(Softmax, CsrDataset, crate::Ignored), Error> {
     let model = ckpt.softmax(name, &CsrDataset::new(0))?;
-    let (data, ignored) = restrict(&read_data(path, None)?, model.n_features());
+    let (data, ignored) = restrict(&read_data(path, Some(model.n_features()), read, 2)?, model.n_features());
     if ignored.values > 0 {
         eprintln!("wildsgd: ignored {ignored}");
     }
@@ -154,7 +165,7 @@ fn load(ckpt: &Checkpoint, name: &str, path: &std::path::Path) -> Result<(Softma
 /// Loss (mean cross-entropy), accuracy and each class's recall; the
 /// confusion matrix with `--verbose`.
 pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
-    let (model, data, _) = load(ckpt, name, &a.data)?;
+    let (model, data, _) = load(ckpt, name, &a.data, &a.limits.read())?;
     if data.is_empty() {
         return Err(Error::EmptyDataset { what: "evaluation" });
     }
@@ -163,6 +174,15 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
         .map_err(|e| e.in_file(&a.data))?;
     let w = &ckpt.weights[..];
     let loss = (0..data.len()).map(|i| model.loss(w, data.row(i))).sum::<f64>() / data.len() as f64;
+    if !loss.is_finite() {
+        return Err(crate::param(
+            "data",
+            format!(
+                "{}: the loss is {loss}: the feature values are too large for this model (f32 overflow)",
+                a.data.display()
+            ),
+        ));
+    }
     out!(
         "data: {} ({} rows, model: softmax, {} classes)",
         a.data.display(),
@@ -186,7 +206,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
 
 /// The predicted class of each row.
 pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
-    let (model, data, _) = load(ckpt, name, &a.data)?;
+    let (model, data, _) = load(ckpt, name, &a.data, &a.limits.read())?;
     Ok((0..data.len())
         .map(|i| model.predict(&ckpt.weights[..], &data.row(i)).to_string())
         .collect())
