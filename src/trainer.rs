@@ -167,6 +167,8 @@ impl Trainer {
     /// Stop when `flag` is raised: every worker finishes its sample in
     /// flight, the policy flushes, and the run returns the weights as they
     /// are then, with [`Report::interrupted`] saying where (see [`StopFlag`]).
+    /// Jobs and [`train_skipgram`](crate::model::train_skipgram) look at it;
+    /// the [`mesh`](crate::mesh), which has its own epoch loop, does not yet.
     pub fn stop_flag(mut self, flag: StopFlag) -> Self {
         self.stop = Some(flag);
         self

@@ -1,22 +1,39 @@
 //! Fuzzes the LIBSVM reader: any bytes (plain or gzip) either parse into a
-//! valid dataset that survives a write + read round trip, or give a typed
-//! error whose message names the place; never a panic.
+//! valid dataset that survives a write + read round trip (and whose widest
+//! feature is where the reader says), or give an error naming a real place;
+//! never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wildsgd::data::{read_libsvm_bytes, write_libsvm, LibsvmOptions};
-use wildsgd::Error;
+
+#[path = "common.rs"]
+mod common;
 
 fuzz_target!(|bytes: &[u8]| {
     // Small chunks so that the chunk splitting is exercised too.
     let opts = LibsvmOptions {
-        n_features: None,
         chunk_bytes: 16,
+        ..LibsvmOptions::default()
     };
     match read_libsvm_bytes("fuzz", bytes, &opts) {
         Ok(d) => {
             let whole = read_libsvm_bytes("fuzz", bytes, &LibsvmOptions::default()).expect("whole parse");
             assert_eq!(whole.data, d.data, "chunked and whole parses differ");
+            assert_eq!(
+                whole.widest, d.widest,
+                "chunked and whole parses place the widest feature apart"
+            );
+            assert_eq!(d.widest.is_some(), d.data.n_features() > 0);
+            if let (Some((line, column)), false) = (d.widest, bytes.starts_with(&[0x1f, 0x8b])) {
+                // The token there is the widest index, written in full.
+                let text = bytes.split(|&b| b == b'\n').nth(line - 1).expect("the line");
+                let token = &text[column - 1..];
+                let digits = token.iter().take_while(|b| b.is_ascii_digit()).count();
+                assert_eq!(token.get(digits), Some(&b':'));
+                let index: u64 = std::str::from_utf8(&token[..digits]).unwrap().parse().unwrap();
+                assert_eq!(index, d.data.n_features() as u64);
+            }
             let mut text = Vec::new();
             write_libsvm(&mut text, &d.data).expect("write");
             let again = read_libsvm_bytes(
@@ -24,17 +41,12 @@ fuzz_target!(|bytes: &[u8]| {
                 &text,
                 &LibsvmOptions {
                     n_features: Some(d.data.n_features()),
-                    chunk_bytes: 0,
+                    ..LibsvmOptions::default()
                 },
             )
             .expect("re-read");
             assert_eq!(again.data, d.data, "round trip");
         }
-        Err(Error::Parse { file, line, column, .. }) => {
-            assert_eq!(file, "fuzz");
-            assert!(line >= 1 && column >= 1);
-        }
-        Err(Error::EmptyFile { .. }) => {}
-        Err(e) => panic!("unexpected error kind: {e:?}"),
+        Err(e) => common::check_error(bytes, &e),
     }
 });

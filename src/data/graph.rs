@@ -10,8 +10,8 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
 use super::parse::{
-    blank_fields, check_head, check_nul, decode_bytes, display_name, end_position, id_text, parse_error, parse_f32, quote, read_file,
-    ParseIssue, ReadOptions, Separator,
+    blank_fields, check_head, check_nul, decode_bytes, display_name, end_position, id_text, parse_error, parse_f32,
+    quote, read_file, ParseIssue, ReadOptions, Separator,
 };
 use super::ratings::dense_id;
 use crate::Error;

@@ -287,8 +287,8 @@ pub(crate) fn read_file(path: &Path, opts: &ReadOptions, prefix: Option<Prefix<'
         source,
     };
     let mut file = File::open(path).map_err(io)?;
-    // A size for the first buffer; nothing else relies on it (a device or a
-    // growing file may say 0 or less than it holds).
+    // A plain file's size: the first buffer's, and more than the limit is
+    // too large without reading. None for a device or a pipe (which may say 0).
     let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
     let mut magic = [0u8; 2];
     let mut got = 0;
@@ -303,7 +303,7 @@ pub(crate) fn read_file(path: &Path, opts: &ReadOptions, prefix: Option<Prefix<'
     let input = (&magic[..got]).chain(file);
     if is_gzip(&magic[..got]) {
         let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, input));
-        slurp(&name, decoder, true, size.map(|s| s.saturating_mul(4)), opts, prefix)
+        slurp(&name, decoder, true, size.map(gzip_guess), opts, prefix)
     } else if size.is_some_and(|s| s > opts.max_bytes) {
         // A plain file says how long it is: no need to read it to know.
         Err(Error::InputTooLarge {
@@ -335,7 +335,7 @@ pub(crate) fn decode_bytes<'a>(
     prefix: Option<Prefix<'_>>,
 ) -> Result<Cow<'a, [u8]>, Error> {
     if is_gzip(bytes) {
-        let size = Some((bytes.len() as u64).saturating_mul(4));
+        let size = Some(gzip_guess(bytes.len() as u64));
         slurp(name, MultiGzDecoder::new(bytes), true, size, opts, prefix).map(Cow::Owned)
     } else if bytes.len() as u64 > opts.max_bytes {
         Err(Error::InputTooLarge {
@@ -347,10 +347,17 @@ pub(crate) fn decode_bytes<'a>(
     }
 }
 
+/// A first guess at the text size of `compressed` bytes of gzip: 4 times
+/// as much, up to 256 MiB (past that, the buffer grows as the text comes).
+fn gzip_guess(compressed: u64) -> u64 {
+    compressed.saturating_mul(4).min(256 << 20)
+}
+
 /// Reads `input` to its end into memory, within `opts.max_bytes`; `size`
 /// is a guess at its length (the exact length of a plain file).
 ///
-/// The buffer grows by doubling, each growth checked first with
+/// The buffer grows by doubling (by an eighth when doubling would not fit
+/// in memory), each growth checked first with
 /// [`check_memory`](crate::limits::check_memory) and made with
 /// `try_reserve`, and filled without being zeroed first (untouched capacity
 /// costs no memory). The first [`HEAD_BYTES`] are read on their own and
@@ -372,13 +379,18 @@ fn slurp(
     let mut head_checked = prefix.is_none();
     loop {
         if buf.len() == buf.capacity() {
-            let want = if buf.capacity() == 0 {
+            let now = buf.capacity();
+            let (want, least) = if now == 0 {
                 let first = size.map_or(HEAD_BYTES as u64, |s| s.saturating_add(1).max(HEAD_BYTES as u64));
-                usize::try_from(first).unwrap_or(usize::MAX)
+                let first = usize::try_from(first).unwrap_or(usize::MAX);
+                (first, first)
             } else {
-                buf.capacity().saturating_mul(2)
+                (
+                    now.saturating_mul(2),
+                    now.saturating_add(now / 8).saturating_add(HEAD_BYTES),
+                )
             };
-            grow(name, &mut buf, want.min(cap))?;
+            grow(name, &mut buf, want.min(cap), least.min(cap))?;
         }
         let mut room = buf.capacity() - buf.len();
         if !head_checked {
@@ -428,10 +440,16 @@ fn slurp(
     }
 }
 
-/// Grows the capacity of `buf` to `len` bytes, after checking that the
-/// memory is there, and without aborting if the allocation fails after all.
-fn grow(name: &str, buf: &mut Vec<u8>, len: usize) -> Result<(), Error> {
+/// Grows the capacity of `buf` to `len` bytes, or at least to `least` if
+/// `len` does not fit, after checking that the memory is there, and without
+/// aborting if the allocation fails after all.
+fn grow(name: &str, buf: &mut Vec<u8>, len: usize, least: usize) -> Result<(), Error> {
     let what = || format!("reading {name}");
+    let len = if len > least && crate::limits::check_memory(what(), len as u64).is_err() {
+        least
+    } else {
+        len
+    };
     crate::limits::check_memory(what(), len as u64)?;
     if buf.try_reserve_exact(len.saturating_sub(buf.len())).is_err() {
         return Err(Error::OutOfMemory {

@@ -405,12 +405,17 @@ pub fn read_ratings(path: impl AsRef<Path>) -> Result<Ratings, Error> {
 ///   blanks (spaces or tabs). Tab- and comma-separated fields are trimmed of
 ///   spaces and `\r`, and a user or item field left empty is an error.
 /// * **Header.** That line is a header, and skipped, if and only if its
-///   rating field is not a number *and* every field looks like a column
-///   name: a letter or `_`, then letters, digits, `_`, `-`, `.` or spaces,
-///   optionally followed by `:type` (RecBole's `user_id:token`), such as
+///   rating field is not a number, every field looks like a column name (a
+///   letter or `_`, then letters, digits, `_`, `-`, `.` or spaces,
+///   optionally followed by `:type`, as RecBole's `user_id:token`), *and*
+///   the rating field names a rating column: it has a `:type` (RecBole), or
+///   its letters contain `rat` (rating, rate), `score`, `value`, `star`,
+///   `pref`, `label`, `target`, `weight`, `count`, `grade`, `vote`, `click`
+///   or `like`, or it is `r`, `v`, `w` or `y` — as in
 ///   `userId,movieId,rating,timestamp` or
-///   `user_id:token<TAB>item_id:token<TAB>rating:float`. Otherwise a rating
-///   that is not a number is an error there as on any other line.
+///   `user_id:token<TAB>item_id:token<TAB>rating:float`. Otherwise (`u1 i1 x`,
+///   say) a rating that is not a number is an error there as on any other
+///   line.
 ///   [`Ratings::had_header`] and [`Ratings::header`] say what was skipped.
 ///
 /// Ids are any UTF-8 text without a NUL byte (an id that is not UTF-8 is an
@@ -466,6 +471,23 @@ fn is_column_name(field: &[u8]) -> bool {
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' '))
         && ty.is_none_or(|t| starts(t) && t[1..].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+/// Whether a header's rating field names a rating column (see
+/// [`read_ratings_with`]'s header rule).
+fn names_a_rating(field: &[u8]) -> bool {
+    if field.contains(&b':') {
+        return true; // RecBole's typed header: `rating:float`
+    }
+    let letters: String = field
+        .iter()
+        .filter(|b| b.is_ascii_alphabetic())
+        .map(|b| char::from(b.to_ascii_lowercase()))
+        .collect();
+    const WORDS: [&str; 13] = [
+        "rat", "score", "value", "star", "pref", "label", "target", "weight", "count", "grade", "vote", "click", "like",
+    ];
+    WORDS.iter().any(|w| letters.contains(w)) || matches!(letters.as_str(), "r" | "v" | "w" | "y")
 }
 
 /// The id of `key` in `map`, adding it (and its name) if new; `what` says
@@ -533,6 +555,7 @@ fn parse_ratings(name: &str, text: &[u8], cap: (usize, usize)) -> Result<Ratings
             && !user.is_empty()
             && !item.is_empty()
             && fields.iter().all(|(_, f)| f.is_empty() || is_column_name(f))
+            && names_a_rating(rating)
         {
             out.had_header = true;
             let text = line.strip_suffix(b"\r").unwrap_or(line);
@@ -617,8 +640,10 @@ mod tests {
         assert_eq!(e.to_string(), "m: line 2, column 4: the rating field is missing");
         let e = read_ratings_bytes("m", b"").unwrap_err();
         assert!(matches!(e, Error::EmptyFile { .. }), "{e}");
-        let e = read_ratings_bytes("m", b"a b c\n").unwrap_err();
+        let e = read_ratings_bytes("m", b"user item rating\n").unwrap_err();
         assert!(e.to_string().contains("only a header"), "{e}");
+        let e = read_ratings_bytes("m", b"a b c\n").unwrap_err();
+        assert!(e.to_string().contains("line 1, column 5"), "{e}");
     }
 
     #[test]
@@ -643,8 +668,11 @@ mod tests {
             let r = read_ratings_bytes("h", text.as_bytes()).unwrap_or_else(|e| panic!("{header:?}: {e}"));
             assert_eq!(r.header.as_deref(), Some(header));
         }
-        // Not headers: a rating field that parses, or a field that is no column name.
+        // Not headers: a rating field that parses, a field that is no column
+        // name, or a rating field that names no rating column.
         for (text, msg) in [
+            ("u1 i1 x\nu2 i1 3\n", "h: line 1, column 7: rating \"x\" is not a number"),
+            ("alice,bob,five\n", "h: line 1, column 11: rating \"five\" is not a number"),
             ("1,2,x\n3,4,5\n", "h: line 1, column 5: rating \"x\" is not a number"),
             (
                 "user,item,rating?\n",
