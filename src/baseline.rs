@@ -78,7 +78,15 @@ impl<M: Model> Engine<M> for Generic {
         1
     }
 
-    fn segment(&mut self, m: &M, data: &M::Data, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) -> u64 {
+    fn segment(
+        &mut self,
+        m: &M,
+        data: &M::Data,
+        sched: &Schedule,
+        epoch: usize,
+        order: &[u32],
+        range: Range<usize>,
+    ) -> u64 {
         let base = (epoch * order.len()) as u64;
         let applied = range.len() as u64;
         for p in range {

@@ -960,7 +960,9 @@ impl Checkpoint {
     /// for a header too short to say).
     fn expected_len(head: &[u8]) -> Result<u64, CheckpointIssue> {
         let field = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(head.get(at..at + 8)?.try_into().ok()?)) };
-        let version = head.get(8..12).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let version = head
+            .get(8..12)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
         let (header, extra, dim) = match version {
             Some(1) => (HEADER_V1 as u64, Some(0), field(56)),
             Some(VERSION) => (HEADER as u64, field(40), field(48)),

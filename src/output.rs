@@ -70,13 +70,21 @@ pub fn resolve_output(path: &Path) -> Result<PathBuf, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(path.to_path_buf()),
         Err(e) => Err(io(path)(e)),
         Ok(m) if m.file_type().is_symlink() => {
-            let target = fs::canonicalize(path)
-                .map_err(|_| refuse(path, "it is a symbolic link to a missing file (refusing to create the file it names)"))?;
+            let target = fs::canonicalize(path).map_err(|_| {
+                refuse(
+                    path,
+                    "it is a symbolic link to a missing file (refusing to create the file it names)",
+                )
+            })?;
             let meta = fs::metadata(&target).map_err(io(&target))?;
             if !meta.is_file() {
                 return Err(refuse(
                     path,
-                    format!("it is a symbolic link to {}, which is {}", target.display(), kind_of(&meta)),
+                    format!(
+                        "it is a symbolic link to {}, which is {}",
+                        target.display(),
+                        kind_of(&meta)
+                    ),
                 ));
             }
             Ok(target)
@@ -214,8 +222,14 @@ mod tests {
             assert!(same_file(&link, &f));
         }
         // Nothing but the targets is left behind.
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert!(names.iter().all(|n| !n.to_string_lossy().ends_with(".tmp")), "{names:?}");
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.to_string_lossy().ends_with(".tmp")),
+            "{names:?}"
+        );
         assert!(check_output(&d.path().join("nope/m")).is_err());
         assert!(!same_file(&f, &d.path().join("other")));
         assert!(same_file(&d.path().join("new"), &d.path().join("./new")));

@@ -478,7 +478,9 @@ fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
     }
     .generate()
     .unwrap();
-    let mf = MatrixFactorization::for_ratings(&ratings, 3).expect("valid model settings").l2(0.05, &ratings);
+    let mf = MatrixFactorization::for_ratings(&ratings, 3)
+        .expect("valid model settings")
+        .l2(0.05, &ratings);
     let w = trainer.fit(&mf, &ratings).unwrap().weights;
     let saved = SavedModel::of_mf(&mf, &ratings.user_ids, &ratings.item_ids).unwrap();
     let c = Checkpoint::new(saved, &trainer, 2, w.clone());
@@ -606,7 +608,14 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
         // The checkpoint's seed and schedule continue; a different --seed
         // would not apply, so it is refused rather than ignored.
         let out = Command::new(BIN)
-            .args([&base[..], extra, &["--epochs", "5", "--seed", "99", "--checkpoint", s(&part), "--resume"]].concat())
+            .args(
+                [
+                    &base[..],
+                    extra,
+                    &["--epochs", "5", "--seed", "99", "--checkpoint", s(&part), "--resume"],
+                ]
+                .concat(),
+            )
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{kind}");

@@ -84,7 +84,12 @@ fn fails(out: &Output, code: i32, needle: &str) {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
     text(&out.stdout)
 }
 
@@ -97,7 +102,12 @@ fn small_svm(d: &Path) -> PathBuf {
     let p = d.join("small.svm");
     let mut t = String::new();
     for i in 0..200 {
-        t += &format!("{} {}:1 {}:0.5\n", if i % 2 == 0 { 1 } else { -1 }, i % 7 + 1, i % 5 + 8);
+        t += &format!(
+            "{} {}:1 {}:0.5\n",
+            if i % 2 == 0 { 1 } else { -1 },
+            i % 7 + 1,
+            i % 5 + 8
+        );
     }
     write(&p, t.as_bytes());
     p
@@ -179,7 +189,16 @@ fn an_output_equal_to_an_input_or_another_output_is_refused() {
     assert!(!m.exists());
     assert_eq!((std::fs::read(&data).unwrap(), std::fs::read(&gz).unwrap()), before);
 
-    ok(&run(&["train", "--data", s(&data), "--epochs", "1", "--out", s(&m), "-q"]));
+    ok(&run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--epochs",
+        "1",
+        "--out",
+        s(&m),
+        "-q",
+    ]));
     let model = std::fs::read(&m).unwrap();
     fails(
         &run(&["predict", "--model", s(&m), "--data", s(&data), "--out", s(&m)]),
@@ -202,7 +221,16 @@ fn a_symlink_at_the_output_is_followed_and_kept() {
     let (real, link) = (d.path().join("real.model"), d.path().join("latest.model"));
     write(&real, b"an older model");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    ok(&run(&["train", "--data", s(&data), "--epochs", "1", "--out", s(&link), "-q"]));
+    ok(&run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--epochs",
+        "1",
+        "--out",
+        s(&link),
+        "-q",
+    ]));
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     assert!(Checkpoint::load(&real).is_ok(), "the file the link names was replaced");
     let dangling = d.path().join("dangling.model");
@@ -225,7 +253,15 @@ fn an_output_in_a_missing_folder_fails_before_training() {
         assert!(!text(&out.stdout).contains("epoch"), "refused before training");
     }
     fails(
-        &run(&["predict", "--model", s(&spam()), "--data", s(&data), "--out", "nodir/p.txt"]),
+        &run(&[
+            "predict",
+            "--model",
+            s(&spam()),
+            "--data",
+            s(&data),
+            "--out",
+            "nodir/p.txt",
+        ]),
         2,
         "does not exist",
     );
@@ -334,19 +370,45 @@ fn huge_negatives_windows_and_thread_counts_are_bounded() {
     let corpus = d.path().join("c.txt");
     write(&corpus, "the cat sat on the mat\n".repeat(30).as_bytes());
     fails(
-        &run(&["train", "--model", "line", "--data", s(&edges), "--negatives", "1000000000000"]),
+        &run(&[
+            "train",
+            "--model",
+            "line",
+            "--data",
+            s(&edges),
+            "--negatives",
+            "1000000000000",
+        ]),
         1,
         "negatives: 1000000000000 is more than the limit of 1024",
     );
     for w in ["18446744073709551615", "1000000000000"] {
         fails(
-            &run(&["train", "--model", "word2vec", "--data", s(&corpus), "--min-count", "1", "--window", w]),
+            &run(&[
+                "train",
+                "--model",
+                "word2vec",
+                "--data",
+                s(&corpus),
+                "--min-count",
+                "1",
+                "--window",
+                w,
+            ]),
             1,
             "window: must be in 1..=1000",
         );
     }
     fails(
-        &run(&["train", "--model", "word2vec", "--data", s(&corpus), "--negatives", "1000000000000"]),
+        &run(&[
+            "train",
+            "--model",
+            "word2vec",
+            "--data",
+            s(&corpus),
+            "--negatives",
+            "1000000000000",
+        ]),
         1,
         "the limit of 1024",
     );
@@ -361,7 +423,11 @@ fn huge_negatives_windows_and_thread_counts_are_bounded() {
     let data = small_svm(d.path());
     let out = run(&["train", "--data", s(&data), "--epochs", "1", "--threads", "100000"]);
     ok(&out);
-    assert!(text(&out.stderr).contains("--threads 100000 is more than 4 per core"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--threads 100000 is more than 4 per core"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 // ---------------------------------------------------------------- panics and aborts
@@ -371,7 +437,12 @@ fn huge_ranks_are_errors_not_panics_or_aborts() {
     let d = tmp();
     let r = d.path().join("r.tsv");
     write(&r, b"u1\ti1\t5\nu2\ti1\t3\nu1\ti2\t4\nu3\ti3\t2\n");
-    for rank in ["18446744073709551615", "4611686018427387903", "263524915338707880", "1000000000"] {
+    for rank in [
+        "18446744073709551615",
+        "4611686018427387903",
+        "263524915338707880",
+        "1000000000",
+    ] {
         fails(
             &run(&["train", "--model", "mf", "--data", s(&r), "--rank", rank]),
             1,
@@ -380,7 +451,17 @@ fn huge_ranks_are_errors_not_panics_or_aborts() {
     }
     // Within the stated limit, but more memory than allowed: a clear error.
     fails(
-        &run(&["train", "--model", "mf", "--data", s(&r), "--rank", "65536", "--max-memory", "1M"]),
+        &run(&[
+            "train",
+            "--model",
+            "mf",
+            "--data",
+            s(&r),
+            "--rank",
+            "65536",
+            "--max-memory",
+            "1M",
+        ]),
         1,
         "more than the 1.0 MiB allowed",
     );
@@ -420,7 +501,11 @@ fn gzip_bombs_and_endless_inputs_stop_at_the_limits() {
     write(&zg, &gzip(&zeros));
     for f in [&z, &zg] {
         fails(&run(&["train", "--data", s(f)]), 1, "line 1, column 1");
-        fails(&run(&["eval", "--model", s(f), "--data", s(f)]), 1, "not a wildsgd checkpoint");
+        fails(
+            &run(&["eval", "--model", s(f), "--data", s(f)]),
+            1,
+            "not a wildsgd checkpoint",
+        );
         fails(&run(&["train", "--data", s(f), "--checkpoint", "c", "--resume"]), 1, "");
     }
     // An endless stream (a FIFO fed zeros) stops at the input limit.
@@ -443,7 +528,15 @@ fn gzip_bombs_and_endless_inputs_stop_at_the_limits() {
 /// Starts a long training run and sends `signal` once its first epoch line
 /// is out; returns the output.
 fn interrupt(d: &Path, extra: &[&str], signal: &str, twice: bool) -> Output {
-    let mut args = vec!["train", "--data", s(&spam()).to_owned().leak(), "--epochs", "100000", "--threads", "2"];
+    let mut args = vec![
+        "train",
+        "--data",
+        s(&spam()).to_owned().leak(),
+        "--epochs",
+        "100000",
+        "--threads",
+        "2",
+    ];
     args.extend(extra);
     let mut child = spawn(&args, d);
     let mut stdout = child.stdout.take().unwrap();
@@ -513,7 +606,17 @@ fn a_second_signal_exits_at_once() {
     let data = small_svm(d.path());
     let (m, c) = (d.path().join("m"), d.path().join("c"));
     let args = [
-        "train", "--data", s(&data), "--epochs", "1000000", "--loss-rows", "1", "--out", s(&m), "--checkpoint", s(&c),
+        "train",
+        "--data",
+        s(&data),
+        "--epochs",
+        "1000000",
+        "--loss-rows",
+        "1",
+        "--out",
+        s(&m),
+        "--checkpoint",
+        s(&c),
     ];
     let mut child = spawn(&args, d.path());
     let pid = child.id().to_string();
@@ -531,7 +634,10 @@ fn a_second_signal_exits_at_once() {
     }
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "blocked: the graceful stop cannot finish");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "blocked: the graceful stop cannot finish"
+    );
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let t = Instant::now();
     let status = loop {
@@ -551,10 +657,24 @@ fn after_divergence_the_last_finite_weights_are_saved_and_named() {
     let data = small_svm(d.path());
     let m = d.path().join("div.model");
     let out = run(&[
-        "train", "--model", "squared", "--data", s(&data), "--lr", "1e30", "--schedule", "constant", "--out", s(&m),
+        "train",
+        "--model",
+        "squared",
+        "--data",
+        s(&data),
+        "--lr",
+        "1e30",
+        "--schedule",
+        "constant",
+        "--out",
+        s(&m),
     ]);
     fails(&out, 1, "training diverged in epoch 1");
-    assert!(text(&out.stderr).contains(&format!("were saved to {}", s(&m))), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("were saved to {}", s(&m))),
+        "{}",
+        text(&out.stderr)
+    );
     let c = Checkpoint::load(&m).unwrap();
     assert_eq!(c.epochs_done, 0);
     ok(&run(&["eval", "--model", s(&m), "--data", s(&data)]));
@@ -567,19 +687,30 @@ fn ratings_headers_separators_and_ids_are_read_by_rule() {
     let d = tmp();
     let f = d.path().join("first.txt");
     write(&f, b"u1 i1 x\nu2 i1 3\nu1 i2 4\n");
-    fails(&run(&["train", "--model", "mf", "--data", s(&f)]), 1, "line 1, column 7");
+    fails(
+        &run(&["train", "--model", "mf", "--data", s(&f)]),
+        1,
+        "line 1, column 7",
+    );
     let h = d.path().join("header.csv");
     write(&h, b"userId,movieId,rating,timestamp\n1,10,4,0\n2,10,3,0\n1,11,5,0\n");
     let out = ok(&run(&["train", "--model", "mf", "--data", s(&h), "--epochs", "1"]));
     assert!(out.contains("skipped the header line"), "{out}");
     assert!(out.contains("3 ratings, 2 users, 2 items"), "{out}");
     let t = d.path().join("titles.tsv");
-    write(&t, b"u1\tApollo 13 (1995)\t5\nu2\tApollo 13 (1995)\t3\nu1\tHeat (1995)\t4\n");
+    write(
+        &t,
+        b"u1\tApollo 13 (1995)\t5\nu2\tApollo 13 (1995)\t3\nu1\tHeat (1995)\t4\n",
+    );
     let out = ok(&run(&["train", "--model", "mf", "--data", s(&t), "--epochs", "1"]));
     assert!(out.contains("3 ratings, 2 users, 2 items"), "{out}");
     let n = d.path().join("bytes.tsv");
     write(&n, b"u\xff1\ti1\t5\nu\xfe1\ti1\t3\n");
-    fails(&run(&["train", "--model", "mf", "--data", s(&n)]), 1, "line 1, column 2");
+    fails(
+        &run(&["train", "--model", "mf", "--data", s(&n)]),
+        1,
+        "line 1, column 2",
+    );
 }
 
 #[test]
@@ -587,7 +718,11 @@ fn metis_symmetry_and_header_fields_are_checked() {
     let d = tmp();
     let asym = d.path().join("asym.graph");
     write(&asym, b"3 2\n2 3\n1\n2\n");
-    fails(&run(&["train", "--model", "line", "--data", s(&asym)]), 1, "does not list");
+    fails(
+        &run(&["train", "--model", "line", "--data", s(&asym)]),
+        1,
+        "does not list",
+    );
     let ncon = d.path().join("ncon.graph");
     write(&ncon, b"3 2 011 18446744073709551615\n1 2\n1 1\n1 2\n");
     fails(&run(&["train", "--model", "line", "--data", s(&ncon)]), 1, "ncon");
@@ -609,8 +744,16 @@ fn errors_name_the_flag_or_the_data_at_fault() {
     }
     let data = small_svm(d.path());
     fails(&run(&["train", "--data", s(&data), "--lr", "-1"]), 1, "invalid lr: ");
-    fails(&run(&["train", "--data", s(&data), "--lr-decay=-1"]), 1, "invalid lr-decay: ");
-    fails(&run(&["train", "--data", s(&data), "--lr-decay", "-1"]), 1, "invalid lr-decay: ");
+    fails(
+        &run(&["train", "--data", s(&data), "--lr-decay=-1"]),
+        1,
+        "invalid lr-decay: ",
+    );
+    fails(
+        &run(&["train", "--data", s(&data), "--lr-decay", "-1"]),
+        1,
+        "invalid lr-decay: ",
+    );
     let corpus = d.path().join("sub.txt");
     write(&corpus, "the the the the\n".repeat(50).as_bytes());
     fails(
@@ -625,15 +768,55 @@ fn resume_refuses_the_flags_it_would_ignore_and_honours_the_policy() {
     let d = tmp();
     let data = small_svm(d.path());
     let m = d.path().join("m");
-    ok(&run(&["train", "--data", s(&data), "--epochs", "2", "--out", s(&m), "--checkpoint-every", "1", "-q"]));
-    for flag in [["--lr", "0.1"], ["--lr-decay", "0.5"], ["--schedule", "constant"], ["--seed", "3"], ["--l2", "0.1"]] {
+    ok(&run(&[
+        "train",
+        "--data",
+        s(&data),
+        "--epochs",
+        "2",
+        "--out",
+        s(&m),
+        "--checkpoint-every",
+        "1",
+        "-q",
+    ]));
+    for flag in [
+        ["--lr", "0.1"],
+        ["--lr-decay", "0.5"],
+        ["--schedule", "constant"],
+        ["--seed", "3"],
+        ["--l2", "0.1"],
+    ] {
         let out = run(&[
-            "train", "--data", s(&data), "--epochs", "4", "--out", s(&m), "--resume", flag[0], flag[1],
+            "train",
+            "--data",
+            s(&data),
+            "--epochs",
+            "4",
+            "--out",
+            s(&m),
+            "--resume",
+            flag[0],
+            flag[1],
         ]);
-        fails(&out, 1, &format!("{} {} differs from the checkpoint's", flag[0], flag[1]));
+        fails(
+            &out,
+            1,
+            &format!("{} {} differs from the checkpoint's", flag[0], flag[1]),
+        );
     }
     let out = ok(&run(&[
-        "train", "--data", s(&data), "--epochs", "3", "--out", s(&m), "--resume", "--policy", "atomic", "--threads",
+        "train",
+        "--data",
+        s(&data),
+        "--epochs",
+        "3",
+        "--out",
+        s(&m),
+        "--resume",
+        "--policy",
+        "atomic",
+        "--threads",
         "2",
     ]));
     assert!(out.contains("policy atomic"), "{out}");
@@ -652,7 +835,11 @@ fn the_unigram_table_of_a_forged_checkpoint_is_still_checked() {
     write(&m, &c.to_bytes());
     let words = d.path().join("w.txt");
     write(&words, b"w0\n");
-    fails(&run(&["predict", "--model", s(&m), "--data", s(&words)]), 1, "item counts");
+    fails(
+        &run(&["predict", "--model", s(&m), "--data", s(&words)]),
+        1,
+        "item counts",
+    );
     assert!(UnigramTable::new(&[0, 0]).is_err());
 }
 
@@ -671,7 +858,10 @@ mod random {
             "{what}: exit {:?}: {err}",
             out.status.code()
         );
-        prop_assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{what}: {err}");
+        prop_assert!(
+            !err.contains("panicked") && !err.contains("memory allocation"),
+            "{what}: {err}"
+        );
         Ok(())
     }
 
@@ -680,11 +870,17 @@ mod random {
     fn data_for(d: &Path, model: &str) -> PathBuf {
         let p = d.join(format!("{model}.data"));
         let text: String = match model {
-            "mf" => (0..60).map(|i| format!("u{}\ti{}\t{}\n", i % 7, i % 5, i % 5 + 1)).collect(),
+            "mf" => (0..60)
+                .map(|i| format!("u{}\ti{}\t{}\n", i % 7, i % 5, i % 5 + 1))
+                .collect(),
             "line" => (0..40).map(|i| format!("n{} n{}\n", i % 9, (i * 7 + 1) % 11)).collect(),
             "word2vec" => "the cat sat on the mat and the dog ran\n".repeat(40),
-            "softmax" => (0..90).map(|i| format!("{} {}:1 {}:0.5\n", i % 3, i % 4 + 1, i % 6 + 5)).collect(),
-            _ => (0..90).map(|i| format!("{} {}:1 {}:0.5\n", i % 2, i % 4 + 1, i % 6 + 5)).collect(),
+            "softmax" => (0..90)
+                .map(|i| format!("{} {}:1 {}:0.5\n", i % 3, i % 4 + 1, i % 6 + 5))
+                .collect(),
+            _ => (0..90)
+                .map(|i| format!("{} {}:1 {}:0.5\n", i % 2, i % 4 + 1, i % 6 + 5))
+                .collect(),
         };
         write(&p, text.as_bytes());
         p
@@ -695,8 +891,20 @@ mod random {
             any::<u64>().prop_map(|v| v.to_string()),
             any::<i64>().prop_map(|v| v.to_string()),
             any::<f64>().prop_map(|v| v.to_string()),
-            select(vec!["0", "-0", "1e400", "-1e-400", "nan", "inf", "-inf", "", "0x10", "1.5", "18446744073709551616"])
-                .prop_map(String::from),
+            select(vec![
+                "0",
+                "-0",
+                "1e400",
+                "-1e-400",
+                "nan",
+                "inf",
+                "-inf",
+                "",
+                "0x10",
+                "1.5",
+                "18446744073709551616"
+            ])
+            .prop_map(String::from),
             "[-+0-9.eE]{1,12}",
         ]
     }

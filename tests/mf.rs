@@ -40,7 +40,10 @@ fn objective(m: &MatrixFactorization, w: &[f32], r: Rating) -> f64 {
 #[test]
 fn step_matches_a_hand_computed_gradient_step() {
     let data = tiny();
-    let m = MatrixFactorization::new(2, 2, 1).expect("valid model settings").global_mean(1.0).l2(0.1, &data);
+    let m = MatrixFactorization::new(2, 2, 1)
+        .expect("valid model settings")
+        .global_mean(1.0)
+        .l2(0.1, &data);
     // Rows (bias, factor): user 0 at 0, user 1 at 2, item 0 at 4, item 1 at 6.
     let mut w = vec![0.5f32, 2.0, 9.0, 9.0, -0.25, 0.5, 9.0, 9.0];
     let r = data.sample(0); // user 0, item 0, rating 3
@@ -68,7 +71,8 @@ fn step_matches_a_hand_computed_gradient_step() {
 fn step_is_the_finite_difference_gradient_of_the_rating_objective() {
     let data = tiny();
     let (rank, lambda, lr) = (3, 0.07, 1e-3f32);
-    let m = MatrixFactorization::new(2, 2, rank).expect("valid model settings")
+    let m = MatrixFactorization::new(2, 2, rank)
+        .expect("valid model settings")
         .global_mean(3.25)
         .init_std(0.5)
         .l2(lambda, &data);
@@ -98,7 +102,10 @@ fn step_is_the_finite_difference_gradient_of_the_rating_objective() {
 #[test]
 fn reported_objective_is_the_mean_per_rating_objective() {
     let data = tiny();
-    let m = MatrixFactorization::new(2, 2, 2).expect("valid model settings").global_mean(3.0).l2(0.2, &data);
+    let m = MatrixFactorization::new(2, 2, 2)
+        .expect("valid model settings")
+        .global_mean(3.0)
+        .l2(0.2, &data);
     let mut w = vec![0.0f32; m.dim()];
     m.init(&mut w, 3);
     w.iter_mut().enumerate().for_each(|(j, x)| *x += 0.01 * j as f32);
@@ -121,7 +128,9 @@ fn reported_objective_is_the_mean_per_rating_objective() {
 
 #[test]
 fn init_is_seeded_small_and_leaves_biases_at_zero() {
-    let m = MatrixFactorization::new(300, 200, 16).expect("valid model settings").init_std(0.1);
+    let m = MatrixFactorization::new(300, 200, 16)
+        .expect("valid model settings")
+        .init_std(0.1);
     let (mut a, mut b, mut c) = (vec![1.0f32; m.dim()], vec![0.0f32; m.dim()], vec![0.0f32; m.dim()]);
     m.init(&mut a, 5);
     m.init(&mut b, 5);
@@ -205,7 +214,9 @@ fn bad_ratings_are_rejected_with_the_row_and_the_reason() {
 #[test]
 fn rmse_and_clipping() {
     let data = tiny(); // ratings 3, 4, 1, 5
-    let m = MatrixFactorization::new(2, 2, 1).expect("valid model settings").global_mean(3.0);
+    let m = MatrixFactorization::new(2, 2, 1)
+        .expect("valid model settings")
+        .global_mean(3.0);
     let w = vec![0.0f32; m.dim()];
     // Predicting 3 everywhere: errors 0, 1, 2, 2.
     assert!((m.rmse(&w, &data).unwrap() - (9.0f64 / 4.0).sqrt()).abs() < 1e-9);
@@ -262,7 +273,10 @@ fn recovers_a_synthetic_low_rank_matrix() {
         let mu = test.mean();
         (test.ratings.iter().map(|&r| (f64::from(r) - mu).powi(2)).sum::<f64>() / test.len() as f64).sqrt()
     };
-    let model = MatrixFactorization::for_ratings(&train, 3).expect("valid model settings").l2(0.005, &train).clip(None);
+    let model = MatrixFactorization::for_ratings(&train, 3)
+        .expect("valid model settings")
+        .l2(0.005, &train)
+        .clip(None);
     let trained = Trainer::new()
         .threads(2)
         .epochs(40)
@@ -300,7 +314,8 @@ fn movielens_100k_held_out_rmse() {
     let Some(path) = cached("ml-100k.inter") else { return };
     let ratings = read_ratings(&path).unwrap();
     let (train, test) = ratings.split(0.1, 1).unwrap();
-    let model = MatrixFactorization::for_ratings(&train, MatrixFactorization::DEFAULT_RANK).expect("valid model settings");
+    let model =
+        MatrixFactorization::for_ratings(&train, MatrixFactorization::DEFAULT_RANK).expect("valid model settings");
     let trained = MatrixFactorization::default_trainer()
         .threads(2)
         .policy(Policy::Racy)
@@ -343,7 +358,9 @@ fn lock_free_policies_match_sequential() {
     }
     .generate()
     .unwrap();
-    let model = MatrixFactorization::for_ratings(&data, 8).expect("valid model settings").l2(0.02, &data);
+    let model = MatrixFactorization::for_ratings(&data, 8)
+        .expect("valid model settings")
+        .l2(0.02, &data);
     let trainer = Trainer::new()
         .epochs(12)
         .schedule(Schedule::EpochDecay {

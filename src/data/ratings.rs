@@ -671,8 +671,14 @@ mod tests {
         // Not headers: a rating field that parses, a field that is no column
         // name, or a rating field that names no rating column.
         for (text, msg) in [
-            ("u1 i1 x\nu2 i1 3\n", "h: line 1, column 7: rating \"x\" is not a number"),
-            ("alice,bob,five\n", "h: line 1, column 11: rating \"five\" is not a number"),
+            (
+                "u1 i1 x\nu2 i1 3\n",
+                "h: line 1, column 7: rating \"x\" is not a number",
+            ),
+            (
+                "alice,bob,five\n",
+                "h: line 1, column 11: rating \"five\" is not a number",
+            ),
             ("1,2,x\n3,4,5\n", "h: line 1, column 5: rating \"x\" is not a number"),
             (
                 "user,item,rating?\n",

@@ -103,7 +103,9 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             x.is_finite() && x > 0.0 && x <= f64::from(f32::MAX) && (x as f32) > 0.0
         };
         let initial = match trainer.get_schedule() {
-            Schedule::Constant(lr) | Schedule::InverseTime { initial: lr, .. } | Schedule::EpochDecay { initial: lr, .. } => lr,
+            Schedule::Constant(lr)
+            | Schedule::InverseTime { initial: lr, .. }
+            | Schedule::EpochDecay { initial: lr, .. } => lr,
             Schedule::Linear { initial, .. } => initial,
         };
         if mean > 0.0 && !usable(initial) {
@@ -283,8 +285,7 @@ pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<
     let logistic = model.loss_fn() == Loss::Logistic;
     let m = margins(&model, &ckpt.weights, &data);
     check_margins(&m, &a.data)?;
-    Ok(m
-        .into_iter()
+    Ok(m.into_iter()
         .map(|s| {
             let v = if logistic {
                 1.0 / (1.0 + (-f64::from(s)).exp())

@@ -521,9 +521,10 @@ pub(crate) fn schedule_of(a: &TrainArgs, default: Schedule) -> Result<Schedule, 
 pub(crate) fn check_schedule(s: &Schedule) -> Result<(), Error> {
     s.validate().map_err(|e| match e {
         Error::InvalidParameter { reason, .. } => param("lr-decay", reason),
-        Error::InvalidLearningRate { value } => {
-            param("lr", format!("the learning rate must be finite and positive, got {value}"))
-        }
+        Error::InvalidLearningRate { value } => param(
+            "lr",
+            format!("the learning rate must be finite and positive, got {value}"),
+        ),
         e => e,
     })
 }
@@ -537,7 +538,9 @@ fn capped_threads(asked: Option<usize>, quiet: bool) -> Result<Option<usize>, Er
     let cap = cores.saturating_mul(4).clamp(1, wildsgd::limits::MAX_THREADS);
     if n > cap {
         if !quiet {
-            eprintln!("wildsgd: note: --threads {n} is more than 4 per core on this machine's {cores} core(s); using {cap}");
+            eprintln!(
+                "wildsgd: note: --threads {n} is more than 4 per core on this machine's {cores} core(s); using {cap}"
+            );
         }
         return Ok(Some(cap));
     }
@@ -579,10 +582,17 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
         return differs("lr", v.to_string(), initial.to_string());
     }
     if let Some(v) = a.lr_decay.filter(|&v| Some(v) != decay) {
-        return differs("lr-decay", v.to_string(), decay.map_or("none".into(), |d| d.to_string()));
+        return differs(
+            "lr-decay",
+            v.to_string(),
+            decay.map_or("none".into(), |d| d.to_string()),
+        );
     }
     if let Some(v) = a.schedule.filter(|&v| linear || v != kind) {
-        let name = |k: ScheduleKind| k.to_possible_value().map_or_else(String::new, |p| p.get_name().to_string());
+        let name = |k: ScheduleKind| {
+            k.to_possible_value()
+                .map_or_else(String::new, |p| p.get_name().to_string())
+        };
         let saved = if linear { "linear".to_string() } else { name(kind) };
         return differs("schedule", name(v), saved);
     }

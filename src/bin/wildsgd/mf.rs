@@ -72,7 +72,12 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
             (t, Some(v))
         }
         (None, Some(path)) => {
-            let v = into_ids(&read_ratings_with(path, &run.read)?, path, &data.user_ids, &data.item_ids)?;
+            let v = into_ids(
+                &read_ratings_with(path, &run.read)?,
+                path,
+                &data.user_ids,
+                &data.item_ids,
+            )?;
             (data, Some(v))
         }
         (None, None) => (data, None),

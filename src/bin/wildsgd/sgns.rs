@@ -657,7 +657,10 @@ pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<
         let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
         param(
             "data",
-            format!("{}: line {line}, column {column}: the text is not valid UTF-8", a.data.display()),
+            format!(
+                "{}: line {line}, column {column}: the text is not valid UTF-8",
+                a.data.display()
+            ),
         )
     })?;
     let mut unknown = 0usize;

@@ -33,7 +33,11 @@ impl Interrupts {
             file: "<signal handlers>".into(),
             source,
         })?;
-        let (stop, armed, received) = (StopFlag::new(), Arc::new(AtomicBool::new(false)), Arc::new(AtomicI32::new(0)));
+        let (stop, armed, received) = (
+            StopFlag::new(),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicI32::new(0)),
+        );
         let (s, a, r) = (stop.clone(), armed.clone(), received.clone());
         std::thread::Builder::new()
             .name("wildsgd-signals".into())
