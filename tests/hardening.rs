@@ -506,9 +506,14 @@ fn gzip_bombs_and_endless_inputs_stop_at_the_limits() {
             1,
             "not a wildsgd checkpoint",
         );
-        fails(&run(&["train", "--data", s(f), "--checkpoint", "c", "--resume"]), 1, "");
+        let data = small_svm(d.path());
+        fails(
+            &run(&["train", "--data", s(&data), "--checkpoint", s(f), "--resume"]),
+            1,
+            "not a wildsgd checkpoint",
+        );
     }
-    // An endless stream (a FIFO fed zeros) stops at the input limit.
+    // An endless stream (a FIFO fed without end) stops at the input limit.
     let fifo = d.path().join("endless");
     mkfifo(&fifo);
     let f2 = fifo.clone();

@@ -118,15 +118,10 @@ impl MatrixFactorization {
             );
         }
         let weights = (n_users as u64 + n_items as u64).checked_mul(rank as u64 + 1);
-        match weights {
-            Some(w) if w <= crate::limits::MAX_WEIGHTS => {}
-            _ => return bad(
-                "rank",
-                format!(
-                    "{n_users} users and {n_items} items at rank {rank} would need more than the limit of {} weights",
-                    crate::limits::MAX_WEIGHTS
-                ),
-            ),
+        if weights.is_none_or(|w| w > crate::limits::MAX_WEIGHTS) {
+            let limit = crate::limits::MAX_WEIGHTS;
+            let reason = format!("{n_users} users and {n_items} items at rank {rank} need more than {limit} weights");
+            return bad("rank", reason);
         }
         Ok(MatrixFactorization {
             n_users,
