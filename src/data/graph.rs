@@ -184,13 +184,8 @@ fn parse_edge_list(name: &str, text: &[u8]) -> Result<Graph, Error> {
         }
         let fail = |column, what| parse_error(name, line_no, column, what);
         let sep = *sep.get_or_insert_with(|| Separator::of(line));
-        fields.clear();
-        fields.extend(sep.split(line));
-        if sep == Separator::Comma {
-            if let Some(&(col, _)) = fields.iter().find(|(_, f)| f.starts_with(b"\"")) {
-                return Err(fail(col, ParseIssue::QuotedField));
-            }
-        }
+        sep.split_into(line, &mut fields)
+            .map_err(|(col, what)| fail(col, what))?;
         let end = line.strip_suffix(b"\r").unwrap_or(line).len() + 1;
         if g.edges.len() >= MAX_COUNT {
             return Err(fail(

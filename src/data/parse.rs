@@ -490,6 +490,24 @@ impl Separator {
         }
     }
 
+    /// Replaces `out` with the fields of `line`; for a comma-separated
+    /// file, a quoted field (unsupported) is a [`ParseIssue::QuotedField`]
+    /// at its column.
+    pub(crate) fn split_into<'a>(
+        self,
+        line: &'a [u8],
+        out: &mut Vec<(usize, &'a [u8])>,
+    ) -> Result<(), (usize, ParseIssue)> {
+        out.clear();
+        out.extend(self.split(line));
+        if self == Separator::Comma {
+            if let Some(&(col, _)) = out.iter().find(|(_, f)| f.starts_with(b"\"")) {
+                return Err((col, ParseIssue::QuotedField));
+            }
+        }
+        Ok(())
+    }
+
     /// The fields of `line` as (column from 1, text) pairs.
     pub(crate) fn split(self, line: &[u8]) -> Fields<'_> {
         Fields {

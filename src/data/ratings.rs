@@ -532,13 +532,8 @@ fn parse_ratings(name: &str, text: &[u8], cap: (usize, usize)) -> Result<Ratings
         let fail = |column, what| parse_error(name, line_no, column, what);
         let is_first = sep.is_none();
         let sep = *sep.get_or_insert_with(|| Separator::of(line));
-        fields.clear();
-        fields.extend(sep.split(line));
-        if sep == Separator::Comma {
-            if let Some(&(col, _)) = fields.iter().find(|(_, f)| f.starts_with(b"\"")) {
-                return Err(fail(col, ParseIssue::QuotedField));
-            }
-        }
+        sep.split_into(line, &mut fields)
+            .map_err(|(col, what)| fail(col, what))?;
         let end = line.strip_suffix(b"\r").unwrap_or(line).len() + 1;
         let field = |k: usize, what| {
             fields
