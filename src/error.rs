@@ -111,7 +111,7 @@ pub enum Error {
         "{what} would need {} of memory, more than the {} {}",
         crate::limits::human_bytes(*needed),
         crate::limits::human_bytes(*limit),
-        if *budget { "allowed (the memory limit set)" } else { "available on this machine" }
+        if *budget { "left of the memory limit set" } else { "available on this machine" }
     )]
     OutOfMemory {
         /// What asked for the memory.

@@ -75,10 +75,26 @@ pub fn available_memory() -> Option<u64> {
     (free > 0).then_some(free)
 }
 
-/// The limit [`check_memory`] applies: the budget, the available memory, or
-/// the smaller of the two; and whether it is the budget.
+/// The memory this process holds now (its resident set), if the system says.
+pub fn used_memory() -> Option<u64> {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+    let pid = sysinfo::get_current_pid().ok()?;
+    let mut sys = System::new();
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        false,
+        ProcessRefreshKind::nothing().with_memory(),
+    );
+    sys.process(pid).map(|p| p.memory())
+}
+
+/// The limit [`check_memory`] applies: what is left of the budget (the
+/// budget less what the process already holds, so that the budget bounds
+/// the whole process, not each allocation), the available memory, or the
+/// smaller of the two; and whether it is the budget.
 fn current_limit() -> Option<(u64, bool)> {
-    match (memory_limit(), available_memory()) {
+    let left = memory_limit().map(|b| b.saturating_sub(used_memory().unwrap_or(0)));
+    match (left, available_memory()) {
         (Some(b), Some(a)) if b <= a => Some((b, true)),
         (_, Some(a)) => Some((a, false)),
         (Some(b), None) => Some((b, true)),

@@ -463,7 +463,7 @@ fn huge_ranks_are_errors_not_panics_or_aborts() {
             "1M",
         ]),
         1,
-        "more than the 1.0 MiB allowed",
+        "left of the memory limit set",
     );
 }
 
@@ -492,7 +492,7 @@ fn gzip_bombs_and_endless_inputs_stop_at_the_limits() {
     );
     // Within the input limit but not the memory allowed: an error, not an abort.
     let out = run(&["train", "--data", s(&g), "--max-memory", "4M"]);
-    fails(&out, 1, "allowed");
+    fails(&out, 1, "left of the memory limit set");
     assert!(!text(&out.stderr).contains("truncated or corrupt"));
     // Binary data (zeros) fails on its first block, compressed or not.
     let zeros = vec![0u8; 8 << 20];

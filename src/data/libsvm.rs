@@ -122,6 +122,12 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         });
     }
     check_head(name, text, false, &first_error)?;
+    // The chunks start with room for a value per 10 bytes of text (8 bytes
+    // each, index and value) and a row per 256: about 0.83 bytes per byte.
+    crate::limits::check_memory(
+        format_args!("parsing {name}"),
+        (text.len() as u64).saturating_mul(5) / 6,
+    )?;
     let chunks = split_chunks(
         text,
         if opts.chunk_bytes == 0 {
@@ -161,6 +167,12 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         .max()
         .unwrap_or(0)
         .max(opts.n_features.unwrap_or(0));
+    // The dataset's arrays, while the chunks' copies still exist.
+    let needed = (rows as u64 + 1)
+        .saturating_mul(8)
+        .saturating_add((nnz as u64).saturating_mul(8))
+        .saturating_add((rows as u64).saturating_mul(4));
+    crate::limits::check_memory(format_args!("the {rows} rows and {nnz} values of {name}"), needed)?;
     let mut indptr = Vec::with_capacity(rows + 1);
     let mut indices = Vec::with_capacity(nnz);
     let mut values = Vec::with_capacity(nnz);
