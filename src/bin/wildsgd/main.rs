@@ -137,8 +137,9 @@ pub(crate) struct LimitArgs {
     /// decompression (suffixes K, M, G, T: powers of 1024) [16G].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     max_input_bytes: Option<u64>,
-    /// Refuse to allocate more than this much memory for the data and the
-    /// model (suffixes K, M, G, T) [the memory available on this machine].
+    /// A memory budget for the whole process: an allocation for the data or
+    /// the model that would take it past this (counting what it already
+    /// holds) is refused (suffixes K, M, G, T) [the memory available now].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     max_memory: Option<u64>,
 }
