@@ -602,6 +602,26 @@ fn sigint_and_sigterm_save_the_model_and_exit_130_or_143() {
     }
 }
 
+/// Whether every thread of process `pid` is asleep (state `S` or `D` in
+/// `/proc/PID/task/*/stat`), twice, 100 ms apart.
+fn all_threads_sleep(pid: &str) -> bool {
+    let once = || -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        tasks.filter_map(Result::ok).all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            matches!(state, Some('S' | 'D'))
+        })
+    };
+    once() && {
+        std::thread::sleep(Duration::from_millis(100));
+        once()
+    }
+}
+
 /// The first signal asks for a graceful stop; if that cannot finish (here:
 /// the process is blocked writing to a full stdout pipe that nobody reads),
 /// a second one exits at once, without saving.
@@ -625,13 +645,17 @@ fn a_second_signal_exits_at_once() {
     ];
     let mut child = spawn(&args, d.path());
     let pid = child.id().to_string();
-    // Wait until training stops advancing: stdout (never read) is full.
+    // Wait until training is blocked on its output: stdout (never read) is
+    // full, so no epoch advances and every thread of the process sleeps. (A
+    // process merely waiting for a core would show runnable threads.) From
+    // then on every way to a graceful end needs a write to stdout (the
+    // interrupted epoch's line), so only the second signal can end it.
     let (mut last, mut still_since, start) = (0, Instant::now(), Instant::now());
     loop {
         let now = Checkpoint::load(&c).map_or(0, |k| k.epochs_done);
         if now != last {
             (last, still_since) = (now, Instant::now());
-        } else if last > 0 && still_since.elapsed() > Duration::from_millis(500) {
+        } else if last > 0 && still_since.elapsed() > Duration::from_millis(500) && all_threads_sleep(&pid) {
             break;
         }
         assert!(start.elapsed() < DEADLINE, "training never blocked on its output");

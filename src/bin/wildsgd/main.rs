@@ -895,8 +895,15 @@ pub(crate) fn finish_interrupted(
 ) -> Result<Done, Failure> {
     let (sig, name) = run.interrupts.received().unwrap_or((2, "a stop request"));
     let trained_any = at.samples > 0 || !r.epochs.is_empty();
+    say!(
+        run.quiet,
+        "epoch {:>3}: stopped by {name} after {} samples",
+        at.epoch + 1,
+        at.samples
+    );
     eprintln!(
-        "wildsgd: {name}: training stopped in epoch {} after {} of its samples ({done} complete epoch(s))",
+        "wildsgd: {name}: training stopped in epoch {} after {} of its samples ({done} complete epoch(s)); \
+         a second signal exits at once",
         at.epoch + 1,
         at.samples
     );

@@ -45,12 +45,10 @@ impl Interrupts {
                 for sig in signals.forever() {
                     let first = r.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).is_ok();
                     if first && a.load(Ordering::SeqCst) {
+                        // No output here: a write to a full stderr pipe would
+                        // block this thread, and a second signal would then
+                        // go unanswered. Training prints what happened.
                         s.raise();
-                        eprintln!(
-                            "wildsgd: {} received: stopping after the samples in flight to save the weights \
-                             (send it again to exit at once)",
-                            name(sig)
-                        );
                     } else {
                         std::process::exit(128 + sig);
                     }
