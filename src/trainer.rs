@@ -736,7 +736,7 @@ impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
             let share = range.start + k * len / parts..range.start + (k + 1) * len / parts;
             let base = (epoch * n) as u64;
             let mut worker = rule.worker(store);
-            let mut end = share.end;
+            let (start, mut end) = (share.start, share.end);
             for p in share {
                 // One relaxed load of a line no one writes until a stop: it
                 // stays in every core's cache and costs nothing measurable.
@@ -749,7 +749,7 @@ impl<M: Model, R: UpdateRule> Engine<M> for Hogwild<'_, R> {
                 worker.update(|w| model.step(w, sample, lr));
             }
             worker.finish();
-            (end - (range.start + k * len / parts)) as u64
+            (end - start) as u64
         };
         if self.pool.current_num_threads() == 1 {
             // One worker: run it on the calling thread, as a hand-written

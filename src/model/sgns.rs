@@ -40,7 +40,6 @@ use rand::{RngExt, SeedableRng};
 
 use crate::data::{Corpus, Dataset, Pair, Pairs, SkipGram};
 use crate::model::{Model, Weights, WeightsMut};
-use crate::store::WeightStore;
 use crate::trainer::{Control, Job, Trained, Trainer};
 use crate::Error;
 
@@ -608,10 +607,7 @@ pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram
         });
     }
     trainer.check()?;
-    crate::limits::check_weights("the skip-gram model", model.dim() as u64, 3)?;
-    let mut init = vec![0.0; model.dim()];
-    model.init(&mut init, trainer.get_seed());
-    let store = WeightStore::from_slice(&init);
+    let store = crate::trainer::initial_store(model, trainer.get_seed())?;
     let mut out: Option<Trained> = None;
     for epoch in trainer.get_start_epoch()..trainer.get_epochs() {
         let pairs = skipgram.pairs(corpus, epoch as u64);

@@ -98,27 +98,6 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             })
             .sum();
         let mean = sq / train.len().max(1) as f64;
-        let usable = |lr: f32| {
-            let x = f64::from(lr) / mean;
-            x.is_finite() && x > 0.0 && x <= f64::from(f32::MAX) && (x as f32) > 0.0
-        };
-        let initial = match trainer.get_schedule() {
-            Schedule::Constant(lr)
-            | Schedule::InverseTime { initial: lr, .. }
-            | Schedule::EpochDecay { initial: lr, .. } => lr,
-            Schedule::Linear { initial, .. } => initial,
-        };
-        if mean > 0.0 && !usable(initial) {
-            return Err(crate::param(
-                "data",
-                format!(
-                    "{}: the rows' mean squared norm is {mean:e}, so the default learning rate {initial}/{mean:e} \
-                     is not a usable f32; rescale the feature values or give --lr",
-                    a.data.display()
-                ),
-            )
-            .into());
-        }
         if mean.is_finite() && mean > 0.0 {
             let scale = |lr: f32| (f64::from(lr) / mean) as f32;
             let scaled = match trainer.get_schedule() {
@@ -133,6 +112,19 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
                 },
                 other => other,
             };
+            if scaled.validate().is_err() {
+                // The scaled rate rounded to 0 or overflowed f32.
+                return Err(crate::param(
+                    "data",
+                    format!(
+                        "{}: the rows' mean squared norm is {mean:e}, so the default learning rate divided by it \
+                         ({}) is not a usable f32; rescale the feature values or give --lr",
+                        a.data.display(),
+                        scaled.rate(0, 0)
+                    ),
+                )
+                .into());
+            }
             trainer = trainer.schedule(scaled);
         }
     }

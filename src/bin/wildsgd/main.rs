@@ -533,8 +533,8 @@ pub(crate) fn check_schedule(s: &Schedule) -> Result<(), Error> {
 /// The cores of this machine, and the thread count asked for capped at 4
 /// per core (a note says so): a pool is spawned up front, and more threads
 /// than that only queue for the cores.
-fn capped_threads(asked: Option<usize>, quiet: bool) -> Result<Option<usize>, Error> {
-    let Some(n) = asked else { return Ok(None) };
+fn capped_threads(asked: Option<usize>, quiet: bool) -> Option<usize> {
+    let n = asked?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let cap = cores.saturating_mul(4).clamp(1, wildsgd::limits::MAX_THREADS);
     if n > cap {
@@ -543,9 +543,9 @@ fn capped_threads(asked: Option<usize>, quiet: bool) -> Result<Option<usize>, Er
                 "wildsgd: note: --threads {n} is more than 4 per core on this machine's {cores} core(s); using {cap}"
             );
         }
-        return Ok(Some(cap));
+        return Some(cap);
     }
-    Ok(Some(n))
+    Some(n)
 }
 
 /// With --resume, a flag that asks for something other than what the
@@ -562,9 +562,9 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
     let linear = matches!(c.schedule, Schedule::Linear { .. });
     let l2 = match &c.model {
         SavedModel::Linear { l2, .. } | SavedModel::Softmax { l2, .. } | SavedModel::MatrixFactorization { l2, .. } => {
-            Some(*l2)
+            *l2
         }
-        _ => Some(0.0),
+        _ => 0.0,
     };
     let differs = |flag: &'static str, given: String, saved: String| {
         Err(param(
@@ -597,8 +597,8 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
         let saved = if linear { "linear".to_string() } else { name(kind) };
         return differs("schedule", name(v), saved);
     }
-    if let Some(v) = a.l2.filter(|&v| Some(v) != l2) {
-        return differs("l2", v.to_string(), l2.unwrap_or(0.0).to_string());
+    if let Some(v) = a.l2.filter(|&v| v != l2) {
+        return differs("l2", v.to_string(), l2.to_string());
     }
     if let Some(v) = a.average.filter(|&v| v != c.average) {
         return differs("average", v.to_string(), c.average.to_string());
@@ -651,7 +651,7 @@ fn train(a: TrainArgs) -> Result<Done, Failure> {
         return Err(param("l2", format!("must be finite and >= 0, got {l2}")).into());
     }
     let schedule = schedule_of(&a, defaults.schedule)?;
-    let threads = capped_threads(a.threads, a.quiet)?;
+    let threads = capped_threads(a.threads, a.quiet);
     let interrupts = signals::Interrupts::install()?;
     let run = Run {
         read: a.limits.read(),

@@ -356,32 +356,36 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
         subsample: a.subsample.unwrap_or(SUBSAMPLE),
         seed: a.seed(),
     };
-    // The window and the memory the pairs can take, before making any.
-    let bound = sg.check(&train)?;
-    let per_epoch = sg.pairs(&train, 0).as_slice().len();
-    if per_epoch == 0 {
-        let why = if bound > 0 {
+    // The window and the memory the pairs can take are checked before any
+    // is made; an epoch without pairs is an error saying why.
+    let first = sg.try_pairs(&train, 0).map_err(|e| match e {
+        Error::InvalidParameter { name: "subsample", .. } => param(
+            "data",
             format!(
-                "sub-sampling (--subsample {}) discarded every word of the {} training tokens; lower it, or give 0 \
-                 to keep every word",
+                "{}: sub-sampling (--subsample {}) discarded every word of the {} training tokens; raise it, or \
+                 give 0 to keep every word",
+                a.data.display(),
                 sg.subsample,
                 train.n_tokens()
-            )
-        } else {
+            ),
+        ),
+        Error::InvalidParameter { name: "corpus", .. } => param(
+            "data",
             format!(
-                "no training sentence has two words (at --min-count {}), so there are no skip-gram pairs",
+                "{}: no training sentence has two words (at --min-count {}), so there are no skip-gram pairs",
+                a.data.display(),
                 a.min_count.unwrap_or(MIN_COUNT)
-            )
-        };
-        return Err(param("data", format!("{}: {why}", a.data.display())).into());
-    }
+            ),
+        ),
+        e => e,
+    })?;
+    let per_epoch = first.as_slice().len();
     let counts = train.vocab().counts().to_vec();
     let (dim, k) = (a.dim.unwrap_or(WORD2VEC_DIM), a.negatives.unwrap_or(NEGATIVES));
     let model = Sgns::new(full.vocab().len(), dim, UnigramTable::new(&counts)?)?.negatives(k);
     let mut trainer = run.trainer().schedule(schedule(a, 0.025, run.epochs * per_epoch)?);
     if trainer.get_policy() == wildsgd::Policy::Auto {
         // Decided once on epoch 0's pairs, so every epoch runs the same policy.
-        let first = sg.pairs(&train, 0);
         let c = trainer.job(&model, &first).choose_policy()?;
         say!(quiet, "policy auto: {} ({})", c.policy, c.reason);
         trainer = trainer.policy(c.policy);
@@ -429,22 +433,12 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
         Err(e) => return Err(e.into()),
     };
     let r = &trained.report;
+    for e in &r.epochs {
+        say!(quiet, "{}", crate::epoch_line(e));
+    }
     if let Some(i) = r.interrupted {
-        for e in &r.epochs {
-            say!(quiet, "{}", crate::epoch_line(e));
-        }
         let done = r.epochs.len();
         return crate::finish_interrupted(run, i, done, r, || checkpoint(done, trained.weights.clone()));
-    }
-    for e in &r.epochs {
-        say!(
-            quiet,
-            "epoch {:>3}: train loss {:.5}, {:.0} samples/s, {:.3} s",
-            e.epoch + 1,
-            e.train_loss,
-            e.samples_per_sec,
-            e.wall_seconds
-        );
     }
     let total_seconds = run.clock.elapsed().as_secs_f64();
     say!(
