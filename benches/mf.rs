@@ -118,7 +118,7 @@ fn main() {
             }
             total
         };
-        let mut init = vec![0.0f32; model.dim()];
+        let mut init = vec![0.0f32; model.n_weights()];
         model.init(&mut init, 0);
         let mut order = vec![0u32; data.len()];
         group.bench_function(BenchmarkId::new("plain", 1), |b| {

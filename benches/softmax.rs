@@ -63,7 +63,7 @@ const SCHEDULE: Schedule = Schedule::Constant(0.005);
 /// One epoch of the plain loop: the trainer's order and rates, steps on a
 /// `Vec<f32>`, no atomics, views or pool.
 fn plain_epoch(model: &Softmax, data: &CsrDataset, seed: u64, order: &mut [u32]) -> Duration {
-    let mut w = vec![0.0f32; model.dim()];
+    let mut w = vec![0.0f32; model.n_weights()];
     model.init(&mut w, seed);
     epoch_order(seed, 0, order);
     let clock = Instant::now();

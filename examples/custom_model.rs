@@ -8,7 +8,7 @@
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use wildsgd::{Model, Policy, Schedule, Trainer, Weights, WeightsMut};
+use wildsgd::{Model, Policy, Schedule, Step, Trainer, Weights, WeightsMut};
 
 /// One observed rating.
 struct Rating {
@@ -41,7 +41,7 @@ impl Factorisation {
 impl Model for Factorisation {
     type Data = Vec<Rating>;
 
-    fn dim(&self) -> usize {
+    fn n_weights(&self) -> usize {
         (self.users + self.items) * self.rank
     }
 
@@ -65,12 +65,13 @@ impl Model for Factorisation {
         }
     }
 
-    fn loss<W: Weights + ?Sized>(&self, w: &W, r: &Rating) -> f64 {
+    fn loss<W: Weights + ?Sized>(&self, w: &W, r: &Rating, _: Step) -> f64 {
         let e = f64::from(self.predict(w, r) - r.value);
         0.5 * e * e
     }
 
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, r: &Rating, lr: f32) {
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, r: &Rating, at: Step) {
+        let lr = at.lr;
         let e = self.predict(w, r) - r.value;
         let (p, q) = (self.user_row(r.user), self.item_row(r.item));
         for k in 0..self.rank {

@@ -41,7 +41,7 @@ struct Args {
     /// Standard deviation of the initial factors.
     #[arg(long, default_value_t = MatrixFactorization::DEFAULT_INIT_STD)]
     init_std: f32,
-    /// Worker threads for the main run (Racy).
+    /// Worker threads for the main run (RacyRule).
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Fraction held out for testing.

@@ -193,7 +193,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate()?;
         let model = MatrixFactorization::for_ratings(&data, args.rank)?.l2(0.02, &data);
         let name = format!("mf{}", args.rank);
-        let bytes = (12 * data.len() + 4 * model.dim()) as u64;
+        let bytes = (12 * data.len() + 4 * model.n_weights()) as u64;
         let describe = format!(
             "{name}: {} ratings, {} users x {} items, rank {}",
             data.len(),
@@ -225,7 +225,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (name, data) = problem(&args)?;
     let model = Linear::new(loss, data.n_features()).bias(true).l2(1e-6, &data);
-    let data_bytes = (data.heap_bytes() + 4 * wildsgd::Model::dim(&model)) as u64;
+    let data_bytes = (data.heap_bytes() + 4 * wildsgd::Model::n_weights(&model)) as u64;
     let describe = format!(
         "{name}: {} rows, {} features, {:.1} nnz/row",
         data.len(),

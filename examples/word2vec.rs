@@ -3,7 +3,7 @@
 //! ```text
 //! bash scripts/fetch-data        # once: data-cache/brown/tokens.txt
 //! cargo run --release --example word2vec -- [epochs] [dim] [max_train_sentences] [runs] [learning_rate]
-//! # defaults: 3 100 all 2 0.025; runs 1 = Sequential only, 2 = also Racy at 2 threads
+//! # defaults: 3 100 all 2 0.025; runs 1 = Sequential only, 2 = also RacyRule at 2 threads
 //! # environment: WINDOW (5), SUBSAMPLE (1e-3), NEGATIVES (5)
 //! ```
 //!

@@ -11,9 +11,9 @@
 use std::ops::Range;
 
 use crate::data::{CsrDataset, Dataset};
-use crate::model::{Linear, Model};
-use crate::trainer::{drive, Engine, Hooks, Schedule, Trained, Trainer};
-use crate::Error;
+use crate::model::{Linear, Model, Step};
+use crate::error::Error;
+use crate::trainer::{drive, evaluate, segment, Engine, Hooks, Schedule, Train, Trained, Trainer};
 
 /// Trains `model` on `train` with a plain single-threaded loop, using the
 /// trainer's epochs, schedule, seed and evaluation settings (its thread count
@@ -30,11 +30,8 @@ use crate::Error;
 /// assert_eq!(plain.weights, seq.weights); // bit for bit
 /// ```
 pub fn plain_linear(trainer: &Trainer, model: &Linear, train: &CsrDataset) -> Result<Trained, Error> {
-    let pool = trainer.pool(1)?;
-    let engine = Plain {
-        w: vec![0.0; crate::Model::dim(model)],
-    };
-    drive(trainer, model, train, None, Hooks::default(), engine, &pool)
+    // Linear's `init` is all zeros, as this loop has always started.
+    run(trainer, model, train, linear_segment)
 }
 
 /// Trains any `model` with a plain single-threaded loop: its own
@@ -53,22 +50,71 @@ pub fn plain_linear(trainer: &Trainer, model: &Linear, train: &CsrDataset) -> Re
 /// assert_eq!(plain.weights, trainer.fit(&model, &data).unwrap().weights);
 /// ```
 pub fn plain<M: Model>(trainer: &Trainer, model: &M, train: &M::Data) -> Result<Trained, Error> {
+    run(trainer, model, train, model_segment::<M>)
+}
+
+/// The samples `order[range]` of `epoch`, applied to `w`.
+type Segment<M> = fn(&M, &mut [f32], &<M as Model>::Data, &Schedule, usize, &[u32], Range<usize>);
+
+fn run<M: Model>(trainer: &Trainer, model: &M, train: &M::Data, segment: Segment<M>) -> Result<Trained, Error> {
+    crate::limits::check_weights("the model", model.n_weights() as u64, 3)?;
     let pool = trainer.pool(1)?;
-    let mut w = vec![0.0; model.dim()];
+    let mut w = vec![0.0; model.n_weights()];
     model.init(&mut w, trainer.get_seed());
-    drive(trainer, model, train, None, Hooks::default(), Generic { w }, &pool)
+    let mut engine = Plain { model, w, segment };
+    drive(trainer, &mut engine, &mut Train::Fixed(train), None, Hooks::default(), &pool)
 }
 
-struct Plain {
+/// The plain loop: one `Vec<f32>`, no pool, no views.
+struct Plain<'m, M: Model> {
+    model: &'m M,
     w: Vec<f32>,
+    segment: Segment<M>,
 }
 
-struct Generic {
-    w: Vec<f32>,
+fn model_segment<M: Model>(m: &M, w: &mut [f32], data: &M::Data, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) {
+    let base = (epoch * order.len()) as u64;
+    for p in range {
+        let lr = sched.rate(epoch, base + p as u64);
+        let index = order[p] as usize;
+        m.step(w, data.sample(index), Step { lr, epoch, index });
+    }
 }
 
-impl<M: Model> Engine<M> for Generic {
-    type W = [f32];
+/// [`Linear`]'s step written out by hand on a slice.
+fn linear_segment(m: &Linear, w: &mut [f32], data: &CsrDataset, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) {
+    let d = m.n_features();
+    let (bias, bias_scale, l2, loss) = (m.has_bias(), m.bias_rate(), m.l2_strength(), m.loss_fn());
+    let base = (epoch * order.len()) as u64;
+    for p in range {
+        let x = data.sample(order[p] as usize);
+        let lr = sched.rate(epoch, base + p as u64);
+        let mut margin = if bias { w[d] } else { 0.0 };
+        for (&j, &v) in x.indices.iter().zip(x.values) {
+            margin += w[j as usize] * v;
+        }
+        let g = loss.derivative(margin, x.label);
+        if l2 == 0.0 {
+            if g == 0.0 {
+                continue;
+            }
+            for (&j, &v) in x.indices.iter().zip(x.values) {
+                w[j as usize] += -(lr * (g * v));
+            }
+        } else {
+            for (&j, &v) in x.indices.iter().zip(x.values) {
+                let j = j as usize;
+                w[j] += -(lr * (g * v + m.l2_factor(j) * w[j]));
+            }
+        }
+        if bias && g != 0.0 {
+            w[d] += -(lr * g * bias_scale);
+        }
+    }
+}
+
+impl<M: Model> Engine for Plain<'_, M> {
+    type Data = M::Data;
 
     fn name(&self) -> String {
         "plain".into()
@@ -78,97 +124,35 @@ impl<M: Model> Engine<M> for Generic {
         1
     }
 
-    fn segment(
+    fn validate(&self, data: &M::Data) -> Result<(), Error> {
+        self.model.validate(data)
+    }
+
+    fn epoch(
         &mut self,
-        m: &M,
         data: &M::Data,
         sched: &Schedule,
         epoch: usize,
         order: &[u32],
-        range: Range<usize>,
+        points: &[usize],
+        pause: &mut dyn FnMut(&Self),
     ) -> u64 {
-        let base = (epoch * order.len()) as u64;
-        let applied = range.len() as u64;
-        for p in range {
-            let lr = sched.rate(epoch, base + p as u64);
-            m.step(&mut self.w, data.sample(order[p] as usize), lr);
-        }
-        applied
-    }
-
-    fn weights(&self) -> &[f32] {
-        &self.w
-    }
-
-    fn all_finite(&self) -> bool {
-        self.w.iter().all(|v| v.is_finite())
-    }
-
-    fn snapshot_into(&self, out: &mut Vec<f32>) {
-        out.clear();
-        out.extend_from_slice(&self.w);
-    }
-
-    fn load(&mut self, weights: &[f32]) {
-        self.w.copy_from_slice(weights);
-    }
-}
-
-impl Engine<Linear> for Plain {
-    type W = [f32];
-
-    fn name(&self) -> String {
-        "plain".into()
-    }
-
-    fn threads(&self) -> usize {
-        1
-    }
-
-    fn segment(
-        &mut self,
-        m: &Linear,
-        data: &CsrDataset,
-        sched: &Schedule,
-        epoch: usize,
-        order: &[u32],
-        range: Range<usize>,
-    ) -> u64 {
-        let applied = range.len() as u64;
-        let w = &mut self.w[..];
-        let d = m.n_features();
-        let (bias, bias_scale, l2, loss) = (m.has_bias(), m.bias_rate(), m.l2_strength(), m.loss_fn());
-        let base = (epoch * order.len()) as u64;
-        for p in range {
-            let x = data.sample(order[p] as usize);
-            let lr = sched.rate(epoch, base + p as u64);
-            let mut margin = if bias { w[d] } else { 0.0 };
-            for (&j, &v) in x.indices.iter().zip(x.values) {
-                margin += w[j as usize] * v;
-            }
-            let g = loss.derivative(margin, x.label);
-            if l2 == 0.0 {
-                if g == 0.0 {
-                    continue;
-                }
-                for (&j, &v) in x.indices.iter().zip(x.values) {
-                    w[j as usize] += -(lr * (g * v));
-                }
-            } else {
-                for (&j, &v) in x.indices.iter().zip(x.values) {
-                    let j = j as usize;
-                    w[j] += -(lr * (g * v + m.l2_factor(j) * w[j]));
-                }
-            }
-            if bias && g != 0.0 {
-                w[d] += -(lr * g * bias_scale);
+        for s in 0..=points.len() {
+            let range = segment(points, order.len(), s);
+            (self.segment)(self.model, &mut self.w, data, sched, epoch, order, range);
+            if s < points.len() {
+                pause(self);
             }
         }
-        applied
+        order.len() as u64
     }
 
-    fn weights(&self) -> &[f32] {
-        &self.w
+    fn objective(&self, pool: &rayon::ThreadPool, data: &M::Data, rows: Option<&[u32]>, epoch: usize) -> (f64, Option<f64>) {
+        evaluate::objective(pool, self.model, &self.w[..], data, rows, epoch)
+    }
+
+    fn validation(&self, pool: &rayon::ThreadPool, data: &M::Data, epoch: usize) -> (f64, Option<f64>) {
+        evaluate::mean_loss(pool, self.model, &self.w[..], data, None, epoch)
     }
 
     fn all_finite(&self) -> bool {

@@ -264,7 +264,7 @@ impl SavedModel {
     }
 
     /// The number of weights the model has (saturating, for corrupt sizes).
-    pub fn dim(&self) -> usize {
+    pub fn n_weights(&self) -> usize {
         match self {
             SavedModel::Linear { bias, n_features, .. } => n_features.saturating_add(usize::from(*bias)),
             SavedModel::Softmax {
@@ -466,8 +466,8 @@ impl Checkpoint {
     }
 
     /// The number of weights the model has.
-    pub fn dim(&self) -> usize {
-        self.model.dim()
+    pub fn n_weights(&self) -> usize {
+        self.model.n_weights()
     }
 
     fn wrong(&self, name: &str, wanted: &str) -> Error {
@@ -856,10 +856,10 @@ impl Checkpoint {
                 format!("{} bytes long, {} used", p.b.len(), p.pos),
             ));
         }
-        if model.dim() as u64 != dim {
+        if model.n_weights() as u64 != dim {
             return Err(bad(
                 "dimension",
-                format!("{dim} for a {} model of {} weights", model.kind_name(), model.dim()),
+                format!("{dim} for a {} model of {} weights", model.kind_name(), model.n_weights()),
             ));
         }
         Ok(Checkpoint {

@@ -4,7 +4,7 @@
 //! corpora).
 //!
 //! Every reader takes plain or gzip-compressed text (the content decides)
-//! and, whatever the input, returns a typed [`Error`](crate::Error) rather
+//! and, whatever the input, returns a typed [`Error`](crate::error::Error) rather
 //! than panicking, aborting or reading without bound: at most
 //! [`ReadOptions::max_bytes`] of (decompressed) text
 //! ([`DEFAULT_MAX_INPUT_BYTES`] unless a `*_with` variant is given other

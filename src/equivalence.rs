@@ -72,7 +72,7 @@ use crate::policy::{Policy, UpdateRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 use crate::trainer::{TracePoint, Trained, Trainer};
-use crate::Error;
+use crate::error::Error;
 
 /// The outcome of an equivalence test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

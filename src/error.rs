@@ -1,6 +1,7 @@
-//! The crate's error type.
+//! The crate's error type: a leaf module, imported by every layer and
+//! importing none.
 
-use crate::trainer::Report;
+use std::fmt;
 
 /// Everything that can go wrong in wildsgd, each with a message that says
 /// what and where.
@@ -70,9 +71,6 @@ pub enum Error {
         /// The length given.
         found: usize,
     },
-    /// Training produced a NaN or infinite loss or weight; see [`Divergence`].
-    #[error("{0}")]
-    Diverged(Box<Divergence>),
     /// The worker thread pool could not be created.
     #[error("could not start the worker thread pool: {0}")]
     ThreadPool(String),
@@ -86,7 +84,7 @@ pub enum Error {
         /// Column (byte offset within the line), from 1.
         column: usize,
         /// What is wrong there.
-        what: crate::data::ParseIssue,
+        what: ParseIssue,
     },
     /// A data file holds no data rows at all.
     #[error("{file}: the file is empty (no data rows{detail})")]
@@ -152,35 +150,147 @@ pub enum Error {
     },
 }
 
-/// What the divergence guard saw, and what it saved.
-#[derive(Debug)]
-pub struct Divergence {
-    /// The epoch (from 0) at whose end the non-finite value was found.
-    pub epoch: usize,
-    /// What was non-finite.
-    pub reason: String,
-    /// The weights at the end of the last epoch that finished finite (the
-    /// initial weights if the first epoch diverged). Never contains NaN/inf.
-    pub last_finite: Vec<f32>,
-    /// The report of the epochs before the divergence.
-    pub report: Report,
-}
-
-impl std::fmt::Display for Divergence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "training diverged in epoch {}: {}; the last finite weights (after {} complete epoch(s)) are kept",
-            self.epoch, self.reason, self.epoch
-        )
-    }
-}
-
 impl Error {
     pub(crate) fn in_dataset(self, dataset: &'static str) -> Error {
         Error::Data {
             dataset,
             source: Box::new(self),
+        }
+    }
+}
+
+/// What is wrong at the place a [`Error::Parse`] names. Every reader
+/// ([`read_libsvm`](crate::data::read_libsvm), [`read_ratings`](crate::data::read_ratings),
+/// [`read_edge_list`](crate::data::read_edge_list), [`read_metis`](crate::data::read_metis),
+/// [`read_corpus`](crate::data::read_corpus)) reports malformed input as one of
+/// these, never by panicking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseIssue {
+    /// A LIBSVM feature token has no `:` between index and value.
+    MissingColon {
+        /// The token (shortened if long).
+        token: String,
+    },
+    /// A feature index is not a decimal integer.
+    BadIndex {
+        /// The text found.
+        text: String,
+    },
+    /// A LIBSVM feature index is 0 (indices start at 1).
+    ZeroIndex,
+    /// A feature index does not fit in `u32`.
+    IndexTooLarge {
+        /// The text found.
+        text: String,
+    },
+    /// The same feature index appears twice in one row.
+    DuplicateIndex {
+        /// The index (as written in the file).
+        index: u64,
+    },
+    /// A feature index is smaller than the one before it in the row.
+    DescendingIndex {
+        /// The index (as written in the file).
+        index: u64,
+        /// The index before it.
+        previous: u64,
+    },
+    /// A feature value is not a number.
+    BadValue {
+        /// The text found.
+        text: String,
+    },
+    /// A feature value is NaN, infinite, or beyond the range of `f32`.
+    NonFiniteValue {
+        /// The text found.
+        text: String,
+    },
+    /// The label (first token of a row) is not a number.
+    BadLabel {
+        /// The text found.
+        text: String,
+    },
+    /// The label is NaN, infinite, or beyond the range of `f32`.
+    NonFiniteLabel {
+        /// The text found.
+        text: String,
+    },
+    /// A gzip stream ends early or is corrupt; the place is where the
+    /// decompressed text stopped.
+    Gzip {
+        /// The decompressor's message.
+        reason: String,
+    },
+    /// A field of a delimited record (ratings, edges, graph) does not parse.
+    BadField {
+        /// Which field (`user`, `rating`, `neighbour`, ...).
+        field: &'static str,
+        /// The text found.
+        text: String,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// A delimited record has too few fields.
+    MissingField {
+        /// The first field that is missing.
+        field: &'static str,
+    },
+    /// A field of a tab- or comma-separated record is empty (or only spaces).
+    EmptyField {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A NUL byte: none of the text formats holds one, so the input is
+    /// binary (a model file, an archive, a compression other than gzip...).
+    NulByte,
+    /// A field (or, for a corpus, the text) is not valid UTF-8; the column
+    /// is that of the first invalid byte.
+    InvalidUtf8 {
+        /// What holds it (`user id`, `text`, ...).
+        field: &'static str,
+    },
+    /// A comma-separated field starts with a double quote: quoted CSV is
+    /// not supported (a quoted field may hold commas, which would shift the
+    /// fields after it).
+    QuotedField,
+    /// Something else, described in words (structural problems of a format,
+    /// such as a METIS graph whose edge count does not match its header).
+    Invalid(String),
+}
+
+impl fmt::Display for ParseIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseIssue::MissingColon { token } => {
+                write!(f, "expected INDEX:VALUE, found {token:?} (missing colon)")
+            }
+            ParseIssue::BadIndex { text } => write!(f, "feature index {text:?} is not a positive integer"),
+            ParseIssue::ZeroIndex => write!(f, "feature index 0: LIBSVM indices start at 1"),
+            ParseIssue::IndexTooLarge { text } => {
+                write!(f, "feature index {text} is beyond u32 (at most {})", u32::MAX)
+            }
+            ParseIssue::DuplicateIndex { index } => write!(f, "feature index {index} appears twice in the row"),
+            ParseIssue::DescendingIndex { index, previous } => write!(
+                f,
+                "feature index {index} comes after {previous}: indices must be in increasing order"
+            ),
+            ParseIssue::BadValue { text } => write!(f, "value {text:?} is not a number"),
+            ParseIssue::NonFiniteValue { text } => write!(f, "value {text:?} is not a finite f32"),
+            ParseIssue::BadLabel { text } => write!(f, "label {text:?} is not a number"),
+            ParseIssue::NonFiniteLabel { text } => write!(f, "label {text:?} is not a finite f32"),
+            ParseIssue::Gzip { reason } => write!(f, "gzip data is truncated or corrupt ({reason})"),
+            ParseIssue::BadField { field, text, expected } => {
+                write!(f, "{field} {text:?} is not {expected}")
+            }
+            ParseIssue::MissingField { field } => write!(f, "the {field} field is missing"),
+            ParseIssue::EmptyField { field } => write!(f, "the {field} field is empty"),
+            ParseIssue::NulByte => f.write_str("a NUL byte: this is binary data, not text"),
+            ParseIssue::InvalidUtf8 { field } => write!(f, "the {field} is not valid UTF-8"),
+            ParseIssue::QuotedField => f.write_str(
+                "a quoted field: quoted CSV is not supported (write fields without quotes and commas, or separate them with tabs)",
+            ),
+            ParseIssue::Invalid(what) => f.write_str(what),
         }
     }
 }

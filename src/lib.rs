@@ -49,14 +49,15 @@ pub mod policy;
 pub mod store;
 mod sync;
 pub mod trainer;
+pub mod word2vec;
 
-pub use error::{Divergence, Error};
+pub use error::Error;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-pub use model::{Linear, Loss, MatrixFactorization, Model, Softmax, Weights, WeightsMut};
+pub use model::{Linear, Loss, MatrixFactorization, Model, Softmax, Step, Weights, WeightsMut};
 pub use policy::Policy;
 pub use store::WeightStore;
 pub use trainer::{Control, Schedule, Trained, Trainer};

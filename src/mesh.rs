@@ -30,17 +30,16 @@
 //! assert_eq!(trained.weights("svm").unwrap().len(), 1_001);
 //! ```
 
-use std::time::Instant;
+mod engine;
 
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::error::Divergence;
+use crate::error::Error;
 use crate::model::Model;
-use crate::policy::{self, Policy, UpdateRule, Worker};
-use crate::store::WeightStore;
-use crate::trainer::{check_training_len, epoch_order, evaluate, initial_store, Report, Trained, Trainer};
-use crate::Error;
+use crate::policy::{Policy, UpdateRule};
+use crate::trainer::{check_training_len, drive, EpochReport, Hooks, Outcome, Report, Train, Trained, Trainer};
+use engine::{Cortex, MeshEngine, Spec, Typed};
 
 /// The set of cortices (by index, at most 64) a sample is routed to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,8 +84,10 @@ impl Routes {
 /// Whether a sample routed to several cortices steps them in parallel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum JoinMode {
-    /// Each worker times both ways on its first multi-routed samples and
-    /// keeps the faster.
+    /// Each worker times both ways, in alternating blocks, on its first
+    /// multi-routed samples of the first epoch and joins only if that was
+    /// clearly faster (by a margin the timing noise cannot reach); otherwise
+    /// it steps one after another.
     #[default]
     Auto,
     /// One after another, on the worker's thread.
@@ -108,6 +109,11 @@ pub struct CortexEpoch {
     pub loss: f64,
     /// Its training accuracy over those samples, for classifiers.
     pub accuracy: Option<f64>,
+    /// Its mean loss on the validation rows routed to it, with
+    /// [`Mesh::validation`].
+    pub valid_loss: Option<f64>,
+    /// Its validation accuracy, for classifiers.
+    pub valid_accuracy: Option<f64>,
 }
 
 /// One epoch of a mesh.
@@ -134,6 +140,13 @@ pub struct MeshEpoch {
 pub struct MeshReport {
     /// Worker threads.
     pub threads: usize,
+    /// Each cortex's policy as resolved (`auto:racy` where `Auto` picked
+    /// `Racy`), in the order the cortices were added.
+    pub policies: Vec<String>,
+    /// The run as the trainer reports it: its objective is the sum of the
+    /// cortices' objectives, its validation loss (with
+    /// [`Mesh::validation`]) the sum of theirs on the routed validation rows.
+    pub run: Report,
     /// How multi-routed samples were stepped: per worker, `true` where it
     /// ran the cortices in parallel (after its measurement, under `Auto`).
     pub joined: Vec<bool>,
@@ -152,7 +165,7 @@ impl MeshReport {
             ..Report::default()
         };
         let (mut samples, mut seconds) = (0u64, 0.0f64);
-        for e in &self.epochs {
+        for (e, run) in self.epochs.iter().zip(&self.run.epochs) {
             let c = &e.cortices[idx];
             samples += c.samples;
             seconds += e.update_seconds;
@@ -162,31 +175,34 @@ impl MeshReport {
                 update_seconds: seconds,
                 loss: c.loss,
             });
-            r.epochs.push(crate::trainer::EpochReport {
+            r.epochs.push(EpochReport {
                 epoch: e.epoch,
-                learning_rate: f32::NAN,
+                learning_rate: run.learning_rate,
                 samples: c.samples,
                 update_seconds: e.update_seconds,
                 samples_per_sec: c.samples_per_sec,
                 train_loss: c.loss,
                 train_accuracy: c.accuracy,
-                valid_loss: None,
-                valid_accuracy: None,
-                eval_seconds: 0.0,
-                wall_seconds: e.update_seconds,
+                valid_loss: c.valid_loss,
+                valid_accuracy: c.valid_accuracy,
+                eval_seconds: run.eval_seconds,
+                wall_seconds: run.wall_seconds,
             });
         }
         Some(r)
     }
 }
 
-/// A finished mesh run.
+/// A mesh run's result.
 #[derive(Clone, Debug)]
 pub struct MeshTrained {
     /// Each cortex's name and final weights, in the order they were added.
     pub cortices: Vec<(String, Vec<f32>)>,
     /// What happened.
     pub report: MeshReport,
+    /// How the run ended (a divergence keeps every cortex's last finite
+    /// weights).
+    pub outcome: Outcome,
 }
 
 impl MeshTrained {
@@ -201,22 +217,29 @@ impl MeshTrained {
         Some(Trained {
             weights: self.weights(name)?.to_vec(),
             report: self.report.cortex(name)?,
+            outcome: self.outcome.clone(),
         })
     }
 }
 
 type Router<'a, D> = Box<dyn Fn(&D, usize) -> Result<Routes, String> + Sync + 'a>;
+type MeshEpochHook<'a> = Box<dyn FnMut(&EpochReport) -> crate::Control + 'a>;
+type MeshWeightsHook<'a> = Box<dyn FnMut(usize, &[f32]) -> Result<(), Error> + 'a>;
 
 /// Several models trained in one pool; see the [module docs](self).
 pub struct Mesh<'a, D: Dataset + ?Sized> {
     trainer: Trainer,
-    cortices: Vec<Box<dyn Cortex<D> + 'a>>,
+    cortices: Vec<Box<dyn Spec<D> + 'a>>,
     router: Option<Router<'a, D>>,
     join: JoinMode,
+    valid: Option<&'a D>,
+    on_epoch: std::cell::RefCell<Option<MeshEpochHook<'a>>>,
+    on_weights: std::cell::RefCell<Option<MeshWeightsHook<'a>>>,
 }
 
 impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
-    /// A mesh trained with `trainer`'s threads, epochs, schedule and seed
+    /// A mesh trained with `trainer`'s threads, epochs, schedule, seed,
+    /// averaging, loss subset, evaluation points, start epoch and stop flag
     /// (its policy is unused: each cortex names its own).
     pub fn new(trainer: Trainer) -> Self {
         Mesh {
@@ -224,6 +247,9 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             cortices: Vec::new(),
             router: None,
             join: JoinMode::Auto,
+            valid: None,
+            on_epoch: Default::default(),
+            on_weights: Default::default(),
         }
     }
 
@@ -232,53 +258,20 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     /// mesh's thread count decides parallelism). `HotCold` and `Auto` probe
     /// the cortex's own routed samples when training starts.
     pub fn cortex<M: Model<Data = D>>(mut self, name: &str, model: &'a M, policy: Policy) -> Self {
-        let name = name.to_string();
-        let c: Box<dyn Cortex<D> + 'a> = match policy {
-            Policy::Sequential | Policy::Racy => Box::new(Typed {
-                name,
-                model,
-                rule: policy::Racy,
-            }),
-            Policy::AtomicAdd => Box::new(Typed {
-                name,
-                model,
-                rule: policy::AtomicAdd,
-            }),
-            Policy::Locked => Box::new(Typed {
-                name,
-                model,
-                rule: policy::Locked,
-            }),
-            Policy::Batched { size } => Box::new(Typed {
-                name,
-                model,
-                rule: policy::Batched { size },
-            }),
-            Policy::Replicas { every, merge } => Box::new(Typed {
-                name,
-                model,
-                rule: policy::Replicas {
-                    every: every.max(1),
-                    merge,
-                    workers: self.trainer.thread_count().max(1),
-                },
-            }),
-            // These need the cortex's data: resolved when training starts.
-            Policy::HotCold { .. } | Policy::Auto => Box::new(Probed { name, model, policy }),
-        };
-        self.cortices.push(c);
+        let policy = if policy == Policy::Sequential { Policy::Racy } else { policy };
+        self.cortices.push(Box::new(engine::ByPolicy {
+            name: name.to_string(),
+            model,
+            policy,
+        }));
         self
     }
 
     /// Adds a cortex trained with a custom [`UpdateRule`].
-    pub fn cortex_with_rule<M: Model<Data = D>, R: UpdateRule + 'a>(
-        mut self,
-        name: &str,
-        model: &'a M,
-        rule: R,
-    ) -> Self {
+    pub fn cortex_with_rule<M: Model<Data = D>, R: UpdateRule + 'a>(mut self, name: &str, model: &'a M, rule: R) -> Self {
         self.cortices.push(Box::new(Typed {
             name: name.to_string(),
+            policy: "custom".to_string(),
             model,
             rule,
         }));
@@ -314,6 +307,28 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         self
     }
 
+    /// Report each cortex's validation loss on the rows of `valid` the
+    /// router sends it (and the sum, in [`MeshReport::run`]).
+    pub fn validation(mut self, valid: &'a D) -> Self {
+        self.valid = Some(valid);
+        self
+    }
+
+    /// Called after each epoch with the run's report (the sum over the
+    /// cortices); [`Control::Stop`](crate::Control::Stop) ends training.
+    pub fn on_epoch(self, f: impl FnMut(&EpochReport) -> crate::Control + 'a) -> Self {
+        *self.on_epoch.borrow_mut() = Some(Box::new(f));
+        self
+    }
+
+    /// Called after each epoch that ended finite with the epoch and every
+    /// cortex's weights, one after another in the order they were added
+    /// ([`split`](MeshTrained::split) cuts them): the place for checkpoints.
+    pub fn on_weights(self, f: impl FnMut(usize, &[f32]) -> Result<(), Error> + 'a) -> Self {
+        *self.on_weights.borrow_mut() = Some(Box::new(f));
+        self
+    }
+
     /// The number of worker threads a fit uses.
     pub fn thread_count(&self) -> usize {
         self.trainer.thread_count()
@@ -326,8 +341,9 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
 
     /// Trains every cortex on `data` with `seed` in place of the trainer's
     /// (initial weights and sample orders), as the equivalence harness does
-    /// for each of its seeds.
-    pub fn fit_seeded(&self, data: &D, seed: u64) -> Result<MeshTrained, Error> {
+    /// for each of its seeds; `warm`, when given, holds every cortex's
+    /// starting weights one after another (a resumed run's).
+    pub fn fit_from(&self, data: &D, seed: u64, warm: Option<&[f32]>) -> Result<MeshTrained, Error> {
         let t = &self.trainer.clone().seed(seed);
         t.check()?;
         let k = self.cortices.len();
@@ -345,26 +361,11 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         };
         let n = data.len();
         check_training_len(n)?;
-        // Route every sample once, up front: errors surface before any
-        // training, and the hot loop reads a bitmask.
-        let mut routes = Vec::with_capacity(n);
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
-        for i in 0..n {
-            let r = router(data, i).map_err(|reason| Error::InvalidSample { row: i, reason }.in_dataset("training"))?;
-            if r.0 >> k != 0 {
-                return Err(Error::InvalidSample {
-                    row: i,
-                    reason: format!("routed to cortex {} but the mesh has {k}", 63 - r.0.leading_zeros()),
-                }
-                .in_dataset("training"));
-            }
-            for (c, rows) in rows.iter_mut().enumerate() {
-                if r.contains(c) {
-                    rows.push(i as u32);
-                }
-            }
-            routes.push(r);
-        }
+        let (routes, rows) = route_all(router, data, k, "training")?;
+        let valid_rows = match self.valid {
+            Some(v) => Some(route_all(router, v, k, "validation")?.1),
+            None => None,
+        };
         for c in &self.cortices {
             c.validate(data).map_err(|e| e.in_dataset("training"))?;
         }
@@ -372,381 +373,110 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         let lr = t
             .get_schedule()
             .rate(t.get_start_epoch(), (t.get_start_epoch() * n) as u64);
-        let mut resolved = Vec::with_capacity(k);
+        let mut cortices: Vec<Box<dyn Cortex<D> + '_>> = Vec::with_capacity(k);
         for (c, cortex_rows) in self.cortices.iter().zip(&rows) {
-            resolved.push(c.resolve(data, cortex_rows, t.get_seed(), lr, threads)?);
+            cortices.push(c.resolve(data, cortex_rows, seed, lr, threads)?);
         }
-        let cortices: Vec<&dyn Cortex<D>> = self
-            .cortices
-            .iter()
-            .zip(&resolved)
-            .map(|(c, r)| r.as_deref().unwrap_or(&**c))
-            .collect();
-        let stores: Vec<WeightStore> = cortices
-            .iter()
-            .map(|c| c.init(t.get_seed()))
-            .collect::<Result<_, _>>()?;
-        let pool = t.pool(threads)?;
-
-        let mut report = MeshReport {
-            threads,
-            joined: vec![self.join == JoinMode::Always; threads],
-            epochs: Vec::new(),
-        };
-        let mut last_finite: Vec<Vec<f32>> = stores.iter().map(WeightStore::snapshot).collect();
-        let mut order = vec![0u32; n];
-        let mut decided: Vec<Option<bool>> = vec![
-            match self.join {
-                JoinMode::Auto => None,
-                JoinMode::Never => Some(false),
-                JoinMode::Always => Some(true),
-            };
-            threads
-        ];
-        let unrouted = routes.iter().filter(|r| r.count() == 0).count() as u64;
-        let steps: u64 = routes.iter().map(|r| r.count() as u64).sum();
-
-        for epoch in t.get_start_epoch()..t.get_epochs() {
-            epoch_order(t.get_seed(), epoch, &mut order);
-            let clock = Instant::now();
-            let choices = self.epoch(&pool, &cortices, &stores, data, &routes, &order, epoch, &decided);
-            let update_seconds = clock.elapsed().as_secs_f64();
-            for (d, c) in decided.iter_mut().zip(&choices) {
-                d.get_or_insert(*c);
-            }
-            report.joined = decided.iter().map(|d| d.unwrap_or(false)).collect();
-
-            let mut epoch_cortices = Vec::with_capacity(k);
-            for (c, cortex) in cortices.iter().enumerate() {
-                let (loss, accuracy) = if rows[c].is_empty() {
-                    (0.0, None)
-                } else {
-                    cortex.eval(&pool, &stores[c], data, &rows[c])
-                };
-                let bad = if !loss.is_finite() {
-                    Some(format!("cortex {:?}: the training loss is {loss}", cortex.name()))
-                } else if !stores[c].all_finite() {
-                    Some(format!("cortex {:?}: a weight is NaN or infinite", cortex.name()))
-                } else {
-                    None
-                };
-                if let Some(reason) = bad {
-                    return Err(Error::Diverged(Box::new(Divergence {
-                        epoch,
-                        reason,
-                        last_finite: std::mem::take(&mut last_finite[c]),
-                        report: report.cortex(cortex.name()).unwrap_or_default(),
-                    })));
-                }
-                epoch_cortices.push(CortexEpoch {
-                    name: cortex.name().to_string(),
-                    samples: rows[c].len() as u64,
-                    samples_per_sec: rows[c].len() as f64 / update_seconds,
-                    loss,
-                    accuracy,
+        let mut stores = Vec::with_capacity(k);
+        for c in &cortices {
+            stores.push(c.init(seed)?);
+        }
+        if let Some(w) = warm {
+            let total: usize = stores.iter().map(|s| s.len()).sum();
+            if w.len() != total {
+                return Err(Error::LengthMismatch {
+                    what: "warm-start weights of the mesh's cortices",
+                    expected: total,
+                    found: w.len(),
                 });
             }
-            for (s, w) in stores.iter().zip(&mut last_finite) {
-                s.snapshot_into(w);
-            }
-            report.epochs.push(MeshEpoch {
-                epoch,
-                samples: n as u64,
-                unrouted,
-                steps,
-                update_seconds,
-                samples_per_sec: n as f64 / update_seconds,
-                cortices: epoch_cortices,
-            });
-        }
-        Ok(MeshTrained {
-            cortices: self
-                .cortices
-                .iter()
-                .map(|c| c.name().to_string())
-                .zip(last_finite)
-                .collect(),
-            report,
-        })
-    }
-
-    /// One epoch's updates; returns each worker's join choice.
-    #[allow(clippy::too_many_arguments)]
-    fn epoch(
-        &self,
-        pool: &rayon::ThreadPool,
-        cortices: &[&dyn Cortex<D>],
-        stores: &[WeightStore],
-        data: &D,
-        routes: &[Routes],
-        order: &[u32],
-        epoch: usize,
-        decided: &[Option<bool>],
-    ) -> Vec<bool> {
-        let n = order.len();
-        let sched = self.trainer.get_schedule();
-        let mut choices = vec![false; decided.len()];
-        let slots: Vec<std::sync::Mutex<bool>> = choices.iter().map(|&c| std::sync::Mutex::new(c)).collect();
-        pool.broadcast(|ctx| {
-            let (me, parts) = (ctx.index(), ctx.num_threads());
-            let share = me * n / parts..(me + 1) * n / parts;
-            let mut workers: Vec<Box<dyn ErasedWorker<D> + '_>> =
-                cortices.iter().zip(stores).map(|(c, s)| c.worker(s)).collect();
-            let mut chooser = Chooser::new(decided.get(me).copied().flatten());
-            let base = (epoch * n) as u64;
-            for p in share {
-                let i = order[p] as usize;
-                let r = routes[i];
-                let lr = sched.rate(epoch, base + p as u64);
-                if r.count() < 2 {
-                    if let Some(c) = (r.0 != 0).then(|| r.0.trailing_zeros() as usize) {
-                        workers[c].step(data, i, lr);
-                    }
-                    continue;
-                }
-                let join = chooser.next();
-                let clock = chooser.timing().then(Instant::now);
-                step_set(&mut workers, 0, r.0, data, i, lr, join);
-                if let Some(c) = clock {
-                    chooser.record(join, c.elapsed().as_nanos() as u64);
-                }
-            }
-            for w in &mut workers {
-                w.finish();
-            }
-            if let Some(slot) = slots.get(me) {
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = chooser.choice();
-            }
-        });
-        for (c, s) in choices.iter_mut().zip(slots) {
-            *c = s.into_inner().unwrap_or_else(|e| e.into_inner());
-        }
-        choices
-    }
-}
-
-/// Steps every cortex of `mask` (bits relative to `offset`) that lies in
-/// `workers`, splitting the slice in halves under `rayon::join` when `join`.
-fn step_set<D: Dataset + ?Sized>(
-    workers: &mut [Box<dyn ErasedWorker<D> + '_>],
-    offset: usize,
-    mask: u64,
-    data: &D,
-    i: usize,
-    lr: f32,
-    join: bool,
-) {
-    let len = workers.len();
-    let here = mask >> offset & if len >= 64 { u64::MAX } else { (1u64 << len) - 1 };
-    if here == 0 {
-        return;
-    }
-    if !join || here.count_ones() == 1 {
-        for (c, w) in workers.iter_mut().enumerate() {
-            if here >> c & 1 == 1 {
-                w.step(data, i, lr);
+            let mut at = 0;
+            for s in &stores {
+                s.load_from(&w[at..at + s.len()])?;
+                at += s.len();
             }
         }
-        return;
-    }
-    let (left, right) = workers.split_at_mut(len / 2);
-    rayon::join(
-        || step_set(left, offset, mask, data, i, lr, true),
-        || step_set(right, offset + len / 2, mask, data, i, lr, true),
-    );
-}
-
-/// Under `Auto`, a worker alternates the two ways on its first
-/// `2 * TRIALS` multi-routed samples, then keeps the faster.
-struct Chooser {
-    fixed: Option<bool>,
-    seen: u32,
-    nanos: [u64; 2],
-}
-
-const TRIALS: u32 = 64;
-
-impl Chooser {
-    fn new(fixed: Option<bool>) -> Self {
-        Chooser {
-            fixed,
-            seen: 0,
-            nanos: [0; 2],
-        }
-    }
-
-    fn timing(&self) -> bool {
-        self.fixed.is_none()
-    }
-
-    fn next(&mut self) -> bool {
-        self.fixed.unwrap_or(self.seen % 2 == 1)
-    }
-
-    fn record(&mut self, joined: bool, nanos: u64) {
-        self.nanos[usize::from(joined)] += nanos;
-        self.seen += 1;
-        if self.seen == 2 * TRIALS {
-            self.fixed = Some(self.nanos[1] < self.nanos[0]);
-        }
-    }
-
-    fn choice(&self) -> bool {
-        self.fixed.unwrap_or(self.nanos[1] < self.nanos[0])
-    }
-}
-
-/// A cortex with its model and rule types erased: one virtual call per
-/// (sample, cortex), inside which the step is the monomorphised loop.
-trait Cortex<D: Dataset + ?Sized>: Sync {
-    fn name(&self) -> &str;
-    fn validate(&self, data: &D) -> Result<(), Error>;
-    fn init(&self, seed: u64) -> Result<WeightStore, Error>;
-    fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<D> + 's>;
-    fn eval(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32]) -> (f64, Option<f64>);
-    /// A cortex whose rule depends on its data returns the resolved one.
-    fn resolve(
-        &self,
-        _data: &D,
-        _rows: &[u32],
-        _seed: u64,
-        _lr: f32,
-        _threads: usize,
-    ) -> Result<Option<Box<dyn Cortex<D> + '_>>, Error> {
-        Ok(None)
-    }
-}
-
-/// A cortex whose policy (`HotCold`, `Auto`) is resolved by probing its
-/// routed samples when training starts; until then it would train as `Racy`.
-struct Probed<'m, M> {
-    name: String,
-    model: &'m M,
-    policy: Policy,
-}
-
-impl<M: Model> Cortex<M::Data> for Probed<'_, M> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self, data: &M::Data) -> Result<(), Error> {
-        self.model.validate(data)
-    }
-
-    fn init(&self, seed: u64) -> Result<WeightStore, Error> {
-        initial_store(self.model, seed)
-    }
-
-    fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<M::Data> + 's> {
-        Box::new(TypedWorker {
-            model: self.model,
-            worker: policy::Racy.worker(store),
-        })
-    }
-
-    fn eval(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &M::Data, rows: &[u32]) -> (f64, Option<f64>) {
-        let (loss, acc) = evaluate::mean_loss(pool, self.model, store, data, Some(rows));
-        (loss + self.model.penalty(store), acc)
-    }
-
-    fn resolve(
-        &self,
-        data: &M::Data,
-        rows: &[u32],
-        seed: u64,
-        lr: f32,
-        threads: usize,
-    ) -> Result<Option<Box<dyn Cortex<M::Data> + '_>>, Error> {
-        let typed = |name: String, rule| -> Box<dyn Cortex<M::Data> + '_> {
-            Box::new(Typed {
-                name,
-                model: self.model,
-                rule,
+        let policies = cortices.iter().map(|c| c.policy().to_string()).collect();
+        let pool = t.pool(threads)?;
+        let mut engine = MeshEngine::new(&cortices, &stores, &pool, routes, rows, valid_rows, self.join, t);
+        let hooks = Hooks {
+            on_epoch: self.on_epoch.borrow_mut().take(),
+            on_weights: self.on_weights.borrow_mut().take(),
+        };
+        let trained = drive(t, &mut engine, &mut Train::Fixed(data), self.valid, hooks, &pool);
+        let (epochs, joined) = engine.into_log();
+        let trained = trained?;
+        let mut at = 0;
+        let cortices = cortices
+            .iter()
+            .zip(&stores)
+            .map(|(c, s)| {
+                let w = trained.weights[at..at + s.len()].to_vec();
+                at += s.len();
+                (c.name().to_string(), w)
             })
-        };
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut start = vec![0.0; self.model.dim()];
-        self.model.init(&mut start, seed);
-        let touches =
-            policy::Touches::probe_rows(self.model, data, Some(rows), &start, policy::PROBE_SAMPLES, lr, seed)?;
-        let policy = match self.policy {
-            Policy::Auto => policy::choose(&touches, self.model.dim(), threads).policy,
-            p => p,
-        };
-        let name = self.name.clone();
-        Ok(Some(match policy {
-            Policy::HotCold { hot, every } => typed(
-                name,
-                policy::HotCold::from_touches(&touches, self.model.dim(), hot, every)?,
-            ),
-            Policy::Replicas { every, merge } => Box::new(Typed {
-                name,
-                model: self.model,
-                rule: policy::Replicas {
-                    every: every.max(1),
-                    merge,
-                    workers: threads,
-                },
-            }),
-            _ => return Ok(None), // Racy: what `worker` already does
-        }))
-    }
-}
-
-trait ErasedWorker<D: ?Sized>: Send {
-    fn step(&mut self, data: &D, i: usize, lr: f32);
-    fn finish(&mut self);
-}
-
-struct Typed<'m, M, R> {
-    name: String,
-    model: &'m M,
-    rule: R,
-}
-
-struct TypedWorker<'s, M, W> {
-    model: &'s M,
-    worker: W,
-}
-
-impl<M: Model, R: UpdateRule> Cortex<M::Data> for Typed<'_, M, R> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn validate(&self, data: &M::Data) -> Result<(), Error> {
-        self.model.validate(data)
-    }
-
-    fn init(&self, seed: u64) -> Result<WeightStore, Error> {
-        initial_store(self.model, seed)
-    }
-
-    fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<M::Data> + 's> {
-        Box::new(TypedWorker {
-            model: self.model,
-            worker: self.rule.worker(store),
+            .collect();
+        Ok(MeshTrained {
+            cortices,
+            report: MeshReport {
+                threads,
+                policies,
+                run: trained.report,
+                joined,
+                epochs,
+            },
+            outcome: trained.outcome,
         })
     }
 
-    fn eval(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &M::Data, rows: &[u32]) -> (f64, Option<f64>) {
-        let (loss, acc) = evaluate::mean_loss(pool, self.model, store, data, Some(rows));
-        (loss + self.model.penalty(store), acc)
+    /// [`fit_from`](Self::fit_from) with fresh weights.
+    pub fn fit_seeded(&self, data: &D, seed: u64) -> Result<MeshTrained, Error> {
+        self.fit_from(data, seed, None)
     }
 }
 
-impl<M: Model, W: Worker> ErasedWorker<M::Data> for TypedWorker<'_, M, W> {
-    #[inline]
-    fn step(&mut self, data: &M::Data, i: usize, lr: f32) {
-        let sample = data.sample(i);
-        let model = self.model;
-        self.worker.update(|w| model.step(w, sample, lr));
+impl MeshTrained {
+    /// Cuts weights laid out as [`Mesh::on_weights`] hands them (every
+    /// cortex's, one after another) into this run's cortices' lengths.
+    pub fn split<'w>(&self, weights: &'w [f32]) -> Option<Vec<&'w [f32]>> {
+        let mut out = Vec::with_capacity(self.cortices.len());
+        let mut rest = weights;
+        for (_, w) in &self.cortices {
+            let (here, tail) = rest.split_at_checked(w.len())?;
+            out.push(here);
+            rest = tail;
+        }
+        rest.is_empty().then_some(out)
     }
+}
 
-    fn finish(&mut self) {
-        self.worker.finish();
+/// Routes every sample of `data` once, up front: errors surface before any
+/// training, and the hot loop reads a bitmask. Returns the routes and each
+/// cortex's rows.
+fn route_all<D: Dataset + ?Sized>(
+    router: &Router<'_, D>,
+    data: &D,
+    k: usize,
+    what: &'static str,
+) -> Result<(Vec<Routes>, Vec<Vec<u32>>), Error> {
+    let n = data.len();
+    let mut routes = Vec::with_capacity(n);
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); k];
+    for i in 0..n {
+        let r = router(data, i).map_err(|reason| Error::InvalidSample { row: i, reason }.in_dataset(what))?;
+        if r.0 >> k != 0 {
+            return Err(Error::InvalidSample {
+                row: i,
+                reason: format!("routed to cortex {} but the mesh has {k}", 63 - r.0.leading_zeros()),
+            }
+            .in_dataset(what));
+        }
+        for (c, rows) in rows.iter_mut().enumerate() {
+            if r.contains(c) {
+                rows.push(i as u32);
+            }
+        }
+        routes.push(r);
     }
+    Ok((routes, rows))
 }

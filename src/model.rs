@@ -15,11 +15,11 @@ mod softmax;
 
 pub use linear::{Linear, Loss};
 pub use mf::MatrixFactorization;
-pub use sgns::{auc, corrupt_targets, sgns_job, train_skipgram, Sgns, UnigramTable, MAX_DIM, UNIGRAM_POWER};
+pub use sgns::{auc, corrupt_targets, Sgns, UnigramTable, MAX_DIM, UNIGRAM_POWER};
 pub use softmax::{cross_entropy, softmax_in_place, Confusion, Softmax, SyntheticClasses, MAX_CLASSES};
 
 use crate::data::Dataset;
-use crate::Error;
+use crate::error::Error;
 
 /// Read access to weights, as a model sees them.
 pub trait Weights {
@@ -69,6 +69,34 @@ impl Weights for crate::WeightStore {
     }
 }
 
+/// Where in training a [`Model::step`] or [`Model::loss`] happens: what the
+/// trainer already knows about the sample in hand, handed to the model so it
+/// needs no state of its own to vary per epoch or per sample.
+///
+/// ```
+/// use wildsgd::model::Step;
+///
+/// let at = Step { lr: 0.1, epoch: 2, index: 7 };
+/// assert_eq!(Step::new(0.1), Step { lr: 0.1, epoch: 0, index: 0 });
+/// assert_eq!(at.lr, 0.1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Step {
+    /// The learning rate for this sample (0 when a loss is evaluated).
+    pub lr: f32,
+    /// The epoch, from 0.
+    pub epoch: usize,
+    /// The sample's row in its dataset.
+    pub index: usize,
+}
+
+impl Step {
+    /// Learning rate `lr`, epoch 0, row 0: for calling a model by hand.
+    pub const fn new(lr: f32) -> Step {
+        Step { lr, epoch: 0, index: 0 }
+    }
+}
+
 /// The sample type a model trains on: its dataset's [`Dataset::Sample`].
 pub type SampleOf<'a, M> = <<M as Model>::Data as Dataset>::Sample<'a>;
 
@@ -84,20 +112,20 @@ pub type SampleOf<'a, M> = <<M as Model>::Data as Dataset>::Sample<'a>;
 /// Least squares on dense 2-feature points, written outside the crate:
 ///
 /// ```
-/// use wildsgd::{Model, Weights, WeightsMut, Trainer, Policy, Schedule};
+/// use wildsgd::{Model, Step, Weights, WeightsMut, Trainer, Policy, Schedule};
 ///
 /// struct Line;
 ///
 /// impl Model for Line {
 ///     type Data = Vec<([f32; 2], f32)>;
-///     fn dim(&self) -> usize { 2 }
-///     fn loss<W: Weights + ?Sized>(&self, w: &W, s: &([f32; 2], f32)) -> f64 {
+///     fn n_weights(&self) -> usize { 2 }
+///     fn loss<W: Weights + ?Sized>(&self, w: &W, s: &([f32; 2], f32), _: Step) -> f64 {
 ///         let (x, y) = s;
 ///         let e = w.read(0) * x[0] + w.read(1) * x[1] - y;
 ///         0.5 * f64::from(e * e)
 ///     }
-///     fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, s: &([f32; 2], f32), lr: f32) {
-///         let (x, y) = s;
+///     fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, s: &([f32; 2], f32), at: Step) {
+///         let (x, y, lr) = (s.0, s.1, at.lr);
 ///         let e = w.read(0) * x[0] + w.read(1) * x[1] - y;
 ///         w.add(0, -lr * e * x[0]);
 ///         w.add(1, -lr * e * x[1]);
@@ -122,28 +150,30 @@ pub trait Model: Sync {
     type Data: Dataset + ?Sized;
 
     /// The number of weights.
-    fn dim(&self) -> usize;
+    fn n_weights(&self) -> usize;
 
-    /// Writes the initial weights into `weights` (length [`dim`](Self::dim)),
+    /// Writes the initial weights into `weights` (length [`n_weights`](Self::n_weights)),
     /// using `seed` for any randomness. The default is all zeros.
     fn init(&self, weights: &mut [f32], seed: u64) {
         let _ = seed;
         weights.fill(0.0);
     }
 
-    /// Checks that `data` fits the model (indices within [`dim`](Self::dim),
+    /// Checks that `data` fits the model (indices within [`n_weights`](Self::n_weights),
     /// finite values, valid labels) before any training starts.
     fn validate(&self, data: &Self::Data) -> Result<(), Error> {
         let _ = data;
         Ok(())
     }
 
-    /// The loss on one sample (without any regulariser; see
-    /// [`penalty`](Self::penalty)).
-    fn loss<W: Weights + ?Sized>(&self, w: &W, sample: SampleOf<'_, Self>) -> f64;
+    /// The loss on one sample at `at` (without any regulariser; see
+    /// [`penalty`](Self::penalty)). `at` says which epoch and row the sample
+    /// is, for models whose loss draws from them (SGNS's negatives).
+    fn loss<W: Weights + ?Sized>(&self, w: &W, sample: SampleOf<'_, Self>, at: Step) -> f64;
 
-    /// One SGD step on `sample` with learning rate `lr`, applied through `w`.
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, sample: SampleOf<'_, Self>, lr: f32);
+    /// One SGD step on `sample` with learning rate `at.lr`, applied through
+    /// `w`.
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, sample: SampleOf<'_, Self>, at: Step);
 
     /// A regularisation term added once to the mean loss to form the training
     /// objective (e.g. `λ/2 ‖w‖²`). Default: none.

@@ -27,25 +27,21 @@
 //! On many cores a plain Hogwild! loop is limited less by lost updates than
 //! by cache-line traffic: every write to a weight invalidates its line in
 //! every other core's cache, and on skewed data the hottest weights are
-//! written by nearly every sample. [`HotCold`](struct@HotCold) buffers just
-//! those weights per worker; [`Replicas`](struct@Replicas) gives each worker
+//! written by nearly every sample. [`HotColdRule`](rule::HotColdRule) buffers just
+//! those weights per worker; [`ReplicasRule`](rule::ReplicasRule) gives each worker
 //! a whole private copy (for dense models, where every line is hot);
 //! [`Policy::Auto`] picks between them and `Racy` from the problem's shape
 //! ([`Touches`], [`choose`]).
 
 mod auto;
-mod batched;
-mod hotcold;
-mod replicas;
+pub mod rule;
 
 pub use auto::{choose, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_MAX_HOT, PROBE_SAMPLES};
-pub use batched::{Batched, BatchedView, BatchedWorker};
-pub use hotcold::{HotCold, HotColdView, HotColdWorker, MAX_HOT};
-pub use replicas::{Merge, ReplicaWorker, Replicas};
+pub use rule::Merge;
 
-use crate::model::{Weights, WeightsMut};
+use crate::error::Error;
+use crate::model::WeightsMut;
 use crate::store::WeightStore;
-use crate::sync::{self, AtomicF32, Mutex, Ordering::Relaxed};
 
 /// How workers apply updates to the shared weights; chosen on the
 /// [`Trainer`](crate::Trainer).
@@ -64,12 +60,12 @@ pub enum Policy {
     Locked,
     /// Mini-batch accumulation: each worker sums its updates for `size`
     /// samples in a private buffer, then flushes them with `fetch_add`; see
-    /// [`Batched`](struct@Batched). `size = 1` is `AtomicAdd`.
+    /// [`BatchedRule`](rule::BatchedRule). `size = 1` is `AtomicAdd`.
     Batched {
         /// Samples per flush (at least 1).
         size: usize,
     },
-    /// Hot/cold split; see [`HotCold`](struct@HotCold). Before training, a
+    /// Hot/cold split; see [`HotColdRule`](rule::HotColdRule). Before training, a
     /// probe ([`Touches`]) finds the weights written in at least 1 of `every`
     /// samples; up to `hot` of them (the most written) are buffered per
     /// worker and merged every `every` samples, the rest are updated as
@@ -81,7 +77,7 @@ pub enum Policy {
         every: usize,
     },
     /// Per-worker replicas of the whole model, merged every `every` samples;
-    /// see [`Replicas`](struct@Replicas).
+    /// see [`ReplicasRule`](rule::ReplicasRule).
     Replicas {
         /// Samples between merges (at least 1).
         every: usize,
@@ -144,12 +140,12 @@ impl serde::Serialize for Policy {
 }
 
 impl std::str::FromStr for Policy {
-    type Err = crate::Error;
+    type Err = Error;
 
     /// Parses a full name: `sequential`, `racy`, `atomic`, `locked`, `auto`,
     /// `batched:N`, `hotcold:K:M`, `replicas:M` or `delayed:M` (N, M ≥ 1).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |reason: String| crate::Error::InvalidParameter { name: "policy", reason };
+        let bad = |reason: String| Error::InvalidParameter { name: "policy", reason };
         let count = |what: &str, n: &str, min: usize| match n.parse::<usize>() {
             Ok(v) if v >= min => Ok(v),
             _ => Err(bad(format!("{s:?}: {what} must be a whole number >= {min}"))),
@@ -187,9 +183,9 @@ impl std::str::FromStr for Policy {
 
 /// The mechanics of a policy: makes one [`Worker`] per training thread.
 ///
-/// The built-in rules are [`Racy`], [`AtomicAdd`], [`Locked`] and
-/// [`Batched`](struct@Batched); a custom
-/// rule runs through [`Job::run_with_rule`](crate::trainer::Job::run_with_rule).
+/// The built-in rules are in [`rule`]; [`resolve`] turns a [`Policy`] into
+/// one. A custom rule runs through
+/// [`Job::run_with_rule`](crate::trainer::Job::run_with_rule).
 pub trait UpdateRule: Sync {
     /// A worker's state (a view of the store, a lock handle, a buffer...).
     type Worker<'a>: Worker
@@ -215,190 +211,84 @@ pub trait Worker: Send {
     fn finish(&mut self) {}
 }
 
-/// A view whose `add` is a Relaxed load followed by a Relaxed store.
-#[derive(Clone, Copy, Debug)]
-pub struct RacyView<'a>(&'a [AtomicF32]);
 
-impl Weights for RacyView<'_> {
-    #[inline]
-    fn read(&self, j: usize) -> f32 {
-        self.0[j].load(Relaxed)
+/// What to do with the rule a [`Policy`] resolves to (see [`resolve`]):
+/// each policy's rule is its own type, so the code using it is generic.
+pub trait UseRule {
+    /// What using the rule returns.
+    type Output;
+    /// Uses `rule`; `name` is the policy's name for reports (`auto:racy`
+    /// when [`Policy::Auto`] picked `Racy`).
+    fn with<R: UpdateRule + 'static>(self, rule: R, name: String) -> Self::Output;
+}
+
+/// How many training samples [`resolve`] needs [`Touches`]-probed for
+/// `policy` at `threads` threads; 0 when it needs no probe.
+pub fn probe_samples(policy: Policy, threads: usize) -> usize {
+    match policy {
+        Policy::HotCold { .. } => PROBE_SAMPLES,
+        // One thread: `choose` needs the model's shape only, not a real probe.
+        Policy::Auto if threads <= 1 => 1,
+        Policy::Auto => PROBE_SAMPLES,
+        _ => 0,
     }
 }
 
-impl WeightsMut for RacyView<'_> {
-    #[inline]
-    fn add(&mut self, j: usize, delta: f32) {
-        let w = &self.0[j];
-        w.store(w.load(Relaxed) + delta, Relaxed);
-    }
-}
-
-/// A view whose `add` is an atomic `fetch_add`.
-#[derive(Clone, Copy, Debug)]
-pub struct AtomicView<'a>(&'a [AtomicF32]);
-
-impl Weights for AtomicView<'_> {
-    #[inline]
-    fn read(&self, j: usize) -> f32 {
-        self.0[j].load(Relaxed)
-    }
-}
-
-impl WeightsMut for AtomicView<'_> {
-    #[inline]
-    fn add(&mut self, j: usize, delta: f32) {
-        self.0[j].fetch_add(delta, Relaxed);
-    }
-}
-
-/// The rule behind [`Policy::Racy`] and [`Policy::Sequential`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Racy;
-
-impl UpdateRule for Racy {
-    type Worker<'a> = RacyView<'a>;
-
-    fn worker<'a>(&'a self, store: &'a WeightStore) -> RacyView<'a> {
-        RacyView(store.atomics())
-    }
-}
-
-impl Worker for RacyView<'_> {
-    type View = Self;
-
-    #[inline]
-    fn update<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        f(self)
-    }
-}
-
-/// The rule behind [`Policy::AtomicAdd`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AtomicAdd;
-
-impl UpdateRule for AtomicAdd {
-    type Worker<'a> = AtomicView<'a>;
-
-    fn worker<'a>(&'a self, store: &'a WeightStore) -> AtomicView<'a> {
-        AtomicView(store.atomics())
-    }
-}
-
-impl Worker for AtomicView<'_> {
-    type View = Self;
-
-    #[inline]
-    fn update<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        f(self)
-    }
-}
-
-/// The rule behind [`Policy::Locked`]: the store's lock
-/// ([`WeightStore::lock`]) is held for each whole sample.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Locked;
-
-/// A [`Locked`] worker.
-#[derive(Debug)]
-pub struct LockedWorker<'a> {
-    view: RacyView<'a>,
-    lock: &'a Mutex<()>,
-}
-
-impl UpdateRule for Locked {
-    type Worker<'a> = LockedWorker<'a>;
-
-    fn worker<'a>(&'a self, store: &'a WeightStore) -> LockedWorker<'a> {
-        LockedWorker {
-            view: RacyView(store.atomics()),
-            lock: store.update_lock(),
+/// Turns `policy` into its rule, for `threads` workers on a model of
+/// `n_weights` weights, and hands it to `f`: the one place where a
+/// [`Policy`] becomes code. `touches` is the probe of the training data
+/// that `HotCold` and `Auto` need ([`probe_samples`] says how big).
+///
+/// ```
+/// use wildsgd::policy::{self, Policy, UpdateRule, UseRule};
+///
+/// struct Name;
+/// impl UseRule for Name {
+///     type Output = String;
+///     fn with<R: UpdateRule + 'static>(self, _rule: R, name: String) -> String { name }
+/// }
+/// assert_eq!(policy::resolve(Policy::Batched { size: 8 }, None, 100, 2, Name).unwrap(), "batched:8");
+/// assert_eq!(policy::resolve(Policy::Sequential, None, 100, 1, Name).unwrap(), "sequential");
+/// ```
+///
+/// # Errors
+/// When `HotCold` or `Auto` is given no probe, or the probe does not fit
+/// the model.
+pub fn resolve<F: UseRule>(
+    policy: Policy,
+    touches: Option<&Touches>,
+    n_weights: usize,
+    threads: usize,
+    f: F,
+) -> Result<F::Output, Error> {
+    let probe = || {
+        touches.ok_or_else(|| Error::InvalidParameter {
+            name: "policy",
+            reason: format!("{policy} needs a probe of the training data"),
+        })
+    };
+    let (policy, name) = match policy {
+        Policy::Auto => {
+            let pick = choose(probe()?, n_weights, threads).policy;
+            (pick, format!("auto:{pick}"))
         }
-    }
-}
-
-impl<'a> Worker for LockedWorker<'a> {
-    type View = RacyView<'a>;
-
-    fn update<R>(&mut self, f: impl FnOnce(&mut Self::View) -> R) -> R {
-        let _guard = sync::lock(self.lock);
-        f(&mut self.view)
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    fn apply<R: UpdateRule>(rule: &R, store: &WeightStore) {
-        let mut w = rule.worker(store);
-        w.update(|v| {
-            v.add(0, 1.5);
-            v.add(2, -0.5);
-            assert_eq!(v.read(0), 2.5);
-        });
-        w.finish();
-    }
-
-    #[test]
-    fn every_rule_adds() {
-        let racy = WeightStore::from_slice(&[1.0, 0.0, 0.0]);
-        apply(&Racy, &racy);
-        let atomic = WeightStore::from_slice(&[1.0, 0.0, 0.0]);
-        apply(&AtomicAdd, &atomic);
-        let locked = WeightStore::from_slice(&[1.0, 0.0, 0.0]);
-        apply(&Locked, &locked);
-        for s in [racy, atomic, locked] {
-            assert_eq!(s.snapshot(), vec![2.5, 0.0, -0.5]);
-        }
-    }
-
-    #[test]
-    fn atomic_add_loses_nothing_under_contention() {
-        let store = WeightStore::zeros(1);
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    let mut w = AtomicAdd.worker(&store);
-                    for _ in 0..10_000 {
-                        w.update(|v| v.add(0, 1.0));
-                    }
-                });
-            }
-        });
-        assert_eq!(store.get(0), 40_000.0);
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for p in Policy::ALL {
-            assert_eq!(p.name().parse::<Policy>().unwrap(), p);
-            assert_eq!(p.to_string(), p.name());
-        }
-        let b = Policy::Batched { size: 32 };
-        assert_eq!(b.to_string(), "batched:32");
-        assert_eq!("batched:32".parse::<Policy>().unwrap(), b);
-        assert!("batched:0".parse::<Policy>().is_err());
-        assert!("batched:x".parse::<Policy>().is_err());
-        for p in [
-            Policy::HotCold { hot: 4096, every: 32 },
-            Policy::Replicas {
-                every: 100,
-                merge: Merge::Average,
+        p => (p, p.to_string()),
+    };
+    Ok(match policy {
+        Policy::Sequential | Policy::Racy => f.with(rule::RacyRule, name),
+        Policy::AtomicAdd => f.with(rule::AtomicAddRule, name),
+        Policy::Locked => f.with(rule::LockedRule, name),
+        Policy::Batched { size } => f.with(rule::BatchedRule { size: size.max(1) }, name),
+        Policy::HotCold { hot, every } => f.with(rule::HotColdRule::from_touches(probe()?, n_weights, hot, every)?, name),
+        Policy::Replicas { every, merge } => f.with(
+            rule::ReplicasRule {
+                every: every.max(1),
+                merge,
+                workers: threads.max(1),
             },
-            Policy::Replicas {
-                every: 64,
-                merge: Merge::Sum,
-            },
-        ] {
-            assert_eq!(p.to_string().parse::<Policy>().unwrap(), p);
-        }
-        assert_eq!(Policy::HotCold { hot: 8, every: 2 }.to_string(), "hotcold:8:2");
-        assert_eq!("delayed:64".parse::<Policy>().unwrap().name(), "delayed");
-        assert!("hotcold:8".parse::<Policy>().is_err());
-        assert!("hotcold:8:0".parse::<Policy>().is_err());
-        assert!("replicas:0".parse::<Policy>().is_err());
-        let e = "hogwild".parse::<Policy>().unwrap_err();
-        assert!(e.to_string().contains("unknown policy \"hogwild\""), "{e}");
-    }
+            name,
+        ),
+        Policy::Auto => unreachable!("choose never returns Auto"),
+    })
 }
+

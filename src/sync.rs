@@ -14,9 +14,10 @@ mod imp {
     pub use std::sync::atomic::{AtomicBool, Ordering};
     pub use std::sync::{Mutex, MutexGuard};
 
-    /// Locks `m`, ignoring poisoning: the guarded data is `()`, so a panic
-    /// in another holder cannot have left it inconsistent.
-    pub fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    /// Locks `m`, ignoring poisoning: the crate guards either `()` (the
+    /// locked baseline) or a worker slot whose holder's panic the pool
+    /// re-raises in the caller anyway, so nothing inconsistent is reused.
+    pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -30,7 +31,7 @@ mod imp {
 
     /// Locks `m`. Under loom a panic aborts the whole model run, so the
     /// mutex is never observed poisoned.
-    pub fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         m.lock().unwrap()
     }
 

@@ -702,7 +702,7 @@ fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
         names: names.clone(),
         counts: counts.clone(),
     };
-    assert_eq!((saved.kind_name(), saved.dim()), ("line", 2 * 6 * 8));
+    assert_eq!((saved.kind_name(), saved.n_weights()), ("line", 2 * 6 * 8));
     let c = Checkpoint::new(saved, &trainer, 3, w.clone());
     let path = d.join("line.model");
     c.save(&path).unwrap();

@@ -19,7 +19,7 @@ fn zipf(rows: usize) -> CsrDataset {
 
 fn touches(data: &CsrDataset) -> (Linear, Touches) {
     let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
-    let t = Touches::probe(&model, data, &vec![0.0; model.dim()], 4096, 0.5, 0).unwrap();
+    let t = Touches::probe(&model, data, &vec![0.0; model.n_weights()], 4096, 0.5, 0).unwrap();
     (model, t)
 }
 
@@ -36,9 +36,9 @@ fn the_probe_counts_every_write_of_the_models_steps() {
         "{} vs {expected}",
         t.per_sample()
     );
-    assert_eq!(t.count(model.dim() - 1), 3_000, "the bias is written by every sample");
+    assert_eq!(t.count(model.n_weights() - 1), 3_000, "the bias is written by every sample");
     let hot = t.written_at_least(1.0 / AUTO_EVERY as f64, usize::MAX);
-    assert_eq!(hot[0], model.dim() - 1, "the most written first");
+    assert_eq!(hot[0], model.n_weights() - 1, "the most written first");
     assert!(hot.windows(2).all(|w| t.count(w[0]) >= t.count(w[1])));
     assert!(hot
         .iter()
@@ -54,13 +54,13 @@ fn the_probe_counts_every_write_of_the_models_steps() {
 fn auto_picks_by_shape_and_thread_count() {
     let skewed = zipf(5_000);
     let (model, t) = touches(&skewed);
-    assert_eq!(choose(&t, model.dim(), 1).policy, Policy::Racy);
+    assert_eq!(choose(&t, model.n_weights(), 1).policy, Policy::Racy);
     assert_eq!(
-        choose(&t, model.dim(), 2).policy,
+        choose(&t, model.n_weights(), 2).policy,
         Policy::Racy,
         "a split costs more than 2 threads contend"
     );
-    match choose(&t, model.dim(), AUTO_HOTCOLD_THREADS).policy {
+    match choose(&t, model.n_weights(), AUTO_HOTCOLD_THREADS).policy {
         Policy::HotCold { hot, every } => {
             assert_eq!(every, AUTO_EVERY);
             assert!(hot > 0 && hot < 1_000, "{hot} hot weights");
@@ -77,20 +77,20 @@ fn auto_picks_by_shape_and_thread_count() {
     .generate()
     .unwrap();
     let (model, t) = touches(&uniform);
-    let c = choose(&t, model.dim(), 16);
+    let c = choose(&t, model.n_weights(), 16);
     // Only the bias is hot under uniform popularity: well under 10% of writes.
     assert_eq!(c.policy, Policy::Racy, "{}", c.reason);
 
     let dense = Synthetic::dense(2_000, 64).generate().unwrap();
     let (model, t) = touches(&dense);
-    match choose(&t, model.dim(), 2).policy {
+    match choose(&t, model.n_weights(), 2).policy {
         Policy::Replicas { every, merge } => {
             assert_eq!(merge, Merge::Sum);
             assert!(every >= 64);
         }
         p => panic!("dense steps should get replicas, got {p}"),
     }
-    assert_eq!(choose(&t, model.dim(), 1).policy, Policy::Racy);
+    assert_eq!(choose(&t, model.n_weights(), 1).policy, Policy::Racy);
 }
 
 #[test]
@@ -189,5 +189,5 @@ fn mesh_cortices_resolve_auto_and_hotcold_on_their_own_rows() {
     // Each cortex learned: its loss fell well below the untrained one.
     assert!(last.cortices[0].loss < 0.6, "{}", last.cortices[0].loss);
     assert!(last.cortices[1].loss < 0.9, "{}", last.cortices[1].loss);
-    assert_eq!(trained.weights("hot").unwrap().len(), b.dim());
+    assert_eq!(trained.weights("hot").unwrap().len(), b.n_weights());
 }

@@ -52,7 +52,7 @@
 //! | `HotCold { 4096, 32 }`, or `Auto`'s 376 hot weights | | | ≤ +0.03 % | ≤ +0.06 % [+0.02, +0.10] | hinge **+0.89 % to +1.80 %**, squared blows up |
 //! | `Batched { 16 }` (also at 4) | | | ≤ +0.02 % | ≤ +0.02 %, CI within ±0.13 % | ≤ +0.04 %, CI within ±0.14 % |
 //!
-//! Replicas summed every 256 samples at 16 threads, as
+//! ReplicasRule summed every 256 samples at 16 threads, as
 //! `squared_contention_strategies_are_equivalent` checked them when it
 //! failed once under load, sit right at the edge of that cliff: equivalent
 //! only while most shares run in one slice. At two preemptions per share
@@ -91,7 +91,7 @@ use std::sync::OnceLock;
 
 use wildsgd::data::{CsrDataset, Synthetic};
 use wildsgd::equivalence::{Comparison, Delayed, Harness, Verdict};
-use wildsgd::policy::{HotCold, Merge, Replicas, Touches, UpdateRule, Worker, PROBE_SAMPLES};
+use wildsgd::policy::{HotColdRule, Merge, ReplicasRule, Touches, UpdateRule, Worker, PROBE_SAMPLES};
 use wildsgd::{Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore};
 
 /// The equivalence margin: converged training loss within 1 % of sequential.
@@ -277,12 +277,12 @@ fn squared_contention_strategies_survive_preemption_every_32_samples() {
     let mut harness = harness(Loss::Squared);
     // The split the trainer makes for the first seed: probed from its
     // initial weights at the first rate.
-    let mut start = vec![0.0; model.dim()];
+    let mut start = vec![0.0; model.n_weights()];
     model.init(&mut start, trainer.get_seed());
     let rate = trainer.get_schedule().rate(0, 0);
     let touches = Touches::probe(model, train, &start, PROBE_SAMPLES, rate, trainer.get_seed()).unwrap();
-    let hot_cold = HotCold::from_touches(&touches, model.dim(), 4096, 32).unwrap();
-    let sum = |every| Replicas {
+    let hot_cold = HotColdRule::from_touches(&touches, model.n_weights(), 4096, 32).unwrap();
+    let sum = |every| ReplicasRule {
         every,
         merge: Merge::Sum,
         workers: 16,
@@ -412,7 +412,7 @@ fn harness_pairs_runs_by_seed_and_lines_up_curves() {
     let trainer = Trainer::new().epochs(3).evals_per_epoch(2).seed(7);
     let mut harness = Harness::new(&trainer, &model, &train).seeds(4);
     assert_eq!(harness.seed_list(), vec![7, 8, 9, 10]);
-    // Racy on one thread is Sequential, bit for bit: a gap of exactly 0.
+    // RacyRule on one thread is Sequential, bit for bit: a gap of exactly 0.
     let cmp = harness.policy(Policy::Racy, 1).unwrap();
     assert_eq!(cmp.rel_gap, 0.0);
     assert_eq!(cmp.verdict, Verdict::Equivalent);

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::policy::{AtomicAdd, Batched, HotCold, Merge, Racy, Replicas, Touches, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, BatchedRule, HotColdRule, Merge, RacyRule, ReplicasRule, Touches, UpdateRule, Worker};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer, WeightStore};
 
 struct Counting;
@@ -69,16 +69,16 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
     let model = Linear::new(Loss::Logistic, data.n_features())
         .bias(true)
         .l2(1e-4, &data);
-    let store = WeightStore::zeros(model.dim());
+    let store = WeightStore::zeros(model.n_weights());
 
     let before = allocations();
-    pass(&Racy, &store, &model, &data);
-    assert_eq!(allocations() - before, 0, "Racy allocated in the per-sample path");
+    pass(&RacyRule, &store, &model, &data);
+    assert_eq!(allocations() - before, 0, "RacyRule allocated in the per-sample path");
     let before = allocations();
-    pass(&AtomicAdd, &store, &model, &data);
-    assert_eq!(allocations() - before, 0, "AtomicAdd allocated in the per-sample path");
-    // Batched allocates its buffer when the worker is made, then nothing per sample.
-    let rule = Batched { size: 32 };
+    pass(&AtomicAddRule, &store, &model, &data);
+    assert_eq!(allocations() - before, 0, "AtomicAddRule allocated in the per-sample path");
+    // BatchedRule allocates its buffer when the worker is made, then nothing per sample.
+    let rule = BatchedRule { size: 32 };
     let mut worker = rule.worker(&store);
     let before = allocations();
     for i in 0..data.len() {
@@ -86,12 +86,12 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
         worker.update(|w| model.step(w, sample, 0.1));
     }
     worker.finish();
-    assert_eq!(allocations() - before, 0, "Batched allocated in the per-sample path");
+    assert_eq!(allocations() - before, 0, "BatchedRule allocated in the per-sample path");
     drop(worker);
-    // So do HotCold and Replicas (their merges included: 5,000 samples are
+    // So do HotColdRule and ReplicasRule (their merges included: 5,000 samples are
     // 156 hot merges and 19 replica merges).
     let touches = Touches::probe(&model, &data, &store.snapshot(), 2_000, 0.1, 1).unwrap();
-    let hot = HotCold::new(&touches.written_at_least(1.0 / 32.0, 4096), model.dim(), 32).unwrap();
+    let hot = HotColdRule::new(&touches.written_at_least(1.0 / 32.0, 4096), model.n_weights(), 32).unwrap();
     assert!(!hot.hot().is_empty());
     let mut worker = hot.worker(&store);
     let before = allocations();
@@ -100,10 +100,10 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
         worker.update(|w| model.step(w, sample, 0.1));
     }
     worker.finish();
-    assert_eq!(allocations() - before, 0, "HotCold allocated in the per-sample path");
+    assert_eq!(allocations() - before, 0, "HotColdRule allocated in the per-sample path");
     drop(worker);
     for merge in [Merge::Sum, Merge::Average] {
-        let rule = Replicas {
+        let rule = ReplicasRule {
             every: 256,
             merge,
             workers: 2,
@@ -115,7 +115,7 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
             worker.update(|w| model.step(w, sample, 0.1));
         }
         worker.finish();
-        assert_eq!(allocations() - before, 0, "Replicas allocated in the per-sample path");
+        assert_eq!(allocations() - before, 0, "ReplicasRule allocated in the per-sample path");
     }
 
     // A whole training run allocates per run and per epoch (pool, orders,
@@ -146,7 +146,7 @@ fn lock_free_policies_finish_while_every_crate_lock_is_held() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let data = problem(3_000);
     let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
-    let store = WeightStore::zeros(model.dim());
+    let store = WeightStore::zeros(model.n_weights());
     // The store's update lock is the only lock wildsgd owns.
     let guard = store.lock();
     std::thread::scope(|s| {
@@ -178,7 +178,7 @@ fn lock_free_policies_finish_while_every_crate_lock_is_held() {
             let done = rx.recv_timeout(Duration::from_secs(300));
             assert_eq!(done, Ok(true), "{policy} did not finish while the store lock was held");
         }
-        // Control: the Locked policy does wait for that same lock.
+        // Control: the LockedRule policy does wait for that same lock.
         let (tx, rx) = mpsc::channel();
         let (model, data, store) = (&model, &data, &store);
         s.spawn(move || {
@@ -193,7 +193,7 @@ fn lock_free_policies_finish_while_every_crate_lock_is_held() {
         });
         assert!(
             rx.recv_timeout(Duration::from_millis(300)).is_err(),
-            "Locked ran without its lock"
+            "LockedRule ran without its lock"
         );
         drop(guard);
         assert_eq!(rx.recv_timeout(Duration::from_secs(300)), Ok(true));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use wildsgd::data::{read_ratings, Dataset, Rating, Ratings, SyntheticRatings};
 use wildsgd::equivalence::{Harness, Verdict};
 use wildsgd::model::MatrixFactorization;
-use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore, Weights};
 
 #[path = "common/thread_allocations.rs"]
@@ -76,7 +76,7 @@ fn step_is_the_finite_difference_gradient_of_the_rating_objective() {
         .global_mean(3.25)
         .init_std(0.5)
         .l2(lambda, &data);
-    let mut w0 = vec![0.0f32; m.dim()];
+    let mut w0 = vec![0.0f32; m.n_weights()];
     m.init(&mut w0, 11);
     w0[m.user_row(1)] = 0.3; // non-zero biases too
     w0[m.item_row(0)] = -0.2;
@@ -84,7 +84,7 @@ fn step_is_the_finite_difference_gradient_of_the_rating_objective() {
     let mut w = w0.clone();
     m.step(&mut w, r, lr);
     let h = 1e-2f32;
-    for j in 0..m.dim() {
+    for j in 0..m.n_weights() {
         let mut up = w0.clone();
         up[j] += h;
         let mut down = w0.clone();
@@ -106,7 +106,7 @@ fn reported_objective_is_the_mean_per_rating_objective() {
         .expect("valid model settings")
         .global_mean(3.0)
         .l2(0.2, &data);
-    let mut w = vec![0.0f32; m.dim()];
+    let mut w = vec![0.0f32; m.n_weights()];
     m.init(&mut w, 3);
     w.iter_mut().enumerate().for_each(|(j, x)| *x += 0.01 * j as f32);
     let reported = (0..data.len()).map(|i| m.loss(&w, data.sample(i))).sum::<f64>() / data.len() as f64 + m.penalty(&w);
@@ -131,7 +131,7 @@ fn init_is_seeded_small_and_leaves_biases_at_zero() {
     let m = MatrixFactorization::new(300, 200, 16)
         .expect("valid model settings")
         .init_std(0.1);
-    let (mut a, mut b, mut c) = (vec![1.0f32; m.dim()], vec![0.0f32; m.dim()], vec![0.0f32; m.dim()]);
+    let (mut a, mut b, mut c) = (vec![1.0f32; m.n_weights()], vec![0.0f32; m.n_weights()], vec![0.0f32; m.n_weights()]);
     m.init(&mut a, 5);
     m.init(&mut b, 5);
     m.init(&mut c, 6);
@@ -197,7 +197,7 @@ fn bad_ratings_are_rejected_with_the_row_and_the_reason() {
     assert!(matches!(m.validate(&data).unwrap_err(), Error::LengthMismatch { .. }));
 
     // The RMSE helper checks its inputs too.
-    let w = vec![0.0f32; m.dim()];
+    let w = vec![0.0f32; m.n_weights()];
     assert!(matches!(
         m.rmse(&w[1..], &tiny()).unwrap_err(),
         Error::LengthMismatch { .. }
@@ -217,7 +217,7 @@ fn rmse_and_clipping() {
     let m = MatrixFactorization::new(2, 2, 1)
         .expect("valid model settings")
         .global_mean(3.0);
-    let w = vec![0.0f32; m.dim()];
+    let w = vec![0.0f32; m.n_weights()];
     // Predicting 3 everywhere: errors 0, 1, 2, 2.
     assert!((m.rmse(&w, &data).unwrap() - (9.0f64 / 4.0).sqrt()).abs() < 1e-9);
     let high = m.clone().global_mean(7.0);
@@ -308,7 +308,7 @@ fn cached(rel: &str) -> Option<PathBuf> {
 }
 
 /// The target: held-out RMSE ≤ 0.93 on a random 90/10 split of
-/// ML-100k, with the default settings, 2 threads, Racy.
+/// ML-100k, with the default settings, 2 threads, RacyRule.
 #[test]
 fn movielens_100k_held_out_rmse() {
     let Some(path) = cached("ml-100k.inter") else { return };
@@ -341,7 +341,7 @@ fn movielens_100k_held_out_rmse() {
     );
 }
 
-/// Racy, AtomicAdd and Batched at 2 threads converge to the sequential
+/// RacyRule, AtomicAddRule and BatchedRule at 2 threads converge to the sequential
 /// objective within the equivalence suite's 1 % tolerance (12 epochs of
 /// EpochDecay(0.1, 0.75): the final rate is 4 % of the first, and the
 /// objective has settled near the noise floor, ½ 0.5² plus the penalty).
@@ -388,7 +388,7 @@ fn step_allocates_nothing() {
     .generate()
     .unwrap();
     let model = MatrixFactorization::for_ratings(&data, 64).expect("valid model settings");
-    let mut init = vec![0.0f32; model.dim()];
+    let mut init = vec![0.0f32; model.n_weights()];
     model.init(&mut init, 1);
     let store = WeightStore::from_slice(&init);
     fn pass<R: UpdateRule>(rule: &R, store: &WeightStore, model: &MatrixFactorization, data: &Ratings) -> usize {
@@ -402,8 +402,8 @@ fn step_allocates_nothing() {
         worker.finish();
         used
     }
-    assert_eq!(pass(&Racy, &store, &model, &data), 0, "Racy");
-    assert_eq!(pass(&AtomicAdd, &store, &model, &data), 0, "AtomicAdd");
+    assert_eq!(pass(&RacyRule, &store, &model, &data), 0, "RacyRule");
+    assert_eq!(pass(&AtomicAddRule, &store, &model, &data), 0, "AtomicAddRule");
     assert!(store.read(0).is_finite());
     let mut plain = init.clone();
     let before = allocations();

@@ -45,12 +45,12 @@ fn step_is_minus_lr_times_the_loss_gradient() {
             negs.iter().all(|&t| t != p.target) && (0..k).all(|a| (a + 1..k).all(|b| negs[a] != negs[b]))
         })
         .expect("some index gives distinct negatives");
-    let w0 = random_weights(model.dim(), 3);
+    let w0 = random_weights(model.n_weights(), 3);
     let lr = 1e-3f32;
     let mut w1 = w0.clone();
     model.step(&mut w1, pair, lr);
     let mut touched = 0;
-    for j in 0..model.dim() {
+    for j in 0..model.n_weights() {
         let h = 1e-2f32;
         let (mut plus, mut minus) = (w0.clone(), w0.clone());
         plus[j] += h;
@@ -75,7 +75,7 @@ fn step_is_minus_lr_times_the_loss_gradient() {
 fn first_step_from_zero_outputs_by_hand() {
     let (n, dim) = (5, 3);
     let model = small_model(n, dim, 2);
-    let mut w = vec![0.0f32; model.dim()];
+    let mut w = vec![0.0f32; model.n_weights()];
     w[..n * dim].copy_from_slice(&random_weights(n * dim, 9));
     let before = w.clone();
     let pair = Pairs::new(vec![(2, 4)]).sample(0);
@@ -306,7 +306,7 @@ fn metis_graph_held_out_links() {
 
 /// Brown: 10 % of the sentences held out; training on 40 % of the rest (to
 /// stay under 25 s on 2 cores), dim 50, 5 negatives, window 5, t = 1e-3,
-/// 3 epochs, learning rate 0.05 decaying linearly, Racy at 2 threads.
+/// 3 epochs, learning rate 0.05 decaying linearly, RacyRule at 2 threads.
 /// Held-out pairs are drawn as training pairs are (sub-sampled, dynamic
 /// window) and scored against the same pairs with the context replaced by a
 /// sampled word.
@@ -370,7 +370,7 @@ const BROWN_EPOCHS: usize = 3;
 const BROWN_LR: f32 = 0.05;
 const BROWN_T: f64 = 1e-3;
 
-/// Racy and AtomicAdd at 2 threads reach the sequential converged loss
+/// RacyRule and AtomicAddRule at 2 threads reach the sequential converged loss
 /// within the project's 1 % tolerance, on the two-clique graph.
 #[test]
 fn lock_free_policies_match_sequential() {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions};
 use wildsgd::equivalence::{Harness, Verdict};
 use wildsgd::model::{cross_entropy, softmax_in_place, Softmax, SyntheticClasses, MAX_CLASSES};
-use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore};
 
 #[path = "common/thread_allocations.rs"]
@@ -38,8 +38,8 @@ fn step_is_the_gradient_of_cross_entropy_plus_lazy_l2() {
     let d = tiny();
     for lambda in [0.0f32, 0.05] {
         let model = Softmax::new(3, 4).unwrap().l2(lambda, &d);
-        assert_eq!(model.dim(), 3 * 5);
-        let w0 = weights(model.dim());
+        assert_eq!(model.n_weights(), 3 * 5);
+        let w0 = weights(model.n_weights());
         // n / df: feature 0 in 2 of 3 rows, 1 in 2, 2 in 2, 3 in none.
         let inv_df = [1.5f32, 1.5, 1.5, 0.0];
         for i in 0..d.len() {
@@ -90,7 +90,7 @@ fn layout_is_class_major_with_the_bias_last() {
     assert_eq!(model.index(2, 1), 11);
     // Only class 1's bias set: every row is predicted as class 1 and the
     // logits are the biases.
-    let mut w = vec![0.0f32; model.dim()];
+    let mut w = vec![0.0f32; model.n_weights()];
     w[model.index(1, 4)] = 2.0;
     w[model.index(2, 0)] = 1.0;
     let d = tiny();
@@ -167,7 +167,7 @@ fn validate_names_the_bad_row() {
         "training data, row 1: feature index 7 is beyond the model's dimension 4"
     );
     // Confusion matrices check too.
-    assert!(model.confusion(&vec![0.0; model.dim()], &d).is_err());
+    assert!(model.confusion(&vec![0.0; model.n_weights()], &d).is_err());
 }
 
 #[test]
@@ -206,8 +206,8 @@ fn a_step_allocates_nothing() {
     .generate()
     .unwrap();
     let model = Softmax::for_data(&data).unwrap().l2(1e-3, &data);
-    let store = WeightStore::zeros(model.dim());
-    let mut plain = vec![0.0f32; model.dim()];
+    let store = WeightStore::zeros(model.n_weights());
+    let mut plain = vec![0.0f32; model.n_weights()];
     fn pass<R: UpdateRule>(rule: &R, store: &WeightStore, model: &Softmax, data: &CsrDataset) {
         let mut worker = rule.worker(store);
         for i in 0..data.len() {
@@ -216,8 +216,8 @@ fn a_step_allocates_nothing() {
         worker.finish();
     }
     let before = allocations();
-    pass(&Racy, &store, &model, &data);
-    pass(&AtomicAdd, &store, &model, &data);
+    pass(&RacyRule, &store, &model, &data);
+    pass(&AtomicAddRule, &store, &model, &data);
     for i in 0..data.len() {
         model.step(&mut plain, data.row(i), 0.05);
         let _ = model.loss(&plain, data.row(i));
@@ -293,7 +293,7 @@ fn noisy() -> &'static CsrDataset {
     })
 }
 
-/// Racy and AtomicAdd at 2 threads reach the sequential converged loss within
+/// RacyRule and AtomicAddRule at 2 threads reach the sequential converged loss within
 /// the equivalence suite's 1 % tolerance, although every sample writes every
 /// class row (and all threads write the same 10 biases on every sample).
 #[test]
@@ -329,7 +329,7 @@ fn cached(rel: &str) -> Option<PathBuf> {
     }
 }
 
-/// Fashion-MNIST, all 60,000 training images, 3 epochs with 2 Racy threads
+/// Fashion-MNIST, all 60,000 training images, 3 epochs with 2 RacyRule threads
 /// and tail averaging: test accuracy at least 0.83.
 #[test]
 fn fashion_mnist_test_accuracy() {

@@ -157,13 +157,14 @@ struct Counter;
 
 impl Model for Counter {
     type Data = Vec<f32>;
-    fn dim(&self) -> usize {
+    fn n_weights(&self) -> usize {
         1
     }
-    fn loss<W: Weights + ?Sized>(&self, w: &W, _: &f32) -> f64 {
+    fn loss<W: Weights + ?Sized>(&self, w: &W, _: &f32, _: Step) -> f64 {
         f64::from(w.read(0))
     }
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: &f32, lr: f32) {
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: &f32, at: Step) {
+        let lr = at.lr;
         w.add(0, lr * x);
     }
 }
@@ -243,7 +244,7 @@ fn the_epoch_callback_stops_early() {
 fn warm_start_trains_the_given_store() {
     let data = problem(2_000, 500, 6);
     let model = logistic(&data);
-    let store = WeightStore::zeros(model.dim());
+    let store = WeightStore::zeros(model.n_weights());
     let t = Trainer::new().threads(2).epochs(2);
     let first = t.job(&model, &data).weights(&store).run().unwrap();
     assert_eq!(store.snapshot(), first.weights);
@@ -252,7 +253,7 @@ fn warm_start_trains_the_given_store() {
     let wrong = WeightStore::zeros(3);
     let e = t.job(&model, &data).weights(&wrong).run().unwrap_err();
     assert!(
-        matches!(e, Error::LengthMismatch { expected, found: 3, .. } if expected == model.dim()),
+        matches!(e, Error::LengthMismatch { expected, found: 3, .. } if expected == model.n_weights()),
         "{e}"
     );
 }

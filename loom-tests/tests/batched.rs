@@ -14,14 +14,14 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{Batched, UpdateRule, Worker};
+use wildsgd::policy::{BatchedRule, UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 
 fn worker_thread(store: &Arc<WeightStore>, deltas: [f32; 3], call_finish: bool) -> thread::JoinHandle<()> {
     let store = Arc::clone(store);
     thread::spawn(move || {
-        let rule = Batched { size: 2 };
+        let rule = BatchedRule { size: 2 };
         let mut w = rule.worker(&store);
         for d in deltas {
             w.update(|v| v.add(0, d));

@@ -13,13 +13,13 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{HotCold, UpdateRule, Worker};
+use wildsgd::policy::{HotColdRule, UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 
 fn worker_thread(
     store: &Arc<WeightStore>,
-    rule: &Arc<HotCold>,
+    rule: &Arc<HotColdRule>,
     deltas: [f32; 3],
     call_finish: bool,
 ) -> thread::JoinHandle<()> {
@@ -48,7 +48,7 @@ fn hot_merges_lose_nothing_and_apply_nothing_twice() {
     let (record, record_cold) = (seen.clone(), cold.clone());
     explore("hot_merges_lose_nothing_and_apply_nothing_twice", move || {
         let store = Arc::new(WeightStore::zeros(2));
-        let rule = Arc::new(HotCold::new(&[0], 2, 2).unwrap());
+        let rule = Arc::new(HotColdRule::new(&[0], 2, 2).unwrap());
         let a = worker_thread(&store, &rule, [1.0, 2.0, 4.0], true);
         let b = worker_thread(&store, &rule, [8.0, 16.0, 32.0], false);
         let reader = {

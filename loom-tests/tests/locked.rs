@@ -13,7 +13,7 @@ use std::sync::Arc as StdArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAdd, Locked, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, LockedRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{Model, WeightStore, WeightsMut};
 use wildsgd_loom_tests::{bits, explore, floats, hinge_problem, Outcomes, A, B, LR};
 
@@ -37,7 +37,7 @@ fn locked_loses_no_update_and_readers_see_whole_samples() {
                 let (store, problem) = (Arc::clone(&store), StdArc::clone(&problem));
                 thread::spawn(move || {
                     let (model, data) = &*problem;
-                    let mut worker = Locked.worker(&store);
+                    let mut worker = LockedRule.worker(&store);
                     worker.update(|w| model.step(w, data.row(i), LR));
                     worker.finish();
                 })
@@ -63,7 +63,7 @@ fn locked_loses_no_update_and_readers_see_whole_samples() {
         assert_eq!(
             bits(&last),
             bits(&[A + B, A + B]),
-            "Locked lost or duplicated an update: {last:?}"
+            "LockedRule lost or duplicated an update: {last:?}"
         );
         record.insert(bits(&row));
     });
@@ -87,11 +87,11 @@ fn lock_free_policies_never_take_the_store_lock() {
         let guard = store.lock();
         let racy = {
             let store = Arc::clone(&store);
-            thread::spawn(move || Racy.worker(&store).update(|w| w.add(0, 1.0)))
+            thread::spawn(move || RacyRule.worker(&store).update(|w| w.add(0, 1.0)))
         };
         let atomic = {
             let store = Arc::clone(&store);
-            thread::spawn(move || AtomicAdd.worker(&store).update(|w| w.add(1, 2.0)))
+            thread::spawn(move || AtomicAddRule.worker(&store).update(|w| w.add(1, 2.0)))
         };
         racy.join().unwrap();
         atomic.join().unwrap();
@@ -114,7 +114,7 @@ fn store_lock_excludes_locked_workers() {
         let store = Arc::new(WeightStore::zeros(1));
         let worker = {
             let store = Arc::clone(&store);
-            thread::spawn(move || Locked.worker(&store).update(|w| w.add(0, 1.0)))
+            thread::spawn(move || LockedRule.worker(&store).update(|w| w.add(0, 1.0)))
         };
         let holder = {
             let store = Arc::clone(&store);
@@ -130,7 +130,7 @@ fn store_lock_excludes_locked_workers() {
         assert_eq!(
             first.to_bits(),
             second.to_bits(),
-            "a Locked worker wrote while another thread held the store lock"
+            "a LockedRule worker wrote while another thread held the store lock"
         );
         assert_eq!(store.get(0), 1.0);
         record.insert(first.to_bits());

@@ -14,7 +14,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 
@@ -53,11 +53,11 @@ fn atomic_add_loses_no_update() {
     let finals = Outcomes::new();
     let record = finals.clone();
     explore("atomic_add_loses_no_update", move || {
-        let last = concurrent_adds::<AtomicAdd>(0.5, &[1.0, 2.0, 4.0]);
+        let last = concurrent_adds::<AtomicAddRule>(0.5, &[1.0, 2.0, 4.0]);
         assert_eq!(
             last.to_bits(),
             7.5f32.to_bits(),
-            "AtomicAdd lost or duplicated an update: {last}"
+            "AtomicAddRule lost or duplicated an update: {last}"
         );
         record.insert(last.to_bits());
     });
@@ -74,14 +74,14 @@ fn racy_can_lose_an_update() {
     let finals = Outcomes::new();
     let record = finals.clone();
     explore("racy_can_lose_an_update", move || {
-        let last = concurrent_adds::<Racy>(0.0, &[1.0, 1.0]);
-        assert!(last == 1.0 || last == 2.0, "Racy produced {last}");
+        let last = concurrent_adds::<RacyRule>(0.0, &[1.0, 1.0]);
+        assert!(last == 1.0 || last == 2.0, "RacyRule produced {last}");
         record.insert(last.to_bits());
     });
     let seen: Vec<u32> = finals.all().into_iter().collect();
     assert!(
         seen.contains(&1.0f32.to_bits()),
-        "loom found no interleaving in which Racy loses an update; finals {:?}",
+        "loom found no interleaving in which RacyRule loses an update; finals {:?}",
         floats(&seen)
     );
     assert_eq!(

@@ -14,7 +14,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{Merge, Replicas, UpdateRule, Worker};
+use wildsgd::policy::{Merge, ReplicasRule, UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 
@@ -26,7 +26,7 @@ fn worker_thread(
 ) -> thread::JoinHandle<()> {
     let store = Arc::clone(store);
     thread::spawn(move || {
-        let rule = Replicas {
+        let rule = ReplicasRule {
             every: 2,
             merge,
             workers: 2,

@@ -17,7 +17,7 @@ use std::sync::Arc as StdArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{Model, WeightStore};
 use wildsgd_loom_tests::{bits, explore, floats, hinge_problem, Outcomes, A, B, LR};
 
@@ -98,7 +98,7 @@ where
 
 #[test]
 fn atomic_add_rows_are_elementwise_consistent_but_may_mix() {
-    row_updates::<AtomicAdd>(
+    row_updates::<AtomicAddRule>(
         "atomic_add_rows_are_elementwise_consistent_but_may_mix",
         &[[A + B, A + B]],
     );
@@ -118,5 +118,5 @@ fn racy_rows_are_elementwise_consistent_but_may_mix() {
         [A + B, B],
         [A + B, A + B],
     ];
-    row_updates::<Racy>("racy_rows_are_elementwise_consistent_but_may_mix", &F);
+    row_updates::<RacyRule>("racy_rows_are_elementwise_consistent_but_may_mix", &F);
 }

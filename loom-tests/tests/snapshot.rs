@@ -10,7 +10,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{bits, explore, floats, Outcomes};
 
@@ -93,11 +93,11 @@ where
 
 #[test]
 fn snapshot_during_atomic_add_updates() {
-    let snaps = snapshot_during_updates::<AtomicAdd>("snapshot_during_atomic_add_updates", &[A + B]);
+    let snaps = snapshot_during_updates::<AtomicAddRule>("snapshot_during_atomic_add_updates", &[A + B]);
     assert_eq!(snaps.len(), 16);
 }
 
 #[test]
 fn snapshot_during_racy_updates() {
-    snapshot_during_updates::<Racy>("snapshot_during_racy_updates", &[A, B, A + B]);
+    snapshot_during_updates::<RacyRule>("snapshot_during_racy_updates", &[A, B, A + B]);
 }

@@ -13,7 +13,7 @@
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAdd, Locked, Racy, UpdateRule, Worker};
+use wildsgd::policy::{AtomicAddRule, LockedRule, RacyRule, UpdateRule, Worker};
 use wildsgd::{WeightStore, Weights, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 
@@ -99,7 +99,7 @@ where
 #[test]
 fn racy_reader_sees_only_stored_values() {
     // A lost update leaves INIT + A or INIT + B: see `lost_updates.rs`.
-    readers_see_only_stored_values::<Racy>(
+    readers_see_only_stored_values::<RacyRule>(
         "racy_reader_sees_only_stored_values",
         &[INIT + A, INIT + B, INIT + A + B],
     );
@@ -107,13 +107,13 @@ fn racy_reader_sees_only_stored_values() {
 
 #[test]
 fn atomic_add_reader_sees_only_stored_values() {
-    readers_see_only_stored_values::<AtomicAdd>("atomic_add_reader_sees_only_stored_values", &[INIT + A + B]);
+    readers_see_only_stored_values::<AtomicAddRule>("atomic_add_reader_sees_only_stored_values", &[INIT + A + B]);
 }
 
 #[test]
 fn locked_reader_sees_only_stored_values() {
     // The reader's view read runs under the store lock too.
-    readers_see_only_stored_values::<Locked>("locked_reader_sees_only_stored_values", &[INIT + A + B]);
+    readers_see_only_stored_values::<LockedRule>("locked_reader_sees_only_stored_values", &[INIT + A + B]);
 }
 
 /// Weights in plain `loom::cell::UnsafeCell`s, shared without

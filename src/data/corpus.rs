@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
@@ -18,7 +17,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::parse::{check_head, check_nul, decode_bytes, display_name, read_file, utf8, ReadOptions};
 use super::{Dataset, Graph};
-use crate::Error;
+use crate::error::Error;
 
 /// The words of a corpus that passed `min_count`, with their counts. Ids run
 /// from 0 in order of falling count (ties by the word's bytes), so id 0 is
@@ -515,15 +514,10 @@ fn pair_bound(corpus: &Corpus, window: usize) -> u64 {
 }
 
 /// One training sample of [`Sgns`](crate::model::Sgns): a (source, target)
-/// pair with its position in the dataset and the dataset's current epoch,
-/// from which the model derives its negatives.
+/// pair. The model derives its negatives from the pair and the
+/// [`Step`](crate::model::Step) it is trained at (epoch and row).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pair {
-    /// The sample's index in its dataset.
-    pub index: u32,
-    /// The dataset's epoch counter when the sample was taken
-    /// ([`Pairs::set_epoch`]).
-    pub epoch: u32,
     /// The source (word, or node).
     pub source: u32,
     /// The target (context word, or neighbour).
@@ -532,41 +526,16 @@ pub struct Pair {
 
 /// A dataset of (source, target) pairs: skip-gram pairs of a text or the
 /// edges of a graph. Its samples are [`Pair`]s.
-///
-/// It carries an epoch counter that its samples report, so that
-/// [`Sgns`](crate::model::Sgns) draws fresh negatives each epoch without any
-/// shared state in the step: [`sgns_job`](crate::model::sgns_job) advances it
-/// after every epoch.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pairs {
     pairs: Vec<(u32, u32)>,
-    epoch: AtomicU32,
-}
-
-impl Clone for Pairs {
-    fn clone(&self) -> Self {
-        Pairs {
-            pairs: self.pairs.clone(),
-            epoch: AtomicU32::new(self.epoch()),
-        }
-    }
-}
-
-impl PartialEq for Pairs {
-    fn eq(&self, other: &Self) -> bool {
-        self.pairs == other.pairs && self.epoch() == other.epoch()
-    }
 }
 
 impl Pairs {
-    /// The pairs `(source, target)`, at epoch 0. A [`Pair`]'s index is a
-    /// `u32`: use at most `u32::MAX` pairs ([`SkipGram::check`] bounds a
-    /// corpus's).
+    /// The pairs `(source, target)`. Training orders are `u32`s: use at
+    /// most `u32::MAX` pairs ([`SkipGram::check`] bounds a corpus's).
     pub fn new(pairs: Vec<(u32, u32)>) -> Pairs {
-        Pairs {
-            pairs,
-            epoch: AtomicU32::new(0),
-        }
+        Pairs { pairs }
     }
 
     /// A graph's edges in both directions (`u → v` and `v → u`), as LINE's
@@ -578,17 +547,6 @@ impl Pairs {
     /// The pairs.
     pub fn as_slice(&self) -> &[(u32, u32)] {
         &self.pairs
-    }
-
-    /// The epoch counter its samples carry.
-    pub fn epoch(&self) -> u32 {
-        self.epoch.load(Ordering::Relaxed)
-    }
-
-    /// Sets the epoch counter. Call it between epochs (never while a step
-    /// runs), so that every sample of an epoch sees the same value.
-    pub fn set_epoch(&self, epoch: u32) {
-        self.epoch.store(epoch, Ordering::Relaxed);
     }
 
     /// How often each id `0..n` occurs as a target: the counts to build a
@@ -615,11 +573,6 @@ impl Dataset for Pairs {
     #[inline]
     fn sample(&self, i: usize) -> Pair {
         let (source, target) = self.pairs[i];
-        Pair {
-            index: i as u32,
-            epoch: self.epoch.load(Ordering::Relaxed),
-            source,
-            target,
-        }
+        Pair { source, target }
     }
 }

@@ -3,7 +3,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::Dataset;
-use crate::Error;
+use crate::error::Error;
 
 /// One row of a [`CsrDataset`]: sparse features and a label.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -14,7 +14,7 @@ use super::parse::{
     quote, read_file, ParseIssue, ReadOptions, Separator,
 };
 use super::ratings::dense_id;
-use crate::Error;
+use crate::error::Error;
 
 /// A graph as a list of edges over nodes `0..n_nodes`.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -18,7 +18,7 @@ use super::parse::{
     check_head, decode_bytes, display_name, parse_error, parse_f32, quote, read_file, ParseIssue, ReadOptions,
 };
 use super::CsrDataset;
-use crate::Error;
+use crate::error::Error;
 
 /// How to read a LIBSVM file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

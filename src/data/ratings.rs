@@ -16,7 +16,7 @@ use super::parse::{
     ReadOptions, Separator,
 };
 use super::Dataset;
-use crate::Error;
+use crate::error::Error;
 
 /// One rating: the sample type of [`Ratings`] as a [`Dataset`].
 #[derive(Clone, Copy, Debug, PartialEq)]

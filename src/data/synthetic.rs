@@ -5,7 +5,7 @@ use rand_distr::{Distribution, Exp1, StandardNormal, Zipf};
 use rayon::prelude::*;
 
 use super::CsrDataset;
-use crate::Error;
+use crate::error::Error;
 
 /// An RCV1-like synthetic binary classification problem.
 ///

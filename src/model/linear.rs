@@ -1,8 +1,8 @@
 //! Sparse linear models: logistic regression, linear SVM, least squares.
 
-use super::{Model, Weights, WeightsMut};
+use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{CsrDataset, SparseRow};
-use crate::Error;
+use crate::error::Error;
 
 /// The loss of a [`Linear`] model, as a function of the margin `m = w·x + b`
 /// and the label `y`.
@@ -205,7 +205,7 @@ impl Linear {
 impl Model for Linear {
     type Data = CsrDataset;
 
-    fn dim(&self) -> usize {
+    fn n_weights(&self) -> usize {
         self.n_features + usize::from(self.bias)
     }
 
@@ -238,12 +238,13 @@ impl Model for Linear {
     }
 
     #[inline]
-    fn loss<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>) -> f64 {
+    fn loss<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>, _: Step) -> f64 {
         self.loss.value(self.margin(w, &x), x.label)
     }
 
     #[inline]
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, lr: f32) {
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, at: Step) {
+        let lr = at.lr;
         let g = self.loss.derivative(self.margin(w, &x), x.label);
         if self.l2 == 0.0 {
             if g == 0.0 {

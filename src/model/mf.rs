@@ -4,10 +4,10 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::{Model, Weights, WeightsMut};
+use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{Rating, Ratings};
 use crate::trainer::{Schedule, Trainer};
-use crate::Error;
+use crate::error::Error;
 
 /// Biased matrix factorisation of (user, item, rating) triples
 /// ([`Ratings`]), trained by SGD one rating at a time:
@@ -303,13 +303,13 @@ impl MatrixFactorization {
     /// ([`Trained::weights`](crate::Trained::weights)).
     ///
     /// # Errors
-    /// If `weights` has not [`dim`](Model::dim) entries, `data` is empty, or
+    /// If `weights` has not [`dim`](Model::n_weights) entries, `data` is empty, or
     /// a rating does not fit the model (see [`validate`](Model::validate)).
     pub fn rmse(&self, weights: &[f32], data: &Ratings) -> Result<f64, Error> {
-        if weights.len() != self.dim() {
+        if weights.len() != self.n_weights() {
             return Err(Error::LengthMismatch {
                 what: "weights for this matrix factorisation",
-                expected: self.dim(),
+                expected: self.n_weights(),
                 found: weights.len(),
             });
         }
@@ -330,7 +330,7 @@ impl MatrixFactorization {
 impl Model for MatrixFactorization {
     type Data = Ratings;
 
-    fn dim(&self) -> usize {
+    fn n_weights(&self) -> usize {
         (self.n_users + self.n_items) * (self.rank + 1)
     }
 
@@ -364,13 +364,14 @@ impl Model for MatrixFactorization {
     }
 
     #[inline]
-    fn loss<W: Weights + ?Sized>(&self, w: &W, r: Rating) -> f64 {
+    fn loss<W: Weights + ?Sized>(&self, w: &W, r: Rating, _: Step) -> f64 {
         let e = f64::from(self.score(w, self.user_row(r.user), self.item_row(r.item)) - r.value);
         0.5 * e * e
     }
 
     #[inline]
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, r: Rating, lr: f32) {
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, r: Rating, at: Step) {
+        let lr = at.lr;
         let (a, b) = (self.user_row(r.user), self.item_row(r.item));
         let e = self.score(w, a, b) - r.value;
         let l2 = self.l2;

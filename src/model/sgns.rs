@@ -38,10 +38,9 @@
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use crate::data::{Corpus, Dataset, Pair, Pairs, SkipGram};
-use crate::model::{Model, Weights, WeightsMut};
-use crate::trainer::{Control, Job, Trained, Trainer};
-use crate::Error;
+use crate::data::{Dataset, Pair, Pairs};
+use crate::model::{Model, Step, Weights, WeightsMut};
+use crate::error::Error;
 
 /// The largest embedding dimension: a step keeps the source vector and its
 /// gradient in two stack buffers of this size, so that it allocates nothing.
@@ -329,11 +328,13 @@ impl Sgns {
         &self.table
     }
 
-    /// Negative `j` (`j < k`) of `pair`: a hash of the model's seed and the
-    /// pair's index, epoch, source and target, drawn through the table.
+    /// Negative `j` (`j < k`) of `pair` trained at `at`: a hash of the
+    /// model's seed, the step's row and epoch and the pair's source and
+    /// target, drawn through the table. Each epoch so draws fresh negatives,
+    /// reproducibly, with no state in the model or the data.
     #[inline]
-    pub fn negative(&self, pair: Pair, j: usize) -> u32 {
-        let key = mix(u64::from(pair.index) | u64::from(pair.epoch) << 32)
+    pub fn negative(&self, pair: Pair, at: Step, j: usize) -> u32 {
+        let key = mix(at.index as u64 ^ (at.epoch as u64) << 32)
             ^ (u64::from(pair.source) << 32 | u64::from(pair.target)).wrapping_mul(GOLDEN);
         let base = mix(self.seed ^ key);
         self.table
@@ -498,7 +499,7 @@ pub fn corrupt_targets(pairs: &[(u32, u32)], table: &UnigramTable, seed: u64) ->
 impl Model for Sgns {
     type Data = Pairs;
 
-    fn dim(&self) -> usize {
+    fn n_weights(&self) -> usize {
         2 * self.n * self.dim
     }
 
@@ -541,10 +542,10 @@ impl Model for Sgns {
         Ok(())
     }
 
-    fn loss<W: Weights + ?Sized>(&self, w: &W, pair: Pair) -> f64 {
+    fn loss<W: Weights + ?Sized>(&self, w: &W, pair: Pair, at: Step) -> f64 {
         let mut loss = softplus(-f64::from(self.score(w, pair.source, pair.target)));
         for j in 0..self.negatives {
-            let t = self.negative(pair, j);
+            let t = self.negative(pair, at, j);
             if t != pair.target {
                 loss += softplus(f64::from(self.score(w, pair.source, t)));
             }
@@ -552,91 +553,24 @@ impl Model for Sgns {
         loss
     }
 
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, pair: Pair, lr: f32) {
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, pair: Pair, at: Step) {
+        let lr = at.lr;
         let d = self.dim;
         let (mut ubuf, mut gbuf) = ([0.0f32; MAX_DIM], [0.0f32; MAX_DIM]);
         let (u, gu) = (&mut ubuf[..d], &mut gbuf[..d]);
-        let at = self.input(pair.source);
+        let input = self.input(pair.source);
         for (k, x) in u.iter_mut().enumerate() {
-            *x = w.read(at + k);
+            *x = w.read(input + k);
         }
         self.update_target(w, u, gu, pair.target, 1.0, lr);
         for j in 0..self.negatives {
-            let t = self.negative(pair, j);
+            let t = self.negative(pair, at, j);
             if t != pair.target {
                 self.update_target(w, u, gu, t, 0.0, lr);
             }
         }
         for (k, &g) in gu.iter().enumerate() {
-            w.add(at + k, g);
+            w.add(input + k, g);
         }
     }
-}
-
-/// A training job for `model` on `pairs` that advances the pairs' epoch
-/// counter after every epoch (and sets it to the trainer's start epoch
-/// first), so each epoch draws fresh negatives. Add validation or a warm
-/// store on the returned job as usual; a later
-/// [`on_epoch`](Job::on_epoch) would replace the counter's hook.
-pub fn sgns_job<'a>(trainer: &'a Trainer, model: &'a Sgns, pairs: &'a Pairs) -> Job<'a, Sgns> {
-    pairs.set_epoch(trainer.get_start_epoch() as u32);
-    trainer.job(model, pairs).on_epoch(move |r| {
-        pairs.set_epoch(r.epoch as u32 + 1);
-        Control::Continue
-    })
-}
-
-/// Trains `model` on `corpus` with `trainer`, one epoch at a time, each on a
-/// fresh [`SkipGram::pairs`] draw for that epoch (sub-sampling and dynamic
-/// windows re-drawn, negatives varied through the epoch counter). The
-/// reports of the epochs are joined into one, with the trace's sample counts
-/// and seconds running on across epochs.
-///
-/// With [`Schedule::Linear`](crate::Schedule::Linear), set `samples` to the
-/// epochs times [`SkipGram::pairs`]`(corpus, 0).len()`; later epochs' pair
-/// counts differ from it by the sub-sampling noise only.
-pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram: &SkipGram) -> Result<Trained, Error> {
-    if corpus.vocab().len() > model.n_items() {
-        return Err(Error::InvalidParameter {
-            name: "corpus",
-            reason: format!(
-                "its vocabulary has {} words, the model {} items",
-                corpus.vocab().len(),
-                model.n_items()
-            ),
-        });
-    }
-    trainer.check()?;
-    let store = crate::trainer::initial_store(model, trainer.get_seed())?;
-    let mut out: Option<Trained> = None;
-    for epoch in trainer.get_start_epoch()..trainer.get_epochs() {
-        let pairs = skipgram.pairs(corpus, epoch as u64);
-        if pairs.is_empty() {
-            return Err(Error::EmptyDataset { what: "training" });
-        }
-        pairs.set_epoch(epoch as u32);
-        let t = trainer.clone().start_epoch(epoch).epochs(epoch + 1);
-        let r = t.job(model, &pairs).weights(&store).run()?;
-        let stopped = r.report.interrupted.is_some();
-        out = Some(match out {
-            None => r,
-            Some(mut acc) => {
-                let (samples, seconds) = (acc.report.samples(), acc.report.update_seconds());
-                acc.report.trace.extend(r.report.trace.into_iter().map(|mut p| {
-                    p.samples += samples;
-                    p.update_seconds += seconds;
-                    p
-                }));
-                acc.report.epochs.extend(r.report.epochs);
-                acc.report.interrupted = r.report.interrupted;
-                acc.report.stopped_early = r.report.stopped_early;
-                acc.weights = r.weights;
-                acc
-            }
-        });
-        if stopped {
-            break;
-        }
-    }
-    out.ok_or(Error::ZeroEpochs)
 }

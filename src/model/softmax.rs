@@ -12,9 +12,9 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
-use super::{Model, Weights, WeightsMut};
+use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{CsrDataset, SparseRow};
-use crate::Error;
+use crate::error::Error;
 
 /// The most classes a [`Softmax`] model may have. A step keeps the `C`
 /// logits in a stack buffer of this size (1 KiB), so that it allocates
@@ -261,7 +261,7 @@ pub fn cross_entropy(z: &[f32], y: usize) -> f64 {
 impl Model for Softmax {
     type Data = CsrDataset;
 
-    fn dim(&self) -> usize {
+    fn n_weights(&self) -> usize {
         self.n_classes * (self.n_features + 1)
     }
 
@@ -284,7 +284,7 @@ impl Model for Softmax {
     }
 
     #[inline]
-    fn loss<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>) -> f64 {
+    fn loss<W: Weights + ?Sized>(&self, w: &W, x: SparseRow<'_>, _: Step) -> f64 {
         let mut buf = [0.0f32; MAX_CLASSES];
         let z = &mut buf[..self.n_classes];
         self.logits(w, &x, z);
@@ -292,7 +292,8 @@ impl Model for Softmax {
     }
 
     #[inline]
-    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, lr: f32) {
+    fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, at: Step) {
+        let lr = at.lr;
         let mut buf = [0.0f32; MAX_CLASSES];
         let g = &mut buf[..self.n_classes];
         self.logits(w, &x, g);

@@ -3,7 +3,7 @@ use rand::SeedableRng;
 
 use super::{Merge, Policy};
 use crate::data::Dataset;
-use crate::model::{Model, Weights, WeightsMut};
+use crate::model::{Model, Step, Weights, WeightsMut};
 
 /// Samples [`Touches::probe`] steps through when the trainer probes a
 /// problem (fewer when the data is smaller).
@@ -15,7 +15,7 @@ pub const AUTO_EVERY: usize = 32;
 
 /// The fewest threads at which the automatic choice splits hot weights off.
 ///
-/// A [`HotCold`](super::HotCold) view costs about 2x `Racy`'s per-sample
+/// A [`HotColdRule`](super::rule::HotColdRule) view costs about 2x `Racy`'s per-sample
 /// work on one thread (measured on RCV1-shaped rows, AMD EPYC), so it only
 /// pays where contention costs more than that. At 2 threads it measured
 /// slower than `Racy` here; on the team's 16-core Intel machine a naive
@@ -26,7 +26,7 @@ pub const AUTO_EVERY: usize = 32;
 pub const AUTO_HOTCOLD_THREADS: usize = 8;
 
 /// The most hot weights the automatic choice buffers per worker.
-pub const AUTO_MAX_HOT: usize = super::MAX_HOT;
+pub const AUTO_MAX_HOT: usize = super::rule::MAX_HOT;
 
 /// How often a model's steps write each weight, counted on a sample of the
 /// data: the shape of a problem as contention sees it.
@@ -42,7 +42,7 @@ pub const AUTO_MAX_HOT: usize = super::MAX_HOT;
 ///
 /// let data = Synthetic { rows: 2_000, features: 5_000, ..Synthetic::default() }.generate().unwrap();
 /// let model = Linear::new(Loss::Logistic, 5_000);
-/// let t = Touches::probe(&model, &data, &vec![0.0; model.dim()], 1_000, 0.1, 7).unwrap();
+/// let t = Touches::probe(&model, &data, &vec![0.0; model.n_weights()], 1_000, 0.1, 7).unwrap();
 /// assert_eq!(t.samples(), 1_000);
 /// let hot = t.written_at_least(1.0 / 32.0, usize::MAX);
 /// // Zipf popularity: a few weights take a large share of all writes.
@@ -77,7 +77,7 @@ impl WeightsMut for Counting<'_> {
 impl Touches {
     /// Steps `model` with learning rate `lr` on up to `samples` rows of
     /// `data` (a seeded random subset, in random order), starting from a copy
-    /// of `weights` (the model's [`dim`](Model::dim) of them), and counts
+    /// of `weights` (the model's [`dim`](Model::n_weights) of them), and counts
     /// every weight's writes. Validate the data first
     /// ([`Model::validate`]): the probe runs the model's steps on it.
     pub fn probe<M: Model>(
@@ -87,7 +87,7 @@ impl Touches {
         samples: usize,
         lr: f32,
         seed: u64,
-    ) -> Result<Self, crate::Error> {
+    ) -> Result<Self, crate::error::Error> {
         Self::probe_rows(model, data, None, weights, samples, lr, seed)
     }
 
@@ -101,16 +101,16 @@ impl Touches {
         samples: usize,
         lr: f32,
         seed: u64,
-    ) -> Result<Self, crate::Error> {
-        if weights.len() != model.dim() {
-            return Err(crate::Error::LengthMismatch {
+    ) -> Result<Self, crate::error::Error> {
+        if weights.len() != model.n_weights() {
+            return Err(crate::error::Error::LengthMismatch {
                 what: "weights for this model",
-                expected: model.dim(),
+                expected: model.n_weights(),
                 found: weights.len(),
             });
         }
         if let Some(&r) = rows.and_then(|rows| rows.iter().find(|&&r| r as usize >= data.len())) {
-            return Err(crate::Error::InvalidSample {
+            return Err(crate::error::Error::InvalidSample {
                 row: r as usize,
                 reason: format!("a probe row beyond the data's {} samples", data.len()),
             });
@@ -126,7 +126,7 @@ impl Touches {
                 w: &mut w,
                 counts: &mut counts,
             };
-            model.step(&mut view, data.sample(i), lr);
+            model.step(&mut view, data.sample(i), Step { lr, epoch: 0, index: i });
         }
         let writes = counts.iter().map(|&c| u64::from(c)).sum();
         Ok(Touches {

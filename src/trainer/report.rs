@@ -59,20 +59,61 @@ pub struct Report {
     /// The loss curve, sampled [`evals_per_epoch`](crate::Trainer::evals_per_epoch)
     /// times per epoch.
     pub trace: Vec<TracePoint>,
-    /// Whether the per-epoch callback stopped training early.
-    pub stopped_early: bool,
-    /// Where a raised [`StopFlag`](crate::trainer::StopFlag) stopped the
-    /// run, if one did (that partial epoch has no entry in `epochs`).
-    pub interrupted: Option<Interruption>,
 }
 
-/// Where a run was stopped by its [`StopFlag`](crate::trainer::StopFlag).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Interruption {
-    /// The epoch (from 0) that was in progress.
-    pub epoch: usize,
-    /// Samples of that epoch applied before the workers stopped.
-    pub samples: u64,
+/// How a training run ended. Every ending hands back usable weights
+/// ([`Trained::weights`]); none of them is an error.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every epoch ran.
+    Finished,
+    /// The per-epoch callback ([`Job::on_epoch`](crate::trainer::Job::on_epoch))
+    /// returned [`Control::Stop`](crate::Control::Stop) after `epoch`.
+    StoppedEarly {
+        /// The last epoch run, from 0.
+        epoch: usize,
+    },
+    /// A raised [`StopFlag`](crate::trainer::StopFlag) stopped the workers
+    /// in `epoch` (that partial epoch has no entry in
+    /// [`Report::epochs`]); the weights are as they were then.
+    Interrupted {
+        /// The epoch in progress, from 0.
+        epoch: usize,
+        /// Samples of that epoch applied before the workers stopped.
+        samples: u64,
+    },
+    /// A loss or weight became NaN or infinite at the end of `epoch`: the
+    /// weights are those after the last epoch that ended finite (the
+    /// initial ones if `epoch` is the first run).
+    Diverged {
+        /// The epoch whose end found the non-finite value, from 0.
+        epoch: usize,
+        /// What was non-finite.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the run diverged.
+    pub fn diverged(&self) -> bool {
+        matches!(self, Outcome::Diverged { .. })
+    }
+
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Finished => f.write_str("finished"),
+            Outcome::StoppedEarly { epoch } => write!(f, "stopped early by the epoch callback after epoch {epoch}"),
+            Outcome::Interrupted { epoch, samples } => write!(f, "stopped in epoch {epoch} after {samples} samples"),
+            Outcome::Diverged { epoch, reason } => write!(
+                f,
+                "training diverged in epoch {epoch}: {reason}; the last finite weights (after {epoch} complete epoch(s)) are kept"
+            ),
+        }
+    }
 }
 
 impl Report {
@@ -136,20 +177,29 @@ impl fmt::Display for Report {
         for e in &self.epochs {
             writeln!(f, "{e}")?;
         }
-        if let Some(i) = self.interrupted {
-            writeln!(f, "(stopped in epoch {} after {} samples)", i.epoch, i.samples)?;
-        } else if self.stopped_early {
-            writeln!(f, "(stopped early by the epoch callback)")?;
-        }
         Ok(())
     }
 }
 
-/// A finished training run: the final weights and the whole report.
+/// A training run's result: the weights, the report and how it ended.
 #[derive(Clone, Debug)]
 pub struct Trained {
-    /// The final weights (the iterate average, when averaging was on).
+    /// The final weights (the iterate average, when averaging was on); never
+    /// NaN or infinite (see [`Outcome::Diverged`]).
     pub weights: Vec<f32>,
     /// What happened, epoch by epoch.
     pub report: Report,
+    /// How the run ended.
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for Trained {
+    /// The report's table, then how the run ended unless it simply finished.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.report)?;
+        if self.outcome != Outcome::Finished {
+            writeln!(f, "({})", self.outcome)?;
+        }
+        Ok(())
+    }
 }

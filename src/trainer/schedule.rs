@@ -2,7 +2,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A step-size schedule: the learning rate for the sample at global position
 /// `t` (counting every sample of every epoch, in shuffled order) in `epoch`.

@@ -13,11 +13,11 @@ use crate::sync::{AtomicBool, Ordering};
 /// buffers (a `Batched` buffer, `HotCold`'s hot weights, a replica's
 /// change) and stops: the weights handed back are consistent — every sample
 /// taken was applied whole — and the report says where the run stopped
-/// ([`Report::interrupted`](crate::trainer::Report::interrupted)). Clones
+/// ([`Outcome::Interrupted`](crate::trainer::Outcome::Interrupted)). Clones
 /// share one flag.
 ///
 /// ```
-/// use wildsgd::trainer::StopFlag;
+/// use wildsgd::trainer::{Outcome, StopFlag};
 /// use wildsgd::{data::Synthetic, Linear, Loss, Trainer};
 ///
 /// let data = Synthetic { rows: 2000, features: 100, ..Synthetic::default() }.generate()?;
@@ -25,8 +25,7 @@ use crate::sync::{AtomicBool, Ordering};
 /// let stop = StopFlag::new();
 /// stop.raise(); // raised before the run: it stops at once, with the initial weights
 /// let trained = Trainer::new().threads(2).stop_flag(stop).fit(&model, &data)?;
-/// let at = trained.report.interrupted.unwrap();
-/// assert_eq!((at.epoch, at.samples), (0, 0));
+/// assert_eq!(trained.outcome, Outcome::Interrupted { epoch: 0, samples: 0 });
 /// assert!(trained.report.epochs.is_empty());
 /// # Ok::<(), wildsgd::Error>(())
 /// ```

@@ -481,10 +481,10 @@ impl Run {
     pub fn start_weights<M: Model>(&self, model: &M) -> Result<Vec<f32>, Error> {
         match &self.resume {
             Some(c) => {
-                if c.weights.len() != model.dim() {
+                if c.weights.len() != model.n_weights() {
                     return Err(Error::LengthMismatch {
                         what: "checkpoint weights",
-                        expected: model.dim(),
+                        expected: model.n_weights(),
                         found: c.weights.len(),
                     });
                 }
@@ -492,8 +492,8 @@ impl Run {
             }
             None => {
                 // The initial vector, the store and the trainer's copies.
-                wildsgd::limits::check_weights("the model", model.dim() as u64, 4)?;
-                let mut init = vec![0.0f32; model.dim()];
+                wildsgd::limits::check_weights("the model", model.n_weights() as u64, 4)?;
+                let mut init = vec![0.0f32; model.n_weights()];
                 model.init(&mut init, self.a.seed());
                 Ok(init)
             }

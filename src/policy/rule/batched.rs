@@ -1,4 +1,4 @@
-use super::{UpdateRule, Worker};
+use crate::policy::{UpdateRule, Worker};
 use crate::model::{Weights, WeightsMut};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
@@ -16,13 +16,13 @@ use crate::sync::{AtomicF32, Ordering::Relaxed};
 /// version converges.) Contention on hot weights drops by up to `size`
 /// times: one `fetch_add` per touched weight per batch instead of one per
 /// sample. No contribution is lost or applied twice (`fetch_add`), and
-/// `size = 1` is exactly [`AtomicAdd`](super::AtomicAdd).
+/// `size = 1` is exactly [`AtomicAdd`](super::AtomicAddRule).
 /// The buffer is a dense `f32` array of the model's dimension plus a list of
 /// touched indices, allocated once per worker and reused, so the
 /// per-sample path allocates nothing once the touched list has grown to a
 /// batch's size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Batched {
+pub struct BatchedRule {
     /// Samples per flush (at least 1).
     pub size: usize,
 }
@@ -44,7 +44,7 @@ pub struct BatchedView<'a> {
     touched: Vec<u32>,
 }
 
-impl UpdateRule for Batched {
+impl UpdateRule for BatchedRule {
     type Worker<'a> = BatchedWorker<'a>;
 
     fn worker<'a>(&'a self, store: &'a WeightStore) -> BatchedWorker<'a> {
@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn flushes_every_size_samples_and_on_finish() {
         let store = WeightStore::zeros(3);
-        let rule = Batched { size: 2 };
+        let rule = BatchedRule { size: 2 };
         let mut w = rule.worker(&store);
         w.update(|v| {
             v.add(0, 1.0);
@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn a_delta_returning_to_zero_is_not_applied_twice() {
         let store = WeightStore::zeros(1);
-        let mut w = Batched { size: 10 }.worker(&store);
+        let mut w = BatchedRule { size: 10 }.worker(&store);
         w.update(|v| {
             v.add(0, 1.0);
             v.add(0, -1.0);
@@ -164,7 +164,7 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    let rule = Batched { size: 7 };
+                    let rule = BatchedRule { size: 7 };
                     let mut w = rule.worker(&store);
                     for _ in 0..1000 {
                         w.update(|v| {

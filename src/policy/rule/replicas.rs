@@ -1,4 +1,4 @@
-use super::{UpdateRule, Worker};
+use crate::policy::{UpdateRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
@@ -27,7 +27,7 @@ pub enum Merge {
 /// replica's change since its last merge (scaled by [`Merge`]), and reloads
 /// the shared value into the replica. Its cost, one pass over all weights,
 /// is spread over `every` samples, so pick `every` at least comparable to
-/// the dimension divided by the weights a sample touches. Replicas win when
+/// the dimension divided by the weights a sample touches. ReplicasRule win when
 /// every sample writes most of the model (dense softmax, small models):
 /// there a shared array has every line contended on every sample.
 ///
@@ -35,11 +35,11 @@ pub enum Merge {
 /// and the replica's base moves to what it merged); weights are never torn.
 ///
 /// ```
-/// use wildsgd::policy::{Merge, Replicas, UpdateRule, Worker};
+/// use wildsgd::policy::{Merge, ReplicasRule, UpdateRule, Worker};
 /// use wildsgd::{WeightStore, WeightsMut};
 ///
 /// let store = WeightStore::zeros(2);
-/// let rule = Replicas { every: 2, merge: Merge::Average, workers: 2 };
+/// let rule = ReplicasRule { every: 2, merge: Merge::Average, workers: 2 };
 /// let mut w = rule.worker(&store);
 /// w.update(|v| v.add(0, 4.0));
 /// assert_eq!(store.get(0), 0.0); // still private
@@ -47,7 +47,7 @@ pub enum Merge {
 /// assert_eq!(store.snapshot(), vec![2.0, 1.0]); // half of the change: one of two workers
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Replicas {
+pub struct ReplicasRule {
     /// Samples between merges (at least 1).
     pub every: usize,
     /// How changes are merged.
@@ -68,7 +68,7 @@ pub struct ReplicaWorker<'a> {
     pending: usize,
 }
 
-impl UpdateRule for Replicas {
+impl UpdateRule for ReplicasRule {
     type Worker<'a> = ReplicaWorker<'a>;
 
     fn worker<'a>(&'a self, store: &'a WeightStore) -> ReplicaWorker<'a> {
@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn sum_merges_whole_changes_and_reloads_others_progress() {
         let store = WeightStore::zeros(2);
-        let rule = Replicas {
+        let rule = ReplicasRule {
             every: 2,
             merge: Merge::Sum,
             workers: 4,
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn average_of_workers_that_merge_together_is_the_mean() {
         let store = WeightStore::from_slice(&[1.0]);
-        let rule = Replicas {
+        let rule = ReplicasRule {
             every: 100,
             merge: Merge::Average,
             workers: 2,
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn dropping_a_worker_merges_it() {
         let store = WeightStore::zeros(1);
-        let rule = Replicas {
+        let rule = ReplicasRule {
             every: 10,
             merge: Merge::Sum,
             workers: 1,
@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn concurrent_sum_merges_lose_nothing() {
         let store = WeightStore::zeros(3);
-        let rule = Replicas {
+        let rule = ReplicasRule {
             every: 7,
             merge: Merge::Sum,
             workers: 4,

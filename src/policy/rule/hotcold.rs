@@ -1,4 +1,4 @@
-use super::{Touches, UpdateRule, Worker};
+use crate::policy::{Touches, UpdateRule, Worker};
 use crate::model::{Weights, WeightsMut};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
@@ -12,12 +12,12 @@ pub const MAX_HOT: usize = u16::MAX as usize - 1;
 /// other weight is updated Hogwild!-style (Relaxed load, then store).
 ///
 /// Why: on skewed sparse data a few weights (the most frequent features, a
-/// bias) are written by almost every sample. Under plain [`Racy`](super::Racy)
+/// bias) are written by almost every sample. Under plain [`Racy`](super::RacyRule)
 /// their cache lines bounce between all cores on every sample, which is what
 /// caps a naive Hogwild! loop at a few times the sequential speed. Buffering
 /// only those weights turns `every` contended writes into one `fetch_add`,
 /// while the long tail of rarely written weights keeps the zero-overhead
-/// racy update (buffering all of them, as [`Batched`](struct@super::Batched)
+/// racy update (buffering all of them, as [`Batched`](BatchedRule)
 /// does, pays a touched-list entry for each).
 ///
 /// Reads of a hot weight see the shared value plus the worker's pending
@@ -25,17 +25,17 @@ pub const MAX_HOT: usize = u16::MAX as usize - 1;
 /// contribution is lost or applied twice; cold weights keep `Racy`'s
 /// semantics (a concurrent update may be lost, none is torn).
 ///
-/// Which weights are hot is data-dependent: [`Touches::probe`](super::Touches::probe)
+/// Which weights are hot is data-dependent: [`Touches::probe`](crate::policy::Touches::probe)
 /// counts the writes a model's steps make on a sample of the data, and
-/// [`Policy::HotCold`](super::Policy::HotCold) picks the weights written in
+/// [`Policy::HotCold`](crate::policy::Policy::HotCold) picks the weights written in
 /// at least `1/every` of the probed samples (at most `hot` of them).
 ///
 /// ```
-/// use wildsgd::policy::{HotCold, UpdateRule, Worker};
+/// use wildsgd::policy::{HotColdRule, UpdateRule, Worker};
 /// use wildsgd::{WeightStore, Weights, WeightsMut};
 ///
 /// let store = WeightStore::zeros(4);
-/// let rule = HotCold::new(&[1], 4, 2).unwrap(); // weight 1 is hot; merge every 2 samples
+/// let rule = HotColdRule::new(&[1], 4, 2).unwrap(); // weight 1 is hot; merge every 2 samples
 /// let mut w = rule.worker(&store);
 /// w.update(|v| {
 ///     v.add(0, 1.0); // cold: straight to the store
@@ -47,7 +47,7 @@ pub const MAX_HOT: usize = u16::MAX as usize - 1;
 /// assert_eq!(store.snapshot(), vec![1.0, 6.0, 0.0, 0.0]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HotCold {
+pub struct HotColdRule {
     /// Each weight's buffer slot: its rank among the hot weights, or
     /// `hot.len()` (a slot that stays zero) for cold ones.
     slots: Vec<u16>,
@@ -57,11 +57,11 @@ pub struct HotCold {
     every: usize,
 }
 
-impl HotCold {
+impl HotColdRule {
     /// A split of a `dim`-weight model whose hot weights are `hot` (distinct
     /// indices below `dim`), merged every `every` samples (at least 1).
-    pub fn new(hot: &[usize], dim: usize, every: usize) -> Result<Self, crate::Error> {
-        let bad = |reason: String| crate::Error::InvalidParameter {
+    pub fn new(hot: &[usize], dim: usize, every: usize) -> Result<Self, crate::error::Error> {
+        let bad = |reason: String| crate::error::Error::InvalidParameter {
             name: "hot weights",
             reason,
         };
@@ -69,7 +69,7 @@ impl HotCold {
             return Err(bad(format!("{dim} weights; at most {} are supported", u32::MAX)));
         }
         if every == 0 {
-            return Err(crate::Error::InvalidParameter {
+            return Err(crate::error::Error::InvalidParameter {
                 name: "merge interval",
                 reason: "must be at least 1 sample".into(),
             });
@@ -95,7 +95,7 @@ impl HotCold {
         for (k, &j) in sorted.iter().enumerate() {
             slots[j as usize] = k as u16;
         }
-        Ok(HotCold {
+        Ok(HotColdRule {
             slots,
             hot: sorted,
             dim,
@@ -103,11 +103,11 @@ impl HotCold {
         })
     }
 
-    /// The split [`Policy::HotCold { hot, every }`](super::Policy::HotCold)
+    /// The split [`Policy::HotCold { hot, every }`](crate::policy::Policy::HotCold)
     /// makes from a probe of the problem: the weights written in at least
     /// 1 of `every` probed samples, at most `hot` (and [`MAX_HOT`]) of them,
     /// the most written first.
-    pub fn from_touches(touches: &Touches, dim: usize, hot: usize, every: usize) -> Result<Self, crate::Error> {
+    pub fn from_touches(touches: &Touches, dim: usize, hot: usize, every: usize) -> Result<Self, crate::error::Error> {
         // `every = 0` marks nothing hot (a rate of infinity) and `new` rejects it.
         let hot = touches.written_at_least(1.0 / every as f64, hot.min(MAX_HOT));
         Self::new(&hot, dim, every)
@@ -157,12 +157,12 @@ pub struct HotColdView<'a> {
     scratch: AtomicF32,
 }
 
-impl UpdateRule for HotCold {
+impl UpdateRule for HotColdRule {
     type Worker<'a> = HotColdWorker<'a>;
 
     fn worker<'a>(&'a self, store: &'a WeightStore) -> HotColdWorker<'a> {
         let shared = store.atomics();
-        assert_eq!(shared.len(), self.dim, "a HotCold split for a store of another size");
+        assert_eq!(shared.len(), self.dim, "a HotColdRule split for a store of another size");
         HotColdWorker {
             view: HotColdView {
                 shared,
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn hot_weights_merge_every_interval_and_on_finish_and_drop() {
         let store = WeightStore::zeros(3);
-        let rule = HotCold::new(&[2, 0], 3, 3).unwrap();
+        let rule = HotColdRule::new(&[2, 0], 3, 3).unwrap();
         assert_eq!(rule.hot(), &[0, 2]);
         let mut w = rule.worker(&store);
         w.update(|v| {
@@ -271,12 +271,12 @@ mod tests {
     #[test]
     fn no_hot_weights_is_racy_and_all_hot_is_batched() {
         let cold = WeightStore::zeros(2);
-        let none = HotCold::new(&[], 2, 4).unwrap();
+        let none = HotColdRule::new(&[], 2, 4).unwrap();
         let mut w = none.worker(&cold);
         w.update(|v| v.add(1, 1.5));
         assert_eq!(cold.get(1), 1.5);
         let all = WeightStore::zeros(2);
-        let rule = HotCold::new(&[0, 1], 2, 2).unwrap();
+        let rule = HotColdRule::new(&[0, 1], 2, 2).unwrap();
         let mut w = rule.worker(&all);
         w.update(|v| v.add(1, 1.5));
         assert_eq!(all.get(1), 0.0);
@@ -286,15 +286,15 @@ mod tests {
 
     #[test]
     fn bad_splits_are_errors() {
-        assert!(HotCold::new(&[3], 3, 1).unwrap_err().to_string().contains("index 3"));
-        assert!(HotCold::new(&[1, 1], 3, 1).unwrap_err().to_string().contains("twice"));
-        assert!(HotCold::new(&[1], 3, 0).is_err());
+        assert!(HotColdRule::new(&[3], 3, 1).unwrap_err().to_string().contains("index 3"));
+        assert!(HotColdRule::new(&[1, 1], 3, 1).unwrap_err().to_string().contains("twice"));
+        assert!(HotColdRule::new(&[1], 3, 0).is_err());
     }
 
     #[test]
     fn concurrent_hot_merges_lose_nothing() {
         let store = WeightStore::zeros(2);
-        let rule = HotCold::new(&[0], 2, 7).unwrap();
+        let rule = HotColdRule::new(&[0], 2, 7).unwrap();
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {

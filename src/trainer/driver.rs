@@ -1,0 +1,356 @@
+//! The one epoch loop. Every way of training — a job under any policy, the
+//! plain baseline, the mesh, word2vec's per-epoch pairs — is an [`Engine`]
+//! driven here, so orders, schedules, evaluation points, tail averaging, the
+//! divergence guard, stop requests, hooks and reports behave the same for all.
+
+use std::time::Instant;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::SeedableRng;
+
+use super::report::{EpochReport, Outcome, Report, TracePoint, Trained};
+use super::{epoch_order, Control, EpochReportHook, Schedule, Trainer, WeightsHook};
+use crate::data::Dataset;
+use crate::error::Error;
+
+/// The minimum number of points at which tail averaging samples the iterates.
+const AVERAGE_POINTS: usize = 16;
+
+/// How one epoch's updates are applied, and how the weights they produce are
+/// read; the driver around it is shared.
+pub(crate) trait Engine {
+    /// The dataset the engine trains on.
+    type Data: Dataset + ?Sized;
+    /// The name reports give the policy.
+    fn name(&self) -> String;
+    /// Worker threads.
+    fn threads(&self) -> usize;
+    /// Checks that `data` fits the model(s) before it is trained on.
+    fn validate(&self, data: &Self::Data) -> Result<(), Error>;
+    /// Applies the samples `order` names, in one epoch whose workers live
+    /// throughout it: at each of `points` (non-decreasing positions in
+    /// `order`) every worker stops after the samples before it and `pause`
+    /// runs with the workers idle and nothing merged. Returns the samples
+    /// applied: all of them unless a raised stop flag ended the epoch early.
+    fn epoch(
+        &mut self,
+        data: &Self::Data,
+        sched: &Schedule,
+        epoch: usize,
+        order: &[u32],
+        points: &[usize],
+        pause: &mut dyn FnMut(&Self),
+    ) -> u64;
+    /// The training objective (mean loss plus penalty) over `rows` of `data`
+    /// (all of them when `None`) and the accuracy for classifiers.
+    fn objective(&self, pool: &rayon::ThreadPool, data: &Self::Data, rows: Option<&[u32]>, epoch: usize) -> (f64, Option<f64>);
+    /// The mean loss on validation data, and its accuracy.
+    fn validation(&self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) -> (f64, Option<f64>);
+    /// Whether every weight is finite.
+    fn all_finite(&self) -> bool;
+    /// Copies all weights into `out`.
+    fn snapshot_into(&self, out: &mut Vec<f32>);
+    /// Overwrites all weights.
+    fn load(&mut self, weights: &[f32]);
+    /// Called after each epoch that ended finite (the mesh records its
+    /// cortices' losses here).
+    fn end_epoch(&mut self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) {
+        let _ = (pool, data, epoch);
+    }
+}
+
+/// Training data that may change from epoch to epoch: word2vec re-draws its
+/// skip-gram pairs (sub-sampling and windows) for every epoch.
+///
+/// ```
+/// use wildsgd::data::Pairs;
+/// use wildsgd::trainer::EpochData;
+/// use wildsgd::Error;
+///
+/// /// Epoch `e` trains on the first `e + 1` pairs.
+/// struct Growing { all: Vec<(u32, u32)>, now: Pairs }
+/// impl EpochData<Pairs> for Growing {
+///     fn epoch(&mut self, epoch: usize) -> Result<&Pairs, Error> {
+///         self.now = Pairs::new(self.all[..=epoch.min(self.all.len() - 1)].to_vec());
+///         Ok(&self.now)
+///     }
+/// }
+/// let mut g = Growing { all: vec![(0, 1), (1, 2), (2, 0)], now: Pairs::default() };
+/// assert_eq!(g.epoch(1)?.as_slice(), &[(0, 1), (1, 2)]);
+/// # Ok::<(), Error>(())
+/// ```
+pub trait EpochData<D: ?Sized> {
+    /// The data of `epoch`. Called in increasing epoch order, and possibly
+    /// twice for the first epoch (once to probe the policy): the same epoch
+    /// must give the same data.
+    fn epoch(&mut self, epoch: usize) -> Result<&D, Error>;
+}
+
+/// Where a job's training data comes from.
+pub(crate) enum Train<'a, D: ?Sized> {
+    /// The same data every epoch.
+    Fixed(&'a D),
+    /// Data made for each epoch.
+    PerEpoch(Box<dyn EpochData<D> + 'a>),
+}
+
+impl<D: ?Sized> Train<'_, D> {
+    pub(crate) fn get(&mut self, epoch: usize) -> Result<&D, Error> {
+        match self {
+            Train::Fixed(d) => Ok(*d),
+            Train::PerEpoch(src) => src.epoch(epoch),
+        }
+    }
+
+    fn fixed(&self) -> bool {
+        matches!(self, Train::Fixed(_))
+    }
+}
+
+/// The caller's callbacks.
+#[derive(Default)]
+pub(crate) struct Hooks<'a> {
+    pub(crate) on_epoch: Option<EpochReportHook<'a>>,
+    pub(crate) on_weights: Option<WeightsHook<'a>>,
+}
+
+/// Training data must be non-empty, and sample orders are `u32`s.
+pub(crate) fn check_training_len(n: usize) -> Result<(), Error> {
+    if n == 0 {
+        return Err(Error::EmptyDataset { what: "training" });
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::InvalidParameter {
+            name: "training data",
+            reason: format!("{n} samples; at most {} are supported", u32::MAX),
+        });
+    }
+    Ok(())
+}
+
+/// The fixed seeded subset of `n` rows the training loss is measured on.
+fn loss_subset(t: &Trainer, n: usize) -> Option<Vec<u32>> {
+    t.loss_rows.filter(|&k| k < n).map(|k| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(t.seed ^ 0x005E_ED0F_1055);
+        let mut rows: Vec<u32> = rand::seq::index::sample(&mut rng, n, k)
+            .iter()
+            .map(|i| i as u32)
+            .collect();
+        rows.sort_unstable();
+        rows
+    })
+}
+
+/// The pause points of one epoch of `n` samples with `evals` evaluation
+/// segments, each cut into `subs` averaging sub-segments: every inner
+/// boundary, in order. Point `i` ends an evaluation segment when
+/// `(i + 1) % subs == 0`.
+fn pause_points(n: usize, evals: usize, subs: usize, out: &mut Vec<usize>) {
+    out.clear();
+    for s in 0..evals {
+        let (start, end) = (s * n / evals, (s + 1) * n / evals);
+        for u in 1..=subs {
+            if s + 1 == evals && u == subs {
+                break; // the epoch's end is not a pause
+            }
+            out.push(start + u * (end - start) / subs);
+        }
+    }
+}
+
+/// Runs `engine` for the trainer's epochs on `train`.
+pub(crate) fn drive<E: Engine>(
+    t: &Trainer,
+    engine: &mut E,
+    train: &mut Train<'_, E::Data>,
+    valid: Option<&E::Data>,
+    mut hooks: Hooks<'_>,
+    pool: &rayon::ThreadPool,
+) -> Result<Trained, Error> {
+    t.check()?;
+    if let Some(v) = valid {
+        if v.is_empty() {
+            return Err(Error::EmptyDataset { what: "validation" });
+        }
+        engine.validate(v).map_err(|e| e.in_dataset("validation"))?;
+    }
+    let mut report = Report {
+        policy: engine.name(),
+        threads: engine.threads(),
+        ..Report::default()
+    };
+    let mut last_finite = Vec::new();
+    engine.snapshot_into(&mut last_finite);
+    let (mut order, mut points) = (Vec::new(), Vec::new());
+    let (mut avg_sum, mut scratch) = (Vec::new(), Vec::new());
+    let (mut total_samples, mut total_seconds) = (0u64, 0.0f64);
+    let k = t.evals_per_epoch;
+    let mut checked: Option<usize> = None; // the length of the data last validated
+    let mut loss_rows: Option<Vec<u32>> = None;
+
+    for epoch in t.start_epoch..t.epochs {
+        let fixed = train.fixed();
+        let data = train.get(epoch)?;
+        let n = data.len();
+        if checked != Some(n) || !fixed {
+            check_training_len(n)?;
+            engine.validate(data).map_err(|e| e.in_dataset("training"))?;
+            loss_rows = loss_subset(t, n);
+            checked = Some(n);
+        }
+        let rows = loss_rows.as_deref();
+        let epoch_start = Instant::now();
+        order.resize(n, 0);
+        epoch_order(t.seed, epoch, &mut order);
+        let average = t.average && epoch + 1 == t.epochs;
+        // Averaging samples the iterates at AVERAGE_POINTS (or more) evenly
+        // spaced points of the epoch: exact under every policy and thread
+        // count, and nothing added to the per-sample path.
+        let subs = if average { AVERAGE_POINTS.div_ceil(k) } else { 1 };
+        pause_points(n, k, subs, &mut points);
+        if average {
+            avg_sum.clear();
+            avg_sum.resize(last_finite.len(), 0.0f64);
+        }
+
+        let (mut paused, mut pause_seconds, mut eval_seconds) = (0usize, 0.0f64, 0.0f64);
+        let clock = Instant::now();
+        let mut pause = |e: &E| {
+            let i = paused;
+            paused += 1;
+            if t.stop_requested() {
+                return; // the epoch is being abandoned: measure nothing
+            }
+            let pause_clock = Instant::now();
+            if average {
+                e.snapshot_into(&mut scratch);
+                for (a, &w) in avg_sum.iter_mut().zip(&scratch) {
+                    *a += f64::from(w);
+                }
+            }
+            if (i + 1) % subs == 0 {
+                let s = (i + 1) / subs - 1;
+                let eval_clock = Instant::now();
+                let (loss, _) = e.objective(pool, data, rows, epoch);
+                eval_seconds += eval_clock.elapsed().as_secs_f64();
+                report.trace.push(TracePoint {
+                    epoch,
+                    samples: total_samples + ((s + 1) * n / k) as u64,
+                    update_seconds: total_seconds + (clock.elapsed().as_secs_f64() - pause_seconds),
+                    loss,
+                });
+            }
+            pause_seconds += pause_clock.elapsed().as_secs_f64();
+        };
+        let applied = engine.epoch(data, &t.schedule, epoch, &order, &points, &mut pause);
+        let update_seconds = clock.elapsed().as_secs_f64() - pause_seconds;
+        if t.stop_requested() {
+            if engine.all_finite() {
+                engine.snapshot_into(&mut last_finite);
+            }
+            return Ok(Trained {
+                weights: last_finite,
+                report,
+                outcome: Outcome::Interrupted { epoch, samples: applied },
+            });
+        }
+        if average {
+            // The epoch's end is the last of the k * subs points.
+            engine.snapshot_into(&mut scratch);
+            let points = (k * subs) as f64;
+            for (w, &a) in scratch.iter_mut().zip(&avg_sum) {
+                *w = ((a + f64::from(*w)) / points) as f32;
+            }
+            engine.load(&scratch);
+        }
+        total_samples += n as u64;
+        total_seconds += update_seconds;
+
+        let clock = Instant::now();
+        let (loss, train_accuracy) = engine.objective(pool, data, rows, epoch);
+        let (valid_loss, valid_accuracy) = match valid {
+            Some(v) => {
+                let (l, a) = engine.validation(pool, v, epoch);
+                (Some(l), a)
+            }
+            None => (None, None),
+        };
+        eval_seconds += clock.elapsed().as_secs_f64();
+        report.trace.push(TracePoint {
+            epoch,
+            samples: total_samples,
+            update_seconds: total_seconds,
+            loss,
+        });
+        // The divergence guard: nothing non-finite is handed back as a model.
+        let bad = if !loss.is_finite() {
+            Some(format!("the training loss is {loss}"))
+        } else if let Some(l) = valid_loss.filter(|l| !l.is_finite()) {
+            Some(format!("the validation loss is {l}"))
+        } else if !engine.all_finite() {
+            Some("a weight is NaN or infinite".to_string())
+        } else {
+            None
+        };
+        if let Some(reason) = bad {
+            return Ok(Trained {
+                weights: last_finite,
+                report,
+                outcome: Outcome::Diverged { epoch, reason },
+            });
+        }
+        engine.end_epoch(pool, data, epoch);
+        engine.snapshot_into(&mut last_finite);
+        report.epochs.push(EpochReport {
+            epoch,
+            learning_rate: t.schedule.rate(epoch, (epoch * n) as u64),
+            samples: n as u64,
+            update_seconds,
+            samples_per_sec: n as f64 / update_seconds,
+            train_loss: loss,
+            train_accuracy,
+            valid_loss,
+            valid_accuracy,
+            eval_seconds,
+            wall_seconds: epoch_start.elapsed().as_secs_f64(),
+        });
+        if let Some(f) = hooks.on_weights.as_mut() {
+            f(epoch, &last_finite)?;
+        }
+        let stop = hooks
+            .on_epoch
+            .as_mut()
+            .is_some_and(|f| f(report.epochs.last().expect("just pushed")) == Control::Stop);
+        if stop && epoch + 1 < t.epochs {
+            return Ok(Trained {
+                weights: last_finite,
+                report,
+                outcome: Outcome::StoppedEarly { epoch },
+            });
+        }
+    }
+    Ok(Trained {
+        weights: last_finite,
+        report,
+        outcome: Outcome::Finished,
+    })
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::pause_points;
+
+    #[test]
+    fn pause_points_are_the_inner_boundaries() {
+        let mut p = Vec::new();
+        pause_points(100, 1, 1, &mut p);
+        assert!(p.is_empty());
+        pause_points(100, 4, 1, &mut p);
+        assert_eq!(p, [25, 50, 75]);
+        pause_points(100, 2, 2, &mut p);
+        assert_eq!(p, [25, 50, 75]);
+        pause_points(10, 1, 16, &mut p);
+        assert_eq!(p.len(), 15);
+        assert!(p.windows(2).all(|w| w[0] <= w[1]) && p.iter().all(|&x| x <= 10));
+    }
+}
