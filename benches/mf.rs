@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use wildsgd::data::{read_ratings, Dataset, Ratings, SyntheticRatings};
 use wildsgd::model::MatrixFactorization;
+use wildsgd::model::Step;
 use wildsgd::trainer::epoch_order;
 use wildsgd::{Model, Policy, Schedule, Trainer};
 
@@ -92,7 +93,7 @@ fn plain_epoch(model: &MatrixFactorization, data: &Ratings, init: &[f32], order:
     epoch_order(seed, 0, order);
     let clock = Instant::now();
     for &i in order.iter() {
-        model.step(&mut w[..], data.sample(i as usize), LR);
+        model.step(&mut w[..], data.sample(i as usize), Step::new(LR));
     }
     let t = clock.elapsed();
     std::hint::black_box(&w);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use wildsgd::data::{read_metis, Graph, Pairs};
-use wildsgd::model::{sgns_job, Sgns, UnigramTable};
+use wildsgd::model::{Sgns, UnigramTable};
 use wildsgd::{Policy, Schedule, Trainer};
 
 fn thread_counts() -> Vec<usize> {
@@ -84,7 +84,7 @@ fn main() {
         let mut total = Duration::ZERO;
         for i in 0..iters {
             let t = t.clone().seed(i);
-            let r = sgns_job(&t, &model, &pairs).run().expect("training runs");
+            let r = t.fit(&model, &pairs).expect("training runs");
             total += Duration::from_secs_f64(r.report.update_seconds());
         }
         total

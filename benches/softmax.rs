@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use wildsgd::data::{read_libsvm, CsrDataset, Dataset, LibsvmOptions};
+use wildsgd::model::Step;
 use wildsgd::model::{Softmax, SyntheticClasses};
 use wildsgd::trainer::epoch_order;
 use wildsgd::{Model, Policy, Schedule, Trainer};
@@ -68,7 +69,7 @@ fn plain_epoch(model: &Softmax, data: &CsrDataset, seed: u64, order: &mut [u32])
     epoch_order(seed, 0, order);
     let clock = Instant::now();
     for (p, &i) in order.iter().enumerate() {
-        model.step(&mut w, data.sample(i as usize), SCHEDULE.rate(0, p as u64));
+        model.step(&mut w, data.sample(i as usize), Step::new(SCHEDULE.rate(0, p as u64)));
     }
     let t = clock.elapsed();
     std::hint::black_box(&w);

@@ -240,7 +240,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 let cmp: Comparison = match outcome {
                     Ok(cmp) => cmp,
                     // A diverged parallel run is as different as it gets; report it and go on.
-                    Err(Error::Diverged(d)) => {
+                    Err(Error::Diverged { epoch: diverged_at, .. }) => {
                         let seq = harness.sequential()?;
                         let seq_losses: Vec<f64> = seq.iter().map(|r| r.final_loss).collect();
                         let k = seq_losses.len() as f64;
@@ -250,7 +250,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         println!(
                             "{name:<9} {label:<11} {threads:>7} {:>20} {:>20} {:>8} {:>20} {:>10} {:>6} {:>8}",
                             format!("{seq_mean:.5} ± {seq_sd:.5}"),
-                            format!("diverged (epoch {})", d.epoch),
+                            format!("diverged (epoch {diverged_at})"),
                             "-",
                             "-",
                             "different",

@@ -13,7 +13,7 @@
 //! edges against as many random non-edges, and samples/s at 1 and 2 threads.
 
 use wildsgd::data::{read_metis, Pairs};
-use wildsgd::model::{sgns_job, Sgns, UnigramTable};
+use wildsgd::model::{Sgns, UnigramTable};
 use wildsgd::{Policy, Schedule, Trainer};
 
 fn main() {
@@ -57,7 +57,7 @@ fn run() -> Result<(), wildsgd::Error> {
                 samples: (epochs * pairs.as_slice().len()) as u64,
             })
             .seed(1);
-        let trained = sgns_job(&trainer, &model, &pairs).run()?;
+        let trained = trainer.fit(&model, &pairs)?;
         let r = &trained.report;
         println!(
             "{} thread(s) ({}): final loss {:.4}, {:.0} samples/s (update time), held-out link AUC {:.4}",

@@ -17,7 +17,8 @@
 //! at 1 and 2 threads.
 
 use wildsgd::data::{read_corpus, Dataset, SkipGram};
-use wildsgd::model::{corrupt_targets, train_skipgram, Sgns, UnigramTable};
+use wildsgd::model::{corrupt_targets, Sgns, UnigramTable};
+use wildsgd::word2vec::train_skipgram;
 use wildsgd::{Policy, Schedule, Trainer};
 
 fn main() {

@@ -11,8 +11,8 @@
 use std::ops::Range;
 
 use crate::data::{CsrDataset, Dataset};
-use crate::model::{Linear, Model, Step};
 use crate::error::Error;
+use crate::model::{Linear, Model, Step};
 use crate::trainer::{drive, evaluate, segment, Engine, Hooks, Schedule, Train, Trained, Trainer};
 
 /// Trains `model` on `train` with a plain single-threaded loop, using the
@@ -62,7 +62,14 @@ fn run<M: Model>(trainer: &Trainer, model: &M, train: &M::Data, segment: Segment
     let mut w = vec![0.0; model.n_weights()];
     model.init(&mut w, trainer.get_seed());
     let mut engine = Plain { model, w, segment };
-    drive(trainer, &mut engine, &mut Train::Fixed(train), None, Hooks::default(), &pool)
+    drive(
+        trainer,
+        &mut engine,
+        &mut Train::Fixed(train),
+        None,
+        Hooks::default(),
+        &pool,
+    )
 }
 
 /// The plain loop: one `Vec<f32>`, no pool, no views.
@@ -72,7 +79,15 @@ struct Plain<'m, M: Model> {
     segment: Segment<M>,
 }
 
-fn model_segment<M: Model>(m: &M, w: &mut [f32], data: &M::Data, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) {
+fn model_segment<M: Model>(
+    m: &M,
+    w: &mut [f32],
+    data: &M::Data,
+    sched: &Schedule,
+    epoch: usize,
+    order: &[u32],
+    range: Range<usize>,
+) {
     let base = (epoch * order.len()) as u64;
     for p in range {
         let lr = sched.rate(epoch, base + p as u64);
@@ -82,7 +97,15 @@ fn model_segment<M: Model>(m: &M, w: &mut [f32], data: &M::Data, sched: &Schedul
 }
 
 /// [`Linear`]'s step written out by hand on a slice.
-fn linear_segment(m: &Linear, w: &mut [f32], data: &CsrDataset, sched: &Schedule, epoch: usize, order: &[u32], range: Range<usize>) {
+fn linear_segment(
+    m: &Linear,
+    w: &mut [f32],
+    data: &CsrDataset,
+    sched: &Schedule,
+    epoch: usize,
+    order: &[u32],
+    range: Range<usize>,
+) {
     let d = m.n_features();
     let (bias, bias_scale, l2, loss) = (m.has_bias(), m.bias_rate(), m.l2_strength(), m.loss_fn());
     let base = (epoch * order.len()) as u64;
@@ -147,7 +170,13 @@ impl<M: Model> Engine for Plain<'_, M> {
         order.len() as u64
     }
 
-    fn objective(&self, pool: &rayon::ThreadPool, data: &M::Data, rows: Option<&[u32]>, epoch: usize) -> (f64, Option<f64>) {
+    fn objective(
+        &self,
+        pool: &rayon::ThreadPool,
+        data: &M::Data,
+        rows: Option<&[u32]>,
+        epoch: usize,
+    ) -> (f64, Option<f64>) {
         evaluate::objective(pool, self.model, &self.w[..], data, rows, epoch)
     }
 

@@ -859,7 +859,11 @@ impl Checkpoint {
         if model.n_weights() as u64 != dim {
             return Err(bad(
                 "dimension",
-                format!("{dim} for a {} model of {} weights", model.kind_name(), model.n_weights()),
+                format!(
+                    "{dim} for a {} model of {} weights",
+                    model.kind_name(),
+                    model.n_weights()
+                ),
             ));
         }
         Ok(Checkpoint {

@@ -66,13 +66,13 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::mesh::Mesh;
 use crate::model::{Model, Weights, WeightsMut};
 use crate::policy::{Policy, UpdateRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 use crate::trainer::{TracePoint, Trained, Trainer};
-use crate::error::Error;
 
 /// The outcome of an equivalence test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -624,7 +624,11 @@ pub fn compare_runs(
 }
 
 fn run(seed: u64, trained: Result<Trained, Error>) -> Result<Run, Error> {
-    let report = trained?.report;
+    let trained = trained?;
+    if let crate::trainer::Outcome::Diverged { epoch, reason } = trained.outcome {
+        return Err(Error::Diverged { epoch, reason });
+    }
+    let report = trained.report;
     let final_loss = report.final_loss().ok_or(Error::InvalidParameter {
         name: "run",
         reason: "the run finished no epoch".into(),

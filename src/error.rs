@@ -71,6 +71,18 @@ pub enum Error {
         /// The length given.
         found: usize,
     },
+    /// A run that had to finish diverged. Training itself never fails this
+    /// way — it hands back the last finite weights with
+    /// [`Outcome::Diverged`](crate::trainer::Outcome::Diverged); this error
+    /// is for callers that need a finished run, such as the
+    /// [equivalence harness](crate::equivalence).
+    #[error("training diverged in epoch {epoch}: {reason}")]
+    Diverged {
+        /// The epoch whose end found the non-finite value, from 0.
+        epoch: usize,
+        /// What was non-finite.
+        reason: String,
+    },
     /// The worker thread pool could not be created.
     #[error("could not start the worker thread pool: {0}")]
     ThreadPool(String),

@@ -258,7 +258,11 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     /// mesh's thread count decides parallelism). `HotCold` and `Auto` probe
     /// the cortex's own routed samples when training starts.
     pub fn cortex<M: Model<Data = D>>(mut self, name: &str, model: &'a M, policy: Policy) -> Self {
-        let policy = if policy == Policy::Sequential { Policy::Racy } else { policy };
+        let policy = if policy == Policy::Sequential {
+            Policy::Racy
+        } else {
+            policy
+        };
         self.cortices.push(Box::new(engine::ByPolicy {
             name: name.to_string(),
             model,
@@ -268,7 +272,12 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     }
 
     /// Adds a cortex trained with a custom [`UpdateRule`].
-    pub fn cortex_with_rule<M: Model<Data = D>, R: UpdateRule + 'a>(mut self, name: &str, model: &'a M, rule: R) -> Self {
+    pub fn cortex_with_rule<M: Model<Data = D>, R: UpdateRule + 'a>(
+        mut self,
+        name: &str,
+        model: &'a M,
+        rule: R,
+    ) -> Self {
         self.cortices.push(Box::new(Typed {
             name: name.to_string(),
             policy: "custom".to_string(),

@@ -211,7 +211,6 @@ pub trait Worker: Send {
     fn finish(&mut self) {}
 }
 
-
 /// What to do with the rule a [`Policy`] resolves to (see [`resolve`]):
 /// each policy's rule is its own type, so the code using it is generic.
 pub trait UseRule {
@@ -279,7 +278,9 @@ pub fn resolve<F: UseRule>(
         Policy::AtomicAdd => f.with(rule::AtomicAddRule, name),
         Policy::Locked => f.with(rule::LockedRule, name),
         Policy::Batched { size } => f.with(rule::BatchedRule { size: size.max(1) }, name),
-        Policy::HotCold { hot, every } => f.with(rule::HotColdRule::from_touches(probe()?, n_weights, hot, every)?, name),
+        Policy::HotCold { hot, every } => {
+            f.with(rule::HotColdRule::from_touches(probe()?, n_weights, hot, every)?, name)
+        }
         Policy::Replicas { every, merge } => f.with(
             rule::ReplicasRule {
                 every: every.max(1),
@@ -291,4 +292,3 @@ pub fn resolve<F: UseRule>(
         Policy::Auto => unreachable!("choose never returns Auto"),
     })
 }
-

@@ -1,7 +1,7 @@
 //! The shared weight store: a fixed-length array of atomic `f32`s.
 
-use crate::sync::{self, AtomicF32, Mutex, MutexGuard, Ordering::Relaxed};
 use crate::error::Error;
+use crate::sync::{self, AtomicF32, Mutex, MutexGuard, Ordering::Relaxed};
 
 /// A fixed-length array of atomic `f32` weights, allocated once and shared by
 /// every worker of a training run.

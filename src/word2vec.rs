@@ -65,7 +65,9 @@ impl EpochData<Pairs> for SkipGramEpochs<'_> {
 /// counts differ from it by the sub-sampling noise only.
 pub fn train_skipgram(trainer: &Trainer, model: &Sgns, corpus: &Corpus, skipgram: &SkipGram) -> Result<Trained, Error> {
     check_vocabulary(model, corpus)?;
-    trainer.job_per_epoch(model, SkipGramEpochs::new(corpus, *skipgram)).run()
+    trainer
+        .job_per_epoch(model, SkipGramEpochs::new(corpus, *skipgram))
+        .run()
 }
 
 /// A model for `corpus` must have an item for each of its words.

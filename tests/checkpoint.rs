@@ -662,7 +662,7 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
 #[test]
 fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
     use wildsgd::data::Pairs;
-    use wildsgd::model::{sgns_job, Sgns, UnigramTable};
+    use wildsgd::model::{Sgns, UnigramTable};
     let d = dir("sgns");
     // Two triangles {a,b,c} and {x,y,z}, both ways.
     let names: Vec<String> = ["a", "b", "c", "x", "y", "z"].iter().map(|s| s.to_string()).collect();
@@ -691,7 +691,7 @@ fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
             samples: 3 * pairs.as_slice().len() as u64,
         })
         .seed(2);
-    let w = sgns_job(&trainer, &model, &pairs).run().unwrap().weights;
+    let w = trainer.fit(&model, &pairs).unwrap().weights;
     let saved = SavedModel::Sgns {
         text: false,
         dim: 8,

@@ -4,7 +4,8 @@
 
 use wildsgd::data::{CsrDataset, Synthetic};
 use wildsgd::mesh::{Mesh, Routes};
-use wildsgd::policy::{choose, Merge, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS};
+use wildsgd::policy::rule::Merge;
+use wildsgd::policy::{choose, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer};
 
 fn zipf(rows: usize) -> CsrDataset {
@@ -36,7 +37,11 @@ fn the_probe_counts_every_write_of_the_models_steps() {
         "{} vs {expected}",
         t.per_sample()
     );
-    assert_eq!(t.count(model.n_weights() - 1), 3_000, "the bias is written by every sample");
+    assert_eq!(
+        t.count(model.n_weights() - 1),
+        3_000,
+        "the bias is written by every sample"
+    );
     let hot = t.written_at_least(1.0 / AUTO_EVERY as f64, usize::MAX);
     assert_eq!(hot[0], model.n_weights() - 1, "the most written first");
     assert!(hot.windows(2).all(|w| t.count(w[0]) >= t.count(w[1])));
@@ -99,7 +104,7 @@ fn auto_is_the_default_and_the_report_names_the_pick() {
     let model = Linear::new(Loss::Logistic, dense.n_features()).bias(true);
     let t = Trainer::new().threads(2).epochs(2);
     assert_eq!(t.get_policy(), Policy::Auto);
-    let job = t.job(&model, &dense);
+    let mut job = t.job(&model, &dense);
     let pick = job.choose_policy().unwrap();
     let trained = job.run().unwrap();
     assert_eq!(trained.report.policy, format!("auto:{}", pick.policy));

@@ -91,7 +91,8 @@ use std::sync::OnceLock;
 
 use wildsgd::data::{CsrDataset, Synthetic};
 use wildsgd::equivalence::{Comparison, Delayed, Harness, Verdict};
-use wildsgd::policy::{HotColdRule, Merge, ReplicasRule, Touches, UpdateRule, Worker, PROBE_SAMPLES};
+use wildsgd::policy::rule::{HotColdRule, Merge, ReplicasRule};
+use wildsgd::policy::{Touches, UpdateRule, Worker, PROBE_SAMPLES};
 use wildsgd::{Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore};
 
 /// The equivalence margin: converged training loss within 1 % of sequential.
@@ -293,7 +294,9 @@ fn squared_contention_strategies_survive_preemption_every_32_samples() {
     let cmp = preempted(&mut harness, &name, &sum(SUM_EVERY_AT_16)).unwrap();
     check(&cmp, Verdict::Equivalent);
     match preempted(&mut harness, "delayed:256", &sum(256)) {
-        Err(Error::Diverged(d)) => eprintln!("delayed:256/yield:{PREEMPT_EVERY} x16 diverged, as it should: {d}"),
+        Err(d @ Error::Diverged { .. }) => {
+            eprintln!("delayed:256/yield:{PREEMPT_EVERY} x16 diverged, as it should: {d}")
+        }
         Ok(cmp) => {
             check(&cmp, Verdict::Different);
             assert!(

@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::policy::{AtomicAddRule, BatchedRule, HotColdRule, Merge, RacyRule, ReplicasRule, Touches, UpdateRule, Worker};
+use wildsgd::model::Step;
+use wildsgd::policy::rule::{AtomicAddRule, BatchedRule, HotColdRule, Merge, RacyRule, ReplicasRule};
+use wildsgd::policy::{Touches, UpdateRule, Worker};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer, WeightStore};
 
 struct Counting;
@@ -57,7 +59,7 @@ fn pass<R: UpdateRule>(rule: &R, store: &WeightStore, model: &Linear, data: &Csr
     let mut worker = rule.worker(store);
     for i in 0..data.len() {
         let sample = data.row(i);
-        worker.update(|w| model.step(w, sample, 0.1));
+        worker.update(|w| model.step(w, sample, Step::new(0.1)));
     }
     worker.finish();
 }
@@ -76,17 +78,25 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
     assert_eq!(allocations() - before, 0, "RacyRule allocated in the per-sample path");
     let before = allocations();
     pass(&AtomicAddRule, &store, &model, &data);
-    assert_eq!(allocations() - before, 0, "AtomicAddRule allocated in the per-sample path");
+    assert_eq!(
+        allocations() - before,
+        0,
+        "AtomicAddRule allocated in the per-sample path"
+    );
     // BatchedRule allocates its buffer when the worker is made, then nothing per sample.
     let rule = BatchedRule { size: 32 };
     let mut worker = rule.worker(&store);
     let before = allocations();
     for i in 0..data.len() {
         let sample = data.row(i);
-        worker.update(|w| model.step(w, sample, 0.1));
+        worker.update(|w| model.step(w, sample, Step::new(0.1)));
     }
     worker.finish();
-    assert_eq!(allocations() - before, 0, "BatchedRule allocated in the per-sample path");
+    assert_eq!(
+        allocations() - before,
+        0,
+        "BatchedRule allocated in the per-sample path"
+    );
     drop(worker);
     // So do HotColdRule and ReplicasRule (their merges included: 5,000 samples are
     // 156 hot merges and 19 replica merges).
@@ -97,10 +107,14 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
     let before = allocations();
     for i in 0..data.len() {
         let sample = data.row(i);
-        worker.update(|w| model.step(w, sample, 0.1));
+        worker.update(|w| model.step(w, sample, Step::new(0.1)));
     }
     worker.finish();
-    assert_eq!(allocations() - before, 0, "HotColdRule allocated in the per-sample path");
+    assert_eq!(
+        allocations() - before,
+        0,
+        "HotColdRule allocated in the per-sample path"
+    );
     drop(worker);
     for merge in [Merge::Sum, Merge::Average] {
         let rule = ReplicasRule {
@@ -112,10 +126,14 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
         let before = allocations();
         for i in 0..data.len() {
             let sample = data.row(i);
-            worker.update(|w| model.step(w, sample, 0.1));
+            worker.update(|w| model.step(w, sample, Step::new(0.1)));
         }
         worker.finish();
-        assert_eq!(allocations() - before, 0, "ReplicasRule allocated in the per-sample path");
+        assert_eq!(
+            allocations() - before,
+            0,
+            "ReplicasRule allocated in the per-sample path"
+        );
     }
 
     // A whole training run allocates per run and per epoch (pool, orders,

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use wildsgd::data::{read_ratings, Dataset, Rating, Ratings, SyntheticRatings};
 use wildsgd::equivalence::{Harness, Verdict};
 use wildsgd::model::MatrixFactorization;
-use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
+use wildsgd::model::Step;
+use wildsgd::policy::rule::{AtomicAddRule, RacyRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore, Weights};
 
 #[path = "common/thread_allocations.rs"]
@@ -34,7 +36,7 @@ fn objective(m: &MatrixFactorization, w: &[f32], r: Rating) -> f64 {
             .map(|&x| f64::from(x).powi(2))
             .sum::<f64>()
     };
-    m.loss(w, r) + 0.5 * f64::from(m.l2_strength()) * (sq(m.user_row(r.user)) + sq(m.item_row(r.item)))
+    m.loss(w, r, Step::new(0.0)) + 0.5 * f64::from(m.l2_strength()) * (sq(m.user_row(r.user)) + sq(m.item_row(r.item)))
 }
 
 #[test]
@@ -49,8 +51,8 @@ fn step_matches_a_hand_computed_gradient_step() {
     let r = data.sample(0); // user 0, item 0, rating 3
                             // Score 1 + 0.5 - 0.25 + 2 * 0.5 = 2.25, so e = -0.75.
     assert_eq!(m.predict(&w, 0, 0), 2.25);
-    assert!((m.loss(&w, r) - 0.5 * 0.75 * 0.75).abs() < 1e-9);
-    m.step(&mut w, r, 0.1);
+    assert!((m.loss(&w, r, Step::new(0.0)) - 0.5 * 0.75 * 0.75).abs() < 1e-9);
+    m.step(&mut w, r, Step::new(0.1));
     let want = [
         0.5 - 0.1 * (-0.75 + 0.1 * 0.5),       // b_u
         2.0 - 0.1 * (-0.75 * 0.5 + 0.1 * 2.0), // p_u, with the old q_i
@@ -82,7 +84,7 @@ fn step_is_the_finite_difference_gradient_of_the_rating_objective() {
     w0[m.item_row(0)] = -0.2;
     let r = data.sample(2); // user 1, item 0
     let mut w = w0.clone();
-    m.step(&mut w, r, lr);
+    m.step(&mut w, r, Step::new(lr));
     let h = 1e-2f32;
     for j in 0..m.n_weights() {
         let mut up = w0.clone();
@@ -109,7 +111,11 @@ fn reported_objective_is_the_mean_per_rating_objective() {
     let mut w = vec![0.0f32; m.n_weights()];
     m.init(&mut w, 3);
     w.iter_mut().enumerate().for_each(|(j, x)| *x += 0.01 * j as f32);
-    let reported = (0..data.len()).map(|i| m.loss(&w, data.sample(i))).sum::<f64>() / data.len() as f64 + m.penalty(&w);
+    let reported = (0..data.len())
+        .map(|i| m.loss(&w, data.sample(i), Step::new(0.0)))
+        .sum::<f64>()
+        / data.len() as f64
+        + m.penalty(&w);
     let direct = (0..data.len()).map(|i| objective(&m, &w, data.sample(i))).sum::<f64>() / data.len() as f64;
     assert!((reported - direct).abs() < 1e-9, "{reported} vs {direct}");
     assert_eq!(m.clone().l2(0.0, &data).penalty(&w), 0.0);
@@ -131,7 +137,11 @@ fn init_is_seeded_small_and_leaves_biases_at_zero() {
     let m = MatrixFactorization::new(300, 200, 16)
         .expect("valid model settings")
         .init_std(0.1);
-    let (mut a, mut b, mut c) = (vec![1.0f32; m.n_weights()], vec![0.0f32; m.n_weights()], vec![0.0f32; m.n_weights()]);
+    let (mut a, mut b, mut c) = (
+        vec![1.0f32; m.n_weights()],
+        vec![0.0f32; m.n_weights()],
+        vec![0.0f32; m.n_weights()],
+    );
     m.init(&mut a, 5);
     m.init(&mut b, 5);
     m.init(&mut c, 6);
@@ -396,7 +406,7 @@ fn step_allocates_nothing() {
         let before = allocations();
         for i in 0..data.len() {
             let r = data.sample(i);
-            worker.update(|w| model.step(w, r, 0.01));
+            worker.update(|w| model.step(w, r, Step::new(0.01)));
         }
         let used = allocations() - before;
         worker.finish();
@@ -408,7 +418,7 @@ fn step_allocates_nothing() {
     let mut plain = init.clone();
     let before = allocations();
     for i in 0..data.len() {
-        model.step(&mut plain[..], data.sample(i), 0.01);
+        model.step(&mut plain[..], data.sample(i), Step::new(0.01));
     }
     assert_eq!(allocations() - before, 0, "plain slice");
 }

@@ -5,7 +5,9 @@
 
 use wildsgd::data::{read_corpus, read_metis, Corpus, Dataset, Pair, Pairs, SkipGram};
 use wildsgd::equivalence::{Harness, Verdict};
-use wildsgd::model::{corrupt_targets, sgns_job, train_skipgram, Sgns, UnigramTable};
+use wildsgd::model::Step;
+use wildsgd::model::{corrupt_targets, Sgns, UnigramTable};
+use wildsgd::word2vec::train_skipgram;
 use wildsgd::{Error, Model, Policy, Schedule, Trainer};
 
 fn small_model(n: usize, dim: usize, k: usize) -> Sgns {
@@ -33,29 +35,29 @@ fn random_weights(len: usize, seed: u64) -> Vec<f32> {
 fn step_is_minus_lr_times_the_loss_gradient() {
     let (n, dim, k) = (7, 4, 3);
     let model = small_model(n, dim, k);
-    let pair = (0..1000u32)
-        .map(|index| Pair {
-            index,
+    let pair = Pair { source: 1, target: 5 };
+    let at = (0..1000usize)
+        .map(|index| Step {
+            lr: 1e-3,
             epoch: 2,
-            source: 1,
-            target: 5,
+            index,
         })
-        .find(|&p| {
-            let negs: Vec<u32> = (0..k).map(|j| model.negative(p, j)).collect();
-            negs.iter().all(|&t| t != p.target) && (0..k).all(|a| (a + 1..k).all(|b| negs[a] != negs[b]))
+        .find(|&at| {
+            let negs: Vec<u32> = (0..k).map(|j| model.negative(pair, at, j)).collect();
+            negs.iter().all(|&t| t != pair.target) && (0..k).all(|a| (a + 1..k).all(|b| negs[a] != negs[b]))
         })
         .expect("some index gives distinct negatives");
     let w0 = random_weights(model.n_weights(), 3);
     let lr = 1e-3f32;
     let mut w1 = w0.clone();
-    model.step(&mut w1, pair, lr);
+    model.step(&mut w1, pair, Step { lr, ..at });
     let mut touched = 0;
     for j in 0..model.n_weights() {
         let h = 1e-2f32;
         let (mut plus, mut minus) = (w0.clone(), w0.clone());
         plus[j] += h;
         minus[j] -= h;
-        let grad = (model.loss(&plus, pair) - model.loss(&minus, pair)) / (2.0 * f64::from(h));
+        let grad = (model.loss(&plus, pair, at) - model.loss(&minus, pair, at)) / (2.0 * f64::from(h));
         let step = f64::from(w1[j] - w0[j]);
         assert!(
             (step + f64::from(lr) * grad).abs() < 2e-6,
@@ -79,8 +81,8 @@ fn first_step_from_zero_outputs_by_hand() {
     w[..n * dim].copy_from_slice(&random_weights(n * dim, 9));
     let before = w.clone();
     let pair = Pairs::new(vec![(2, 4)]).sample(0);
-    assert!((model.loss(&w, pair) - 3.0 * std::f64::consts::LN_2).abs() < 1e-12);
-    model.step(&mut w, pair, 0.1);
+    assert!((model.loss(&w, pair, Step::new(0.0)) - 3.0 * std::f64::consts::LN_2).abs() < 1e-12);
+    model.step(&mut w, pair, Step::new(0.1));
     let u = &before[2 * dim..3 * dim];
     for k in 0..dim {
         assert_eq!(w[2 * dim + k], u[k]);
@@ -115,14 +117,17 @@ fn unigram_table_draws_follow_count_to_the_three_quarters() {
     let model = Sgns::new(6, 2, table).unwrap().negatives(4);
     let mut seen = [0u64; 6];
     for index in 0..50_000 {
-        let p = Pair {
-            index,
-            epoch: 0,
-            source: 0,
-            target: 5,
-        };
+        let p = Pair { source: 0, target: 5 };
         for j in 0..4 {
-            seen[model.negative(p, j) as usize] += 1;
+            seen[model.negative(
+                p,
+                Step {
+                    lr: 0.0,
+                    epoch: 0,
+                    index,
+                },
+                j,
+            ) as usize] += 1;
         }
     }
     let p0 = 1000f64.powf(0.75) / norm;
@@ -134,16 +139,16 @@ fn unigram_table_draws_follow_count_to_the_three_quarters() {
 #[test]
 fn negatives_change_with_the_epoch_but_not_with_the_thread() {
     let model = small_model(1000, 2, 5);
-    let p = Pair {
-        index: 17,
+    let p = Pair { source: 3, target: 4 };
+    let at = Step {
+        lr: 0.1,
         epoch: 0,
-        source: 3,
-        target: 4,
+        index: 17,
     };
-    let a: Vec<u32> = (0..5).map(|j| model.negative(p, j)).collect();
-    let b: Vec<u32> = (0..5).map(|j| model.negative(Pair { epoch: 1, ..p }, j)).collect();
+    let a: Vec<u32> = (0..5).map(|j| model.negative(p, at, j)).collect();
+    let b: Vec<u32> = (0..5).map(|j| model.negative(p, Step { epoch: 1, ..at }, j)).collect();
     assert_ne!(a, b);
-    let again = std::thread::spawn(move || (0..5).map(|j| model.negative(p, j)).collect::<Vec<u32>>());
+    let again = std::thread::spawn(move || (0..5).map(|j| model.negative(p, at, j)).collect::<Vec<u32>>());
     assert_eq!(a, again.join().unwrap());
 }
 
@@ -173,7 +178,7 @@ fn sequential_is_bit_for_bit_reproducible_per_seed() {
             .epochs(3)
             .schedule(Schedule::Constant(0.4))
             .seed(seed);
-        sgns_job(&t, &model, &pairs).run().unwrap()
+        t.fit(&model, &pairs).unwrap()
     };
     let (a, b, c) = (run(1), run(1), run(2));
     let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -295,7 +300,7 @@ fn metis_graph_held_out_links() {
             samples: (epochs * pairs.len()) as u64,
         })
         .seed(1);
-    let trained = sgns_job(&t, &model, &pairs).run().unwrap();
+    let trained = t.fit(&model, &pairs).unwrap();
     let auc = model.link_auc(&trained.weights, &held, &non_edges);
     eprintln!(
         "4elt held-out link AUC {auc:.4}, final loss {:?}",

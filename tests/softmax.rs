@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions};
 use wildsgd::equivalence::{Harness, Verdict};
+use wildsgd::model::Step;
 use wildsgd::model::{cross_entropy, softmax_in_place, Softmax, SyntheticClasses, MAX_CLASSES};
-use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
+use wildsgd::policy::rule::{AtomicAddRule, RacyRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore};
 
 #[path = "common/thread_allocations.rs"]
@@ -46,13 +48,14 @@ fn step_is_the_gradient_of_cross_entropy_plus_lazy_l2() {
             let x = d.row(i);
             let lr = 1e-3f32;
             let mut w = w0.clone();
-            model.step(&mut w, x, lr);
+            model.step(&mut w, x, Step::new(lr));
             for k in 0..w.len() {
                 let h = 1e-2f32;
                 let (mut plus, mut minus) = (w0.clone(), w0.clone());
                 plus[k] += h;
                 minus[k] -= h;
-                let numeric = (model.loss(&plus, x) - model.loss(&minus, x)) / f64::from(2.0 * h);
+                let numeric =
+                    (model.loss(&plus, x, Step::new(0.0)) - model.loss(&minus, x, Step::new(0.0))) / f64::from(2.0 * h);
                 let j = k % 5;
                 let touched = j == 4 || x.indices.contains(&(j as u32));
                 let l2 = if touched && j < 4 {
@@ -126,8 +129,8 @@ fn softmax_and_loss_are_stable_with_huge_logits() {
     let mut d = CsrDataset::new(1);
     d.push(&[0], &[1.0], 1.0).unwrap();
     let mut w = vec![5000.0f32, 0.0, -5000.0, 0.0];
-    assert!((model.loss(&w, d.row(0)) - 1e4).abs() < 1e-6);
-    model.step(&mut w, d.row(0), 0.5);
+    assert!((model.loss(&w, d.row(0), Step::new(0.0)) - 1e4).abs() < 1e-6);
+    model.step(&mut w, d.row(0), Step::new(0.5));
     assert_eq!(w, vec![4999.5, -0.5, -4999.5, 0.5]);
 }
 
@@ -211,7 +214,7 @@ fn a_step_allocates_nothing() {
     fn pass<R: UpdateRule>(rule: &R, store: &WeightStore, model: &Softmax, data: &CsrDataset) {
         let mut worker = rule.worker(store);
         for i in 0..data.len() {
-            worker.update(|w| model.step(w, data.row(i), 0.05));
+            worker.update(|w| model.step(w, data.row(i), Step::new(0.05)));
         }
         worker.finish();
     }
@@ -219,8 +222,8 @@ fn a_step_allocates_nothing() {
     pass(&RacyRule, &store, &model, &data);
     pass(&AtomicAddRule, &store, &model, &data);
     for i in 0..data.len() {
-        model.step(&mut plain, data.row(i), 0.05);
-        let _ = model.loss(&plain, data.row(i));
+        model.step(&mut plain, data.row(i), Step::new(0.05));
+        let _ = model.loss(&plain, data.row(i), Step::new(0.0));
         let _ = model.correct(&plain, data.row(i));
     }
     assert_eq!(

@@ -3,8 +3,9 @@
 
 use wildsgd::data::{CsrDataset, Synthetic};
 use wildsgd::trainer::epoch_order;
+use wildsgd::trainer::Outcome;
 use wildsgd::{
-    baseline, Control, Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore, Weights, WeightsMut,
+    baseline, Control, Error, Linear, Loss, Model, Policy, Schedule, Step, Trainer, WeightStore, Weights, WeightsMut,
 };
 
 fn problem(rows: usize, features: usize, seed: u64) -> CsrDataset {
@@ -145,7 +146,10 @@ fn training_loss_is_the_exact_objective_on_the_final_weights() {
     let model = logistic(&data);
     let out = Trainer::new().threads(2).epochs(2).fit(&model, &data).unwrap();
     let w = &out.weights;
-    let mean: f64 = (0..data.len()).map(|i| model.loss(w, data.row(i))).sum::<f64>() / data.len() as f64;
+    let mean: f64 = (0..data.len())
+        .map(|i| model.loss(w, data.row(i), Step::new(0.0)))
+        .sum::<f64>()
+        / data.len() as f64;
     let objective = mean + model.penalty(w);
     let reported = out.report.final_loss().unwrap();
     assert!((objective - reported).abs() < 1e-9, "{objective} vs {reported}");
@@ -237,7 +241,7 @@ fn the_epoch_callback_stops_early() {
         .unwrap();
     assert_eq!(seen, vec![0, 1, 2]);
     assert_eq!(out.report.epochs.len(), 3);
-    assert!(out.report.stopped_early);
+    assert_eq!(out.outcome, Outcome::StoppedEarly { epoch: 2 });
 }
 
 #[test]
@@ -279,23 +283,19 @@ fn divergence_is_reported_with_the_last_finite_weights() {
         data.push(&[0, 1], &[1e3, (i % 7) as f32], (i % 3) as f32).unwrap();
     }
     let model = Linear::new(Loss::Squared, 2);
-    let err = Trainer::new()
+    let d = Trainer::new()
         .threads(2)
         .epochs(5)
         .schedule(Schedule::Constant(0.5))
         .fit(&model, &data)
-        .unwrap_err();
-    let Error::Diverged(d) = &err else {
-        panic!("expected divergence, got {err}")
+        .unwrap();
+    let Outcome::Diverged { epoch, .. } = &d.outcome else {
+        panic!("expected divergence, got {}", d.outcome)
     };
-    assert_eq!(d.epoch, 0);
-    assert!(err.to_string().contains("diverged in epoch 0"), "{err}");
-    assert!(d.last_finite.iter().all(|w| w.is_finite()));
-    assert_eq!(
-        d.last_finite,
-        vec![0.0, 0.0],
-        "the initial weights, since epoch 0 diverged"
-    );
+    assert_eq!(*epoch, 0);
+    assert!(d.outcome.to_string().contains("diverged in epoch 0"), "{}", d.outcome);
+    assert!(d.outcome.diverged());
+    assert_eq!(d.weights, vec![0.0, 0.0], "the initial weights, since epoch 0 diverged");
     assert!(d.report.epochs.is_empty());
 
     // Diverging later keeps the last good epoch's weights.
@@ -307,16 +307,16 @@ fn divergence_is_reported_with_the_last_finite_weights() {
         initial: 0.01,
         decay: 1e3,
     };
-    let err = Trainer::new()
+    let d = Trainer::new()
         .threads(1)
         .epochs(6)
         .schedule(sched)
         .fit(&model_one(), &data)
-        .unwrap_err();
-    let Error::Diverged(d) = err else { panic!() };
-    assert!(d.epoch >= 1, "{}", d.epoch);
-    assert_eq!(d.report.epochs.len(), d.epoch);
-    assert!(d.last_finite[0].is_finite());
+        .unwrap();
+    let Outcome::Diverged { epoch, .. } = d.outcome else { panic!() };
+    assert!(epoch >= 1, "{epoch}");
+    assert_eq!(d.report.epochs.len(), epoch);
+    assert!(d.weights[0].is_finite());
 }
 
 fn model_one() -> Linear {

@@ -13,7 +13,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{HotColdRule, UpdateRule, Worker};
+use wildsgd::policy::rule::HotColdRule;
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 

@@ -13,7 +13,9 @@ use std::sync::Arc as StdArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAddRule, LockedRule, RacyRule, UpdateRule, Worker};
+use wildsgd::model::Step;
+use wildsgd::policy::rule::{AtomicAddRule, LockedRule, RacyRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{Model, WeightStore, WeightsMut};
 use wildsgd_loom_tests::{bits, explore, floats, hinge_problem, Outcomes, A, B, LR};
 
@@ -38,7 +40,7 @@ fn locked_loses_no_update_and_readers_see_whole_samples() {
                 thread::spawn(move || {
                     let (model, data) = &*problem;
                     let mut worker = LockedRule.worker(&store);
-                    worker.update(|w| model.step(w, data.row(i), LR));
+                    worker.update(|w| model.step(w, data.row(i), Step::new(LR)));
                     worker.finish();
                 })
             })

@@ -14,7 +14,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
+use wildsgd::policy::rule::{AtomicAddRule, RacyRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 

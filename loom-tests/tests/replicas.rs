@@ -14,7 +14,8 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{Merge, ReplicasRule, UpdateRule, Worker};
+use wildsgd::policy::rule::{Merge, ReplicasRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{WeightStore, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 

@@ -17,7 +17,9 @@ use std::sync::Arc as StdArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAddRule, RacyRule, UpdateRule, Worker};
+use wildsgd::model::Step;
+use wildsgd::policy::rule::{AtomicAddRule, RacyRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{Model, WeightStore};
 use wildsgd_loom_tests::{bits, explore, floats, hinge_problem, Outcomes, A, B, LR};
 
@@ -51,7 +53,7 @@ where
                     let (model, data) = &*problem;
                     let rule = R::default();
                     let mut worker = rule.worker(&store);
-                    worker.update(|w| model.step(w, data.row(i), LR));
+                    worker.update(|w| model.step(w, data.row(i), Step::new(LR)));
                     worker.finish();
                 })
             })

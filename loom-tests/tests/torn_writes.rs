@@ -13,7 +13,8 @@
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-use wildsgd::policy::{AtomicAddRule, LockedRule, RacyRule, UpdateRule, Worker};
+use wildsgd::policy::rule::{AtomicAddRule, LockedRule, RacyRule};
+use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{WeightStore, Weights, WeightsMut};
 use wildsgd_loom_tests::{explore, floats, Outcomes};
 

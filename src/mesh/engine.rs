@@ -20,7 +20,14 @@ pub(crate) trait Spec<D: Dataset + ?Sized>: Sync {
     fn name(&self) -> &str;
     fn validate(&self, data: &D) -> Result<(), Error>;
     /// The cortex to train, its policy resolved on its routed `rows`.
-    fn resolve(&self, data: &D, rows: &[u32], seed: u64, lr: f32, threads: usize) -> Result<Box<dyn Cortex<D> + '_>, Error>;
+    fn resolve(
+        &self,
+        data: &D,
+        rows: &[u32],
+        seed: u64,
+        lr: f32,
+        threads: usize,
+    ) -> Result<Box<dyn Cortex<D> + '_>, Error>;
 }
 
 /// A cortex ready to train.
@@ -31,9 +38,23 @@ pub(crate) trait Cortex<D: Dataset + ?Sized>: Sync {
     fn init(&self, seed: u64) -> Result<WeightStore, Error>;
     fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<D> + 's>;
     /// The objective (mean loss plus penalty) over `rows`, and accuracy.
-    fn objective(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32], epoch: usize) -> (f64, Option<f64>);
+    fn objective(
+        &self,
+        pool: &rayon::ThreadPool,
+        store: &WeightStore,
+        data: &D,
+        rows: &[u32],
+        epoch: usize,
+    ) -> (f64, Option<f64>);
     /// The mean loss over `rows`, and accuracy.
-    fn loss(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32], epoch: usize) -> (f64, Option<f64>);
+    fn loss(
+        &self,
+        pool: &rayon::ThreadPool,
+        store: &WeightStore,
+        data: &D,
+        rows: &[u32],
+        epoch: usize,
+    ) -> (f64, Option<f64>);
 }
 
 pub(crate) trait ErasedWorker<D: ?Sized>: Send {
@@ -119,7 +140,14 @@ impl<M: Model, R: UpdateRule> Spec<M::Data> for Typed<'_, M, R> {
         self.model.validate(data)
     }
 
-    fn resolve(&self, _: &M::Data, _: &[u32], _: u64, _: f32, _: usize) -> Result<Box<dyn Cortex<M::Data> + '_>, Error> {
+    fn resolve(
+        &self,
+        _: &M::Data,
+        _: &[u32],
+        _: u64,
+        _: f32,
+        _: usize,
+    ) -> Result<Box<dyn Cortex<M::Data> + '_>, Error> {
         Ok(Box::new(Borrowed(self)))
     }
 }
@@ -140,10 +168,24 @@ impl<D: Dataset + ?Sized, C: Cortex<D>> Cortex<D> for Borrowed<'_, C> {
     fn worker<'s>(&'s self, store: &'s WeightStore) -> Box<dyn ErasedWorker<D> + 's> {
         self.0.worker(store)
     }
-    fn objective(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32], epoch: usize) -> (f64, Option<f64>) {
+    fn objective(
+        &self,
+        pool: &rayon::ThreadPool,
+        store: &WeightStore,
+        data: &D,
+        rows: &[u32],
+        epoch: usize,
+    ) -> (f64, Option<f64>) {
         self.0.objective(pool, store, data, rows, epoch)
     }
-    fn loss(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &D, rows: &[u32], epoch: usize) -> (f64, Option<f64>) {
+    fn loss(
+        &self,
+        pool: &rayon::ThreadPool,
+        store: &WeightStore,
+        data: &D,
+        rows: &[u32],
+        epoch: usize,
+    ) -> (f64, Option<f64>) {
         self.0.loss(pool, store, data, rows, epoch)
     }
 }
@@ -179,7 +221,14 @@ impl<M: Model, R: UpdateRule> Cortex<M::Data> for Typed<'_, M, R> {
         evaluate::objective(pool, self.model, store, data, Some(rows), epoch)
     }
 
-    fn loss(&self, pool: &rayon::ThreadPool, store: &WeightStore, data: &M::Data, rows: &[u32], epoch: usize) -> (f64, Option<f64>) {
+    fn loss(
+        &self,
+        pool: &rayon::ThreadPool,
+        store: &WeightStore,
+        data: &M::Data,
+        rows: &[u32],
+        epoch: usize,
+    ) -> (f64, Option<f64>) {
         evaluate::mean_loss(pool, self.model, store, data, Some(rows), epoch)
     }
 }
@@ -264,13 +313,15 @@ impl Chooser {
     fn join_wins(&self) -> bool {
         self.blocks[1] > 0
             && self.blocks[0] > 0
-            && (self.nanos[1] as f64 / f64::from(self.blocks[1])) < MARGIN * (self.nanos[0] as f64 / f64::from(self.blocks[0]))
+            && (self.nanos[1] as f64 / f64::from(self.blocks[1]))
+                < MARGIN * (self.nanos[0] as f64 / f64::from(self.blocks[0]))
     }
 
     /// The choice so far: a worker that saw too few samples to decide steps
     /// one after another.
     fn choice(&self) -> Option<bool> {
-        self.fixed.or((self.blocks[0] + self.blocks[1] > 0).then(|| self.join_wins()))
+        self.fixed
+            .or((self.blocks[0] + self.blocks[1] > 0).then(|| self.join_wins()))
     }
 }
 
@@ -349,7 +400,14 @@ impl<'e, D: Dataset + ?Sized> MeshEngine<'e, D> {
 
 /// Steps every cortex of `mask` (bits relative to `offset`) that lies in
 /// `workers`, splitting the slice in halves under `rayon::join` when `join`.
-fn step_set<D: Dataset + ?Sized>(workers: &mut [Box<dyn ErasedWorker<D> + '_>], offset: usize, mask: u64, data: &D, at: Step, join: bool) {
+fn step_set<D: Dataset + ?Sized>(
+    workers: &mut [Box<dyn ErasedWorker<D> + '_>],
+    offset: usize,
+    mask: u64,
+    data: &D,
+    at: Step,
+    join: bool,
+) {
     let len = workers.len();
     let here = mask >> offset & if len >= 64 { u64::MAX } else { (1u64 << len) - 1 };
     if here == 0 {
@@ -414,7 +472,12 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
             .iter()
             .map(|&d| {
                 CachePadded::new(Mutex::new(Lane {
-                    workers: this.cortices.iter().zip(this.stores).map(|(c, s)| c.worker(s)).collect(),
+                    workers: this
+                        .cortices
+                        .iter()
+                        .zip(this.stores)
+                        .map(|(c, s)| c.worker(s))
+                        .collect(),
                     chooser: Chooser::new(d),
                 }))
             })
@@ -528,7 +591,8 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
     fn load(&mut self, weights: &[f32]) {
         let mut at = 0;
         for s in self.stores {
-            s.load_from(&weights[at..at + s.len()]).expect("weights of the stores' lengths");
+            s.load_from(&weights[at..at + s.len()])
+                .expect("weights of the stores' lengths");
             at += s.len();
         }
     }

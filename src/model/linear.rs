@@ -322,7 +322,7 @@ mod tests {
         let d = data();
         let m = Linear::new(Loss::Logistic, 4).bias(true).l2(0.1, &d);
         let mut w = vec![0.5f32; 5];
-        m.step(&mut w, d.row(0), 0.1);
+        m.step(&mut w, d.row(0), Step::new(0.1));
         assert_eq!(w[1], 0.5);
         assert_eq!(w[3], 0.5);
         assert_ne!(w[0], 0.5);
@@ -338,7 +338,7 @@ mod tests {
         let w0 = vec![0.2f32, -0.1, 0.3, 0.0, 0.05];
         let lr = 1e-2;
         let mut w = w0.clone();
-        m.step(&mut w, d.row(0), lr);
+        m.step(&mut w, d.row(0), Step::new(lr));
         // Feature 2 appears in both rows (df = 2, n = 2): factor λ; feature 0 in one (factor 2λ).
         let g = Loss::Logistic.derivative(m.margin(&w0, &d.row(0)), 1.0);
         assert!((w[0] - (w0[0] - lr * (g * 1.0 + 2.0 * lambda * w0[0]))).abs() < 1e-7);

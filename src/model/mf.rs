@@ -6,8 +6,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{Rating, Ratings};
-use crate::trainer::{Schedule, Trainer};
 use crate::error::Error;
+use crate::trainer::{Schedule, Trainer};
 
 /// Biased matrix factorisation of (user, item, rating) triples
 /// ([`Ratings`]), trained by SGD one rating at a time:

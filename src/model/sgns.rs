@@ -39,8 +39,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 use crate::data::{Dataset, Pair, Pairs};
-use crate::model::{Model, Step, Weights, WeightsMut};
 use crate::error::Error;
+use crate::model::{Model, Step, Weights, WeightsMut};
 
 /// The largest embedding dimension: a step keeps the source vector and its
 /// gradient in two stack buffers of this size, so that it allocates nothing.

@@ -43,7 +43,13 @@ pub(crate) trait Engine {
     ) -> u64;
     /// The training objective (mean loss plus penalty) over `rows` of `data`
     /// (all of them when `None`) and the accuracy for classifiers.
-    fn objective(&self, pool: &rayon::ThreadPool, data: &Self::Data, rows: Option<&[u32]>, epoch: usize) -> (f64, Option<f64>);
+    fn objective(
+        &self,
+        pool: &rayon::ThreadPool,
+        data: &Self::Data,
+        rows: Option<&[u32]>,
+        epoch: usize,
+    ) -> (f64, Option<f64>);
     /// The mean loss on validation data, and its accuracy.
     fn validation(&self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) -> (f64, Option<f64>);
     /// Whether every weight is finite.
@@ -251,7 +257,10 @@ pub(crate) fn drive<E: Engine>(
             return Ok(Trained {
                 weights: last_finite,
                 report,
-                outcome: Outcome::Interrupted { epoch, samples: applied },
+                outcome: Outcome::Interrupted {
+                    epoch,
+                    samples: applied,
+                },
             });
         }
         if average {

@@ -134,7 +134,13 @@ impl<M: Model, R: UpdateRule> Engine for Hogwild<'_, M, R> {
         applied
     }
 
-    fn objective(&self, pool: &rayon::ThreadPool, data: &M::Data, rows: Option<&[u32]>, epoch: usize) -> (f64, Option<f64>) {
+    fn objective(
+        &self,
+        pool: &rayon::ThreadPool,
+        data: &M::Data,
+        rows: Option<&[u32]>,
+        epoch: usize,
+    ) -> (f64, Option<f64>) {
         evaluate::objective(pool, self.model, self.store, data, rows, epoch)
     }
 

@@ -2,10 +2,10 @@
 //! and a warm start, turned into an engine for the driver.
 
 use super::driver::{drive, EpochData, Hooks, Train};
-use crate::data::Dataset;
 use super::hogwild::Hogwild;
 use super::report::{EpochReport, Trained};
 use super::{Control, Trainer};
+use crate::data::Dataset;
 use crate::error::Error;
 use crate::model::Model;
 use crate::policy::{self, Policy, UpdateRule, UseRule};
@@ -69,7 +69,13 @@ impl<'a, M: Model> Job<'a, M> {
         let threads = t.thread_count();
         let samples = policy::probe_samples(t.policy, threads);
         let touches = if samples > 0 { Some(self.probe(samples)?) } else { None };
-        policy::resolve(t.policy, touches.as_ref(), self.model.n_weights(), threads, RunJob(self))?
+        policy::resolve(
+            t.policy,
+            touches.as_ref(),
+            self.model.n_weights(),
+            threads,
+            RunJob(self),
+        )?
     }
 
     /// What [`Policy::Auto`] picks for this job (for any other policy, that
@@ -95,7 +101,9 @@ impl<'a, M: Model> Job<'a, M> {
         let t = self.trainer;
         t.check()?;
         let start = match self.store {
-            Some(s) if s.len() != self.model.n_weights() => return Err(store_mismatch(self.model.n_weights(), s.len())),
+            Some(s) if s.len() != self.model.n_weights() => {
+                return Err(store_mismatch(self.model.n_weights(), s.len()))
+            }
             Some(s) => s.snapshot(),
             None => {
                 let mut w = vec![0.0; self.model.n_weights()];

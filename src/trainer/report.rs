@@ -99,7 +99,6 @@ impl Outcome {
     pub fn diverged(&self) -> bool {
         matches!(self, Outcome::Diverged { .. })
     }
-
 }
 
 impl fmt::Display for Outcome {

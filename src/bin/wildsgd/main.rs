@@ -34,6 +34,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wildsgd::checkpoint::{Checkpoint, SavedModel};
 use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions, ReadOptions};
+use wildsgd::trainer::Outcome;
 use wildsgd::{Control, Error, Loss, Model, Policy, Schedule, Trainer, WeightStore};
 
 /// A line on stdout. A reader that went away (`wildsgd train ... | head`)
@@ -803,16 +804,18 @@ pub(crate) fn train_loop_with<M: Model>(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let trained = match result {
-        Ok(t) => t,
-        Err(Error::Diverged(d)) => return Err(diverged(run, &d, |w| checkpoint(d.epoch, w))),
-        Err(e) => return Err(e.into()),
-    };
+    let trained = result?;
     let total_seconds = run.clock.elapsed().as_secs_f64();
     let r = &trained.report;
     let done = epochs.min(done_before + r.epochs.len());
-    if let Some(i) = r.interrupted {
-        return finish_interrupted(run, i, done, r, || checkpoint(done, trained.weights.clone()));
+    match &trained.outcome {
+        Outcome::Diverged { epoch, reason } => {
+            return Err(diverged(run, *epoch, reason, &trained.weights, |w| checkpoint(*epoch, w)))
+        }
+        Outcome::Interrupted { epoch, samples } => {
+            return finish_interrupted(run, (*epoch, *samples), done, r, || checkpoint(done, trained.weights.clone()))
+        }
+        Outcome::Finished | Outcome::StoppedEarly { .. } => {}
     }
     say!(
         quiet,
@@ -863,17 +866,22 @@ impl Run {
 
 /// After divergence: the last finite weights go to `--out` (when given),
 /// and the error says where they are.
-pub(crate) fn diverged(run: &Run, d: &wildsgd::Divergence, checkpoint: impl FnOnce(Vec<f32>) -> Checkpoint) -> Failure {
-    // `d.epoch` counts from 0: the epochs before it all ended finite.
-    let complete = d.epoch;
+pub(crate) fn diverged(
+    run: &Run,
+    epoch: usize,
+    reason: &str,
+    last_finite: &[f32],
+    checkpoint: impl FnOnce(Vec<f32>) -> Checkpoint,
+) -> Failure {
+    // `epoch` counts from 0: the epochs before it all ended finite.
+    let complete = epoch;
     let what = format!(
-        "training diverged in epoch {}: {}; lower --lr (or raise --l2) and train again",
-        d.epoch + 1,
-        d.reason
+        "training diverged in epoch {}: {reason}; lower --lr (or raise --l2) and train again",
+        epoch + 1
     );
     let saved = match &run.a.out {
         None => "the last finite weights were not saved (no --out)".to_string(),
-        Some(out) => match checkpoint(d.last_finite.clone()).save(out) {
+        Some(out) => match checkpoint(last_finite.to_vec()).save(out) {
             Ok(()) => format!(
                 "the last finite weights (after {complete} complete epoch(s)) were saved to {}",
                 out.display()
@@ -888,24 +896,24 @@ pub(crate) fn diverged(run: &Run, d: &wildsgd::Divergence, checkpoint: impl FnOn
 /// checkpoint when checkpoints were asked for; what was saved is printed.
 pub(crate) fn finish_interrupted(
     run: &Run,
-    at: wildsgd::trainer::Interruption,
+    (at_epoch, at_samples): (usize, u64),
     done: usize,
     r: &wildsgd::trainer::Report,
     checkpoint: impl Fn() -> Checkpoint,
 ) -> Result<Done, Failure> {
     let (sig, name) = run.interrupts.received().unwrap_or((2, "a stop request"));
-    let trained_any = at.samples > 0 || !r.epochs.is_empty();
+    let trained_any = at_samples > 0 || !r.epochs.is_empty();
     say!(
         run.quiet,
         "epoch {:>3}: stopped by {name} after {} samples",
-        at.epoch + 1,
-        at.samples
+        at_epoch + 1,
+        at_samples
     );
     eprintln!(
         "wildsgd: {name}: training stopped in epoch {} after {} of its samples ({done} complete epoch(s)); \
          a second signal exits at once",
-        at.epoch + 1,
-        at.samples
+        at_epoch + 1,
+        at_samples
     );
     if !trained_any {
         eprintln!("wildsgd: nothing was trained yet, so nothing was saved");

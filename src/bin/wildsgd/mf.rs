@@ -184,7 +184,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     let (model, data) = load(ckpt, name, &a.data, &a.limits.read())?;
     let w = &ckpt.weights[..];
     let rmse = model.rmse(w, &data).map_err(|e| in_ratings_file(e, &a.data))?;
-    let loss = (0..data.len()).map(|i| model.loss(w, data.get(i))).sum::<f64>() / data.len() as f64;
+    let loss = (0..data.len()).map(|i| model.loss(w, data.get(i), wildsgd::Step::new(0.0))).sum::<f64>() / data.len() as f64;
     out!(
         "data: {} ({} ratings, model: mf, rank {}, {} users, {} items)",
         a.data.display(),

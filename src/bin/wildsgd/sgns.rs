@@ -16,7 +16,9 @@ use wildsgd::checkpoint::{Checkpoint, SavedModel};
 use wildsgd::data::{
     read_corpus_with, read_edge_list_with, read_metis_with, read_text, Corpus, Graph, Pairs, ReadOptions, SkipGram,
 };
-use wildsgd::model::{corrupt_targets, train_skipgram, Sgns, UnigramTable};
+use wildsgd::model::{corrupt_targets, Sgns, UnigramTable};
+use wildsgd::trainer::Outcome;
+use wildsgd::word2vec::train_skipgram;
 use wildsgd::{Error, Schedule};
 
 use crate::{
@@ -336,9 +338,7 @@ pub(crate) fn train_line(run: &Run) -> Result<Done, Failure> {
         json,
         summary,
     };
-    pairs.set_epoch(trainer.get_start_epoch() as u32);
-    let advance = |e: usize| pairs.set_epoch(e as u32 + 1);
-    train_loop_with(run, &model, &pairs, None, trainer, weights, described, Some(&advance))
+    train_loop_with(run, &model, &pairs, None, trainer, weights, described, None)
 }
 
 pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
@@ -427,18 +427,22 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
         ..Checkpoint::new(saved.clone(), &trainer, done, w)
     };
     run.interrupts.arm();
-    let trained = match train_skipgram(&trainer, &model, &train, &sg) {
-        Ok(t) => t,
-        Err(Error::Diverged(d)) => return Err(crate::diverged(run, &d, |w| checkpoint(d.epoch, w))),
-        Err(e) => return Err(e.into()),
-    };
+    let trained = train_skipgram(&trainer, &model, &train, &sg)?;
     let r = &trained.report;
     for e in &r.epochs {
         say!(quiet, "{}", crate::epoch_line(e));
     }
-    if let Some(i) = r.interrupted {
-        let done = r.epochs.len();
-        return crate::finish_interrupted(run, i, done, r, || checkpoint(done, trained.weights.clone()));
+    match &trained.outcome {
+        Outcome::Diverged { epoch, reason } => {
+            return Err(crate::diverged(run, *epoch, reason, &trained.weights, |w| checkpoint(*epoch, w)))
+        }
+        Outcome::Interrupted { epoch, samples } => {
+            let done = r.epochs.len();
+            return crate::finish_interrupted(run, (*epoch, *samples), done, r, || {
+                checkpoint(done, trained.weights.clone())
+            });
+        }
+        Outcome::Finished | Outcome::StoppedEarly { .. } => {}
     }
     let total_seconds = run.clock.elapsed().as_secs_f64();
     say!(

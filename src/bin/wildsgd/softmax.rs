@@ -173,7 +173,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
         .confusion(&ckpt.weights[..], &data)
         .map_err(|e| e.in_file(&a.data))?;
     let w = &ckpt.weights[..];
-    let loss = (0..data.len()).map(|i| model.loss(w, data.row(i))).sum::<f64>() / data.len() as f64;
+    let loss = (0..data.len()).map(|i| model.loss(w, data.row(i), wildsgd::Step::new(0.0))).sum::<f64>() / data.len() as f64;
     if !loss.is_finite() {
         return Err(crate::param(
             "data",

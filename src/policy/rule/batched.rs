@@ -1,5 +1,5 @@
-use crate::policy::{UpdateRule, Worker};
 use crate::model::{Weights, WeightsMut};
+use crate::policy::{UpdateRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 

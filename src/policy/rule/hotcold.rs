@@ -1,5 +1,5 @@
-use crate::policy::{Touches, UpdateRule, Worker};
 use crate::model::{Weights, WeightsMut};
+use crate::policy::{Touches, UpdateRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
@@ -162,7 +162,11 @@ impl UpdateRule for HotColdRule {
 
     fn worker<'a>(&'a self, store: &'a WeightStore) -> HotColdWorker<'a> {
         let shared = store.atomics();
-        assert_eq!(shared.len(), self.dim, "a HotColdRule split for a store of another size");
+        assert_eq!(
+            shared.len(),
+            self.dim,
+            "a HotColdRule split for a store of another size"
+        );
         HotColdWorker {
             view: HotColdView {
                 shared,
@@ -286,8 +290,14 @@ mod tests {
 
     #[test]
     fn bad_splits_are_errors() {
-        assert!(HotColdRule::new(&[3], 3, 1).unwrap_err().to_string().contains("index 3"));
-        assert!(HotColdRule::new(&[1, 1], 3, 1).unwrap_err().to_string().contains("twice"));
+        assert!(HotColdRule::new(&[3], 3, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("index 3"));
+        assert!(HotColdRule::new(&[1, 1], 3, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
         assert!(HotColdRule::new(&[1], 3, 0).is_err());
     }
 
