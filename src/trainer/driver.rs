@@ -228,6 +228,7 @@ pub(crate) fn drive<E: Engine>(
                 return; // the epoch is being abandoned: measure nothing
             }
             let pause_clock = Instant::now();
+            let updating = clock.elapsed().as_secs_f64() - pause_seconds;
             if average {
                 e.snapshot_into(&mut scratch);
                 for (a, &w) in avg_sum.iter_mut().zip(&scratch) {
@@ -242,7 +243,7 @@ pub(crate) fn drive<E: Engine>(
                 report.trace.push(TracePoint {
                     epoch,
                     samples: total_samples + ((s + 1) * n / k) as u64,
-                    update_seconds: total_seconds + (clock.elapsed().as_secs_f64() - pause_seconds),
+                    update_seconds: total_seconds + updating,
                     loss,
                 });
             }
