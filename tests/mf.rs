@@ -12,10 +12,10 @@ use wildsgd::model::MatrixFactorization;
 use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore, Weights};
 
-#[path = "common/thread_allocations.rs"]
-mod thread_allocations;
+#[path = "common/alloc.rs"]
+mod counting_alloc;
 
-use thread_allocations::allocations;
+use counting_alloc::allocations;
 
 /// Two users, two items, four ratings.
 fn tiny() -> Ratings {

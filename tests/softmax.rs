@@ -12,10 +12,10 @@ use wildsgd::model::{cross_entropy, softmax_in_place, Softmax, SyntheticClasses,
 use wildsgd::policy::{AtomicAdd, Racy, UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore};
 
-#[path = "common/thread_allocations.rs"]
-mod thread_allocations;
+#[path = "common/alloc.rs"]
+mod counting_alloc;
 
-use thread_allocations::allocations;
+use counting_alloc::allocations;
 
 /// 3 classes, 4 features; feature 3 appears in no row.
 fn tiny() -> CsrDataset {
