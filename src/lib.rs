@@ -35,6 +35,7 @@
 //! reports), [`baseline`] (the plain sequential loop used as the yardstick).
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod baseline;
 pub mod checkpoint;
