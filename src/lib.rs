@@ -44,6 +44,7 @@ pub mod equivalence;
 mod error;
 pub mod limits;
 pub mod mesh;
+pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod policy;
