@@ -35,6 +35,7 @@
 //! reports), [`baseline`] (the plain sequential loop used as the yardstick).
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod baseline;
 pub mod checkpoint;
@@ -43,6 +44,7 @@ pub mod equivalence;
 mod error;
 pub mod limits;
 pub mod mesh;
+pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod policy;

@@ -22,10 +22,9 @@
 //! assert!(e.to_string().starts_with("a huge model would need"));
 //! ```
 
-use std::fmt::Display;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::error::Error;
+use crate::sync::{Ordering, ProcessConfigU64};
+use std::fmt::Display;
 
 /// The most worker threads a trainer starts (a pool is spawned up front:
 /// asking for 100,000 threads would otherwise spend minutes creating them).
@@ -44,7 +43,7 @@ pub const MAX_WINDOW: usize = 1000;
 pub const MAX_RANK: usize = 65_536;
 
 /// A process-wide memory budget in bytes (0: none set).
-static BUDGET: AtomicU64 = AtomicU64::new(0);
+static BUDGET: ProcessConfigU64 = ProcessConfigU64::new(0);
 
 /// Sets a memory budget for the whole process: [`check_memory`] then refuses
 /// anything larger than `bytes` (or than the available memory, if less).

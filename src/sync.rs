@@ -11,8 +11,35 @@
 #[cfg(not(loom))]
 mod imp {
     pub use atomic_float::AtomicF32;
-    pub use std::sync::atomic::{AtomicBool, Ordering};
+    pub use std::sync::atomic::Ordering;
     pub use std::sync::{Mutex, MutexGuard};
+
+    /// `std`'s `AtomicBool` with the subset of its API the crate uses. A
+    /// newtype, not a re-export: clippy's `disallowed-types` (clippy.toml)
+    /// sees through re-exports, and this shim is the one place the std
+    /// atomics may be named.
+    #[allow(clippy::disallowed_types)]
+    #[derive(Debug, Default)]
+    #[repr(transparent)]
+    pub struct AtomicBool(std::sync::atomic::AtomicBool);
+
+    #[allow(clippy::disallowed_types)]
+    impl AtomicBool {
+        #[allow(dead_code)] // the crate makes its flags with `Default`
+        pub const fn new(v: bool) -> Self {
+            AtomicBool(std::sync::atomic::AtomicBool::new(v))
+        }
+
+        #[inline]
+        pub fn load(&self, order: Ordering) -> bool {
+            self.0.load(order)
+        }
+
+        #[inline]
+        pub fn store(&self, v: bool, order: Ordering) {
+            self.0.store(v, order)
+        }
+    }
 
     /// Locks `m`, ignoring poisoning: the crate guards either `()` (the
     /// locked baseline) or a worker slot whose holder's panic the pool
@@ -89,3 +116,33 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// A `std` `AtomicU64` for **process-wide configuration only** (the memory
+/// budget of `limits::set_memory_limit`), in every build, loom's included. It
+/// must be a `static`, and loom's atomics have no `const` constructor (each is
+/// created inside `loom::model`), so it cannot be swapped for them; nor need
+/// it be: it is set before a run (by the CLI, or a test) and only read during
+/// one, never part of the cross-thread protocol the loom suite models. Do not
+/// use it for state that workers share. (A newtype so that the std type is
+/// named only here; see `clippy.toml`.)
+#[allow(clippy::disallowed_types)]
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct ProcessConfigU64(std::sync::atomic::AtomicU64);
+
+#[allow(clippy::disallowed_types)]
+impl ProcessConfigU64 {
+    pub(crate) const fn new(v: u64) -> Self {
+        ProcessConfigU64(std::sync::atomic::AtomicU64::new(v))
+    }
+
+    #[inline]
+    pub(crate) fn load(&self, order: std::sync::atomic::Ordering) -> u64 {
+        self.0.load(order)
+    }
+
+    #[inline]
+    pub(crate) fn store(&self, v: u64, order: std::sync::atomic::Ordering) {
+        self.0.store(v, order)
+    }
+}

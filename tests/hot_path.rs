@@ -1,11 +1,11 @@
 //! The per-sample path of the lock-free policies allocates nothing and takes
 //! no lock.
 //!
-//! A counting global allocator (this test binary only) counts every
-//! allocation; the lock test holds every lock the crate owns while training.
+//! The test suite's counting global allocator (`tests/common/alloc.rs`)
+//! counts every allocation; this file reads its process-wide count, which
+//! sees the training pool's threads too. The lock test holds every lock the
+//! crate owns while training.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -15,33 +15,14 @@ use wildsgd::policy::rule::{AtomicAddRule, BatchedRule, HotColdRule, Merge, Racy
 use wildsgd::policy::{Touches, UpdateRule, Worker};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer, WeightStore};
 
-struct Counting;
+#[path = "common/alloc.rs"]
+mod counting_alloc;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+use counting_alloc::process_allocations as allocations;
 
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// The counter is process-wide, so the tests of this file run one at a time.
+/// The process-wide count sees every thread, so the tests of this file run
+/// one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn allocations() -> usize {
-    ALLOCATIONS.load(Ordering::SeqCst)
-}
 
 fn problem(rows: usize) -> CsrDataset {
     Synthetic {

@@ -1,7 +1,7 @@
 //! Matrix factorisation: the step against hand and finite-difference
 //! gradients, the objective's bookkeeping, seeded initialisation, input
 //! validation, recovery of a synthetic low-rank matrix, MovieLens 100k
-//! (skipped when absent), sequential equivalence of the lock-free policies,
+//! (`#[ignore]`d: needs data-cache/), sequential equivalence of the lock-free policies,
 //! and an allocation-free step.
 
 use std::path::PathBuf;
@@ -14,10 +14,10 @@ use wildsgd::policy::rule::{AtomicAddRule, RacyRule};
 use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore, Weights};
 
-#[path = "common/thread_allocations.rs"]
-mod thread_allocations;
+#[path = "common/alloc.rs"]
+mod counting_alloc;
 
-use thread_allocations::allocations;
+use counting_alloc::allocations;
 
 /// Two users, two items, four ratings.
 fn tiny() -> Ratings {
@@ -304,24 +304,23 @@ fn recovers_a_synthetic_low_rank_matrix() {
     assert!(rmse < 0.2, "held-out RMSE {rmse}");
 }
 
-fn cached(rel: &str) -> Option<PathBuf> {
+/// The path of `data-cache/<rel>`; panics, naming it, when it is absent.
+fn cached(rel: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-cache").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; run `bash scripts/fetch-data` to fetch it",
-            p.display()
-        );
-        None
-    }
+    assert!(
+        p.exists(),
+        "{} is absent; run `bash scripts/fetch-data` to fetch it",
+        p.display()
+    );
+    p
 }
 
 /// The target: held-out RMSE ≤ 0.93 on a random 90/10 split of
 /// ML-100k, with the default settings, 2 threads, RacyRule.
 #[test]
+#[ignore = "needs data-cache/ml-100k.inter; run scripts/fetch-data"]
 fn movielens_100k_held_out_rmse() {
-    let Some(path) = cached("ml-100k.inter") else { return };
+    let path = cached("ml-100k.inter");
     let ratings = read_ratings(&path).unwrap();
     let (train, test) = ratings.split(0.1, 1).unwrap();
     let model =

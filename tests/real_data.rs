@@ -1,26 +1,27 @@
 //! Readers on the real datasets `bash scripts/fetch-data` puts in
-//! `data-cache/`. Each test prints why it skipped when its data is absent.
+//! `data-cache/`. Each test is `#[ignore]`d, naming its data: `bash scripts/test`
+//! runs it (`--ignored`) when that data is present, and says it skipped it
+//! when not; run by hand without its data, it fails naming the missing file.
 
 use std::path::PathBuf;
 
 use wildsgd::data::{read_edge_list, read_libsvm, read_metis, read_ratings, LibsvmOptions};
 
-fn cached(rel: &str) -> Option<PathBuf> {
+/// The path of `data-cache/<rel>`; panics, naming it, when it is absent.
+fn cached(rel: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-cache").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is absent; run `bash scripts/fetch-data` to fetch it",
-            p.display()
-        );
-        None
-    }
+    assert!(
+        p.exists(),
+        "{} is absent; run `bash scripts/fetch-data` to fetch it",
+        p.display()
+    );
+    p
 }
 
 #[test]
+#[ignore = "needs data-cache/ml-100k.inter; run scripts/fetch-data"]
 fn movielens_100k() {
-    let Some(p) = cached("ml-100k.inter") else { return };
+    let p = cached("ml-100k.inter");
     let r = read_ratings(&p).unwrap();
     assert!(r.had_header);
     assert_eq!(r.len(), 100_000);
@@ -29,10 +30,9 @@ fn movielens_100k() {
 }
 
 #[test]
+#[ignore = "needs data-cache/fashion-mnist/test.svm.gz; run scripts/fetch-data"]
 fn fashion_mnist_test_split() {
-    let Some(p) = cached("fashion-mnist/test.svm.gz") else {
-        return;
-    };
+    let p = cached("fashion-mnist/test.svm.gz");
     let d = read_libsvm(&p, &LibsvmOptions::default()).unwrap().data;
     assert_eq!(d.len(), 10_000);
     assert!(d.n_features() <= 784 && d.n_features() > 700);
@@ -45,14 +45,11 @@ fn fashion_mnist_test_split() {
 }
 
 #[test]
+#[ignore = "needs data-cache/metis/{mdual,copter2}.graph; run scripts/fetch-data"]
 fn metis_graphs() {
-    let Some(dir) = cached("metis") else { return };
+    let dir = cached("metis");
     for (name, n, m) in [("mdual.graph", 258_569, 513_132), ("copter2.graph", 55_476, 352_238)] {
-        let p = dir.join(name);
-        if !p.exists() {
-            eprintln!("skipped: {} is absent", p.display());
-            continue;
-        }
+        let p = cached(&format!("metis/{name}"));
         let g = read_metis(&p).unwrap();
         assert_eq!((g.n_nodes, g.edges.len()), (n, m), "{name}");
     }
@@ -67,16 +64,18 @@ fn metis_graphs() {
 }
 
 #[test]
+#[ignore = "needs data-cache/wormnet.tsv; run scripts/fetch-data"]
 fn wormnet_edge_list() {
-    let Some(p) = cached("wormnet.tsv") else { return };
+    let p = cached("wormnet.tsv");
     let g = read_edge_list(&p).unwrap();
     assert_eq!(g.edges.len(), 78_736);
     assert_eq!(g.n_nodes, 2_445);
 }
 
 #[test]
+#[ignore = "needs data-cache/brown/tokens.txt; run scripts/fetch-data"]
 fn brown_corpus() {
-    let Some(p) = cached("brown/tokens.txt") else { return };
+    let p = cached("brown/tokens.txt");
     let text = std::fs::read_to_string(&p).unwrap();
     let tokens = text.split_whitespace().count();
     assert_eq!(tokens, 1_161_192);
@@ -85,8 +84,9 @@ fn brown_corpus() {
 }
 
 #[test]
+#[ignore = "needs data-cache/heart_scale; run scripts/fetch-data"]
 fn heart_scale() {
-    let Some(p) = cached("heart_scale") else { return };
+    let p = cached("heart_scale");
     let d = read_libsvm(&p, &LibsvmOptions::default()).unwrap().data;
     assert_eq!((d.len(), d.n_features()), (270, 13));
 }

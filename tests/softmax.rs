@@ -14,10 +14,10 @@ use wildsgd::policy::rule::{AtomicAddRule, RacyRule};
 use wildsgd::policy::{UpdateRule, Worker};
 use wildsgd::{Error, Model, Policy, Schedule, Trainer, WeightStore};
 
-#[path = "common/thread_allocations.rs"]
-mod thread_allocations;
+#[path = "common/alloc.rs"]
+mod counting_alloc;
 
-use thread_allocations::allocations;
+use counting_alloc::allocations;
 
 /// 3 classes, 4 features; feature 3 appears in no row.
 fn tiny() -> CsrDataset {
@@ -319,29 +319,26 @@ fn parallel_training_is_equivalent_to_sequential() {
     }
 }
 
-fn cached(rel: &str) -> Option<PathBuf> {
+/// The path of `data-cache/<rel>`; panics, naming it, when it is absent.
+fn cached(rel: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-cache").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent; run `bash scripts/fetch-data` to fetch it",
-            p.display()
-        );
-        None
-    }
+    assert!(
+        p.exists(),
+        "{} is absent; run `bash scripts/fetch-data` to fetch it",
+        p.display()
+    );
+    p
 }
 
 /// Fashion-MNIST, all 60,000 training images, 3 epochs with 2 RacyRule threads
 /// and tail averaging: test accuracy at least 0.83.
 #[test]
+#[ignore = "needs data-cache/fashion-mnist/{train,test}.svm.gz; run scripts/fetch-data"]
 fn fashion_mnist_test_accuracy() {
-    let (Some(train_path), Some(test_path)) = (
+    let (train_path, test_path) = (
         cached("fashion-mnist/train.svm.gz"),
         cached("fashion-mnist/test.svm.gz"),
-    ) else {
-        return;
-    };
+    );
     let clock = Instant::now();
     let opts = LibsvmOptions {
         n_features: Some(784),

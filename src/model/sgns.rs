@@ -192,42 +192,8 @@ fn softplus(x: f64) -> f64 {
 /// Skip-gram with negative sampling over `n` items with `dim`-dimensional
 /// input and output vectors.
 ///
-/// Skip-gram with negative sampling (SGNS): word2vec's objective, and LINE's
-/// on graph edges.
-///
-/// [`Sgns`] trains on [`Pairs`] of (source, target) ids over `n` items (words
-/// or nodes). Each item has an *input* vector `u` and an *output* vector
-/// `v`, both rows of the weight store: inputs are rows `0..n`, outputs rows
-/// `n..2n`, each `dim` weights long. The loss of a pair `(s, t)` with
-/// negatives `t_1..t_k` is the logistic loss of telling the true target from
-/// the negatives:
-///
-/// `−ln σ(u_s·v_t) − Σ_j ln σ(−u_s·v_{t_j})`.
-///
-/// # Where the negatives come from
-///
-/// [`Model::step`] gets no random generator, runs on many threads at once
-/// and must neither allocate nor lock, so the negatives are not drawn from
-/// a generator at all: negative `j` of a sample is a pure function of the
-/// model's seed, the sample's index in its dataset, the dataset's epoch
-/// counter and the pair itself — a SplitMix64 hash of those, mapped through
-/// an alias table over `count^0.75` ([`UnigramTable`]). Hence:
-///
-/// * a `Sequential` run is bit-for-bit reproducible for a given trainer seed
-///   and model seed: the negatives do not depend on the order or thread that
-///   takes a sample;
-/// * parallel runs use *exactly* the negatives of the sequential run, so the
-///   equivalence harness compares like with like;
-/// * the negatives change every epoch, as word2vec's do, because the epoch
-///   counter is part of the hash ([`sgns_job`] advances it after each
-///   epoch; without it every epoch reuses epoch 0's negatives, which still
-///   trains, only with less variety);
-/// * [`Model::loss`] uses the same negatives as the step on the same sample,
-///   so it is exactly the objective the step descends (and a finite
-///   difference of it checks the step's gradient).
-///
-/// Hashing costs a few multiplications per negative, less than the memory
-/// traffic of the vectors it selects.
+/// The objective, the layout of the weights and where the negatives come
+/// from are described in the [module documentation](self).
 ///
 /// Initialised as word2vec does: input vectors uniform in `±0.5 / dim`,
 /// output vectors zero. A step computes the exact gradient of its sample's
@@ -370,37 +336,11 @@ impl Sgns {
     }
 
     /// The area under the ROC curve of [`score`](Self::score) separating
-    /// `positives` from `negatives` (pairs of ids); see [`auc`].
+    /// `positives` from `negatives` (pairs of ids); see [`auc`] (0.5 when
+    /// either is empty).
     pub fn pair_auc<W: Weights + ?Sized>(&self, w: &W, positives: &[(u32, u32)], negatives: &[(u32, u32)]) -> f64 {
         let score = |p: &[(u32, u32)]| p.iter().map(|&(s, t)| self.score(w, s, t)).collect::<Vec<_>>();
-        auc(&score(positives), &score(negatives))
-    }
-
-    /// The paired AUC: the fraction of `i` where `positives[i]` scores above
-    /// `negatives[i]` (ties ½) — the AUC restricted to comparisons of one
-    /// source's true target with its own corrupted one (as
-    /// [`corrupt_targets`] makes them), so that differences between sources'
-    /// score scales do not enter. Only the first `min(len)` pairs are used.
-    pub fn paired_auc<W: Weights + ?Sized>(&self, w: &W, positives: &[(u32, u32)], negatives: &[(u32, u32)]) -> f64 {
-        let n = positives.len().min(negatives.len());
-        if n == 0 {
-            return 0.5;
-        }
-        let wins: f64 = positives
-            .iter()
-            .zip(negatives)
-            .map(|(&(s, t), &(s2, t2))| {
-                let (a, b) = (self.score(w, s, t), self.score(w, s2, t2));
-                if a > b {
-                    1.0
-                } else if a == b {
-                    0.5
-                } else {
-                    0.0
-                }
-            })
-            .sum();
-        wins / n as f64
+        auc(&score(positives), &score(negatives)).unwrap_or(0.5)
     }
 
     /// Link-prediction AUC: [`link_score`](Self::link_score) separating
@@ -410,7 +350,7 @@ impl Sgns {
     /// [`Graph::split_edges`]: crate::data::Graph::split_edges
     pub fn link_auc<W: Weights + ?Sized>(&self, w: &W, edges: &[(u32, u32)], non_edges: &[(u32, u32)]) -> f64 {
         let score = |p: &[(u32, u32)]| p.iter().map(|&(a, b)| self.link_score(w, a, b)).collect::<Vec<_>>();
-        auc(&score(edges), &score(non_edges))
+        auc(&score(edges), &score(non_edges)).unwrap_or(0.5)
     }
 
     /// The `k` items whose input vectors have the highest cosine similarity
@@ -448,42 +388,9 @@ impl Sgns {
     }
 }
 
-/// The area under the ROC curve: the probability that a random positive
-/// scores above a random negative, ties counting one half (the
-/// Mann–Whitney U statistic over `|pos|·|neg|`). 0.5 when either side is
-/// empty. NaN scores rank lowest.
-///
-/// ```
-/// use wildsgd::model::auc;
-/// assert_eq!(auc(&[0.9, 0.8], &[0.1, 0.2]), 1.0);
-/// assert_eq!(auc(&[0.5], &[0.5]), 0.5);
-/// assert_eq!(auc(&[0.1, 0.9], &[0.5]), 0.5);
-/// ```
-pub fn auc(positive: &[f32], negative: &[f32]) -> f64 {
-    if positive.is_empty() || negative.is_empty() {
-        return 0.5;
-    }
-    let key = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
-    let mut all: Vec<(f32, bool)> = positive
-        .iter()
-        .map(|&x| (key(x), true))
-        .chain(negative.iter().map(|&x| (key(x), false)))
-        .collect();
-    all.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    // Sum of the positives' (mid-)ranks, ranks from 1.
-    let (mut rank_sum, mut i) = (0.0f64, 0);
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let mid = (i + 1 + j) as f64 / 2.0;
-        rank_sum += mid * all[i..j].iter().filter(|e| e.1).count() as f64;
-        i = j;
-    }
-    let (p, n) = (positive.len() as f64, negative.len() as f64);
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
-}
+/// Moved to [`crate::metrics`]; re-exported here so that
+/// `wildsgd::model::auc` still names it.
+pub use crate::metrics::auc;
 
 /// Negatives for a held-out evaluation: each pair `(s, t)` with its target
 /// replaced by a draw from `table` (seeded by `seed` and the pair's

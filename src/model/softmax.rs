@@ -6,8 +6,6 @@
 //! case for lock-free updates, and wildsgd ships it on purpose, next to the
 //! sparse models where Hogwild! shines.
 
-use std::fmt;
-
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -205,7 +203,7 @@ impl Softmax {
             let x = data.row(i);
             counts[x.label as usize * c + self.predict(w, &x)] += 1;
         }
-        Ok(Confusion { n_classes: c, counts })
+        Confusion::from_counts(c, counts)
     }
 }
 
@@ -341,106 +339,9 @@ impl Model for Softmax {
     }
 }
 
-/// A confusion matrix: how many rows of each true class were predicted as
-/// each class. Made by [`Softmax::confusion`].
-///
-/// ```
-/// use wildsgd::model::Confusion;
-///
-/// // 2 classes; class 0: 3 right, 1 predicted as class 1; class 1: 2 right.
-/// let m = Confusion::from_counts(2, vec![3, 1, 0, 2]).unwrap();
-/// assert_eq!(m.total(), 6);
-/// assert!((m.accuracy() - 5.0 / 6.0).abs() < 1e-12);
-/// assert_eq!(m.recall(0), Some(0.75));
-/// assert_eq!(m.get(0, 1), 1);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Confusion {
-    n_classes: usize,
-    /// `counts[truth * C + predicted]`.
-    counts: Vec<u64>,
-}
-
-impl Confusion {
-    /// A matrix from row-major counts (`counts[truth * C + predicted]`).
-    pub fn from_counts(n_classes: usize, counts: Vec<u64>) -> Result<Self, Error> {
-        if counts.len() != n_classes * n_classes {
-            return Err(Error::LengthMismatch {
-                what: "confusion counts",
-                expected: n_classes * n_classes,
-                found: counts.len(),
-            });
-        }
-        Ok(Confusion { n_classes, counts })
-    }
-
-    /// The number of classes.
-    pub fn n_classes(&self) -> usize {
-        self.n_classes
-    }
-
-    /// Rows of true class `truth` predicted as `predicted`.
-    pub fn get(&self, truth: usize, predicted: usize) -> u64 {
-        self.counts[truth * self.n_classes + predicted]
-    }
-
-    /// All rows counted.
-    pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-
-    /// Rows predicted correctly.
-    pub fn correct(&self) -> u64 {
-        (0..self.n_classes).map(|c| self.get(c, c)).sum()
-    }
-
-    /// The fraction of rows predicted correctly (0 when there are none).
-    pub fn accuracy(&self) -> f64 {
-        let total = self.total();
-        if total == 0 {
-            0.0
-        } else {
-            self.correct() as f64 / total as f64
-        }
-    }
-
-    /// The per-class accuracy (recall) of class `c`: the fraction of its rows
-    /// predicted as `c`; `None` when it has no rows.
-    pub fn recall(&self, c: usize) -> Option<f64> {
-        let row = &self.counts[c * self.n_classes..(c + 1) * self.n_classes];
-        let n: u64 = row.iter().sum();
-        (n > 0).then(|| row[c] as f64 / n as f64)
-    }
-}
-
-impl fmt::Display for Confusion {
-    /// The matrix (rows: true class, columns: predicted) with each class's
-    /// recall, then the overall accuracy.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>6}", "true\\p")?;
-        for c in 0..self.n_classes {
-            write!(f, " {c:>6}")?;
-        }
-        writeln!(f, " {:>7}", "recall")?;
-        for t in 0..self.n_classes {
-            write!(f, "{t:>6}")?;
-            for p in 0..self.n_classes {
-                write!(f, " {:>6}", self.get(t, p))?;
-            }
-            match self.recall(t) {
-                Some(r) => writeln!(f, " {:>7.4}", r)?,
-                None => writeln!(f, " {:>7}", "-")?,
-            }
-        }
-        write!(
-            f,
-            "accuracy {:.4} ({} of {})",
-            self.accuracy(),
-            self.correct(),
-            self.total()
-        )
-    }
-}
+/// Moved to [`crate::metrics`]; re-exported here so that
+/// `wildsgd::model::Confusion` still names it.
+pub use crate::metrics::Confusion;
 
 /// A synthetic multiclass problem for tests and benchmarks: dense rows of
 /// independent `N(0, 1/d)` features (so `‖x‖ ≈ 1`), labelled by a random

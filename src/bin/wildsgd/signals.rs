@@ -3,6 +3,7 @@
 //! once. Before training starts (and after it ends) there is nothing of the
 //! run's to lose, and a signal exits at once.
 
+#![allow(clippy::disallowed_types)] // the binary's signal state lives outside the library and its loom shim
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
