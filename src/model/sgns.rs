@@ -680,3 +680,10 @@ impl crate::checkpoint::Persist for Sgns {
         Ok(model.negatives(negatives).seed(seed))
     }
 }
+
+impl Sgns {
+    /// Negatives per pair (`k`, set by [`negatives`](Sgns::negatives)).
+    pub fn n_negatives(&self) -> usize {
+        self.negatives
+    }
+}
