@@ -262,10 +262,14 @@ mod tests {
         assert_eq!(d.list(n, |d| d.string("s")).unwrap(), ["a", ""]);
         d.finish("all").unwrap();
         assert!(d.u8("past the end").is_err());
-        let forged = Encoder::new().u64(1 << 40).into_bytes();
+        let mut forged = Encoder::new();
+        forged.u64(1 << 40);
+        let forged = forged.into_bytes();
         assert!(Decoder::new(&forged, 0).count(4, "n").is_err());
         assert!(Decoder::new(&forged, 0).usize_in(0..=10, "n").is_err());
-        let nan = Encoder::new().f32(f32::NAN).into_bytes();
+        let mut nan = Encoder::new();
+        nan.f32(f32::NAN);
+        let nan = nan.into_bytes();
         assert!(Decoder::new(&nan, 0).finite_f32("x").is_err());
     }
 }
