@@ -423,6 +423,88 @@ fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
     );
 }
 
+/// Version-2 files of every kind, written by the last build that wrote version 2
+/// (`train --seed 1 --policy sequential --epochs 2 --out M` on the data beside each),
+/// with what its `eval` printed for them.
+const OLD_V2: [(&str, &str, &str, &str); 5] = [
+    (
+        "linear",
+        "57534744434b50540200000000020000898888419a99993e02000000000000000100000000000000220000000000000003000000000000000a00000073657175656e7469616c00010000bd3786350ad7233c02000000000000009e9a55c1ade17f41367891bd5c174c8e",
+        "1 1:0.5 2:1\n-1 1:1\n1 2:0.25\n-1 1:0.7 2:0.1\n",
+        "data: lin.svm (4 rows)\nloss: 0.005002\naccuracy: 1.000000\nauc: 1.000000\n",
+    ),
+    (
+        "softmax",
+        "57534744434b505402000000010201000ad7233c9a99193f02000000000000000100000000000000220000000000000009000000000000000a00000073657175656e7469616c030000000000000002000000000000000ad7233cb44b5d3c324bcdbb72e5063c4a9125bc253cbb3b101ba0bba6e95ebb6378103aac5f5bbb2be1c7ab",
+        "0 1:1\n1 2:1\n2 1:0.5 2:0.5\n0 1:0.9\n",
+        "data: sm.svm (4 rows, model: softmax, 3 classes)\nloss: 1.089134\naccuracy: 0.500000\nrecall class 0: 1.000000 (2 rows)\nrecall class 1: 0.000000 (1 rows)\nrecall class 2: 0.000000 (1 rows)\n",
+    ),
+    (
+        "mf",
+        "57534744434b505402000000020200000ad7a33c6666663f0200000000000000010000000000000055000000000000000a000000000000000a00000073657175656e7469616c030000000000000002000000000000000100000000000000000040400ad7a33d010000803f0000a0400200000075310200000075320200000075330200000069310200000069325626e63dc168a43d521e1cbde97f8e3d0f2e9bbdd0ac3dbe8034ddbada64393d008cf0392c3e77bdf972616a",
+        "u1\ti1\t4\nu2\ti1\t2\nu1\ti2\t5\nu3\ti2\t1\n",
+        "data: r.tsv (4 ratings, model: mf, rank 1, 3 users, 2 items)\nloss: 1.129968\nrmse: 1.503308\n",
+    ),
+    (
+        "line",
+        "57534744434b50540200000003030000cdcccc3e1000000002000000000000000100000000000000760000000000000010000000000000000a00000073657175656e7469616c0000000004000000000000000200000000000000050000000000000000000000000000000000000000000000000000000000000001000000610100000062010000006301000000640200000000000000020000000000000003000000000000000100000000000000b3d225be998e85bd1bc5f43d18385b3df1f327beea216e3da1bd52bec60d823ec4a8dd3db32be0bde10b9f3db2ecd8bd5e375a3d39d7c53c414ab73d3f970c3b325a2402",
+        "a b\nb c\nc a\nc d\n",
+        "data: g.txt (4 edges, model: line, 4 nodes, dim 2)\nlink auc: 0.750000 (4 edges vs 1 sampled non-edges)\n",
+    ),
+    (
+        "word2vec",
+        "57534744434b50540200000003030000cdcccc3c22000000020000000000000001000000000000009a0000000000000018000000000000000a00000073657175656e7469616c01000000060000000000000002000000000000000500000000000000000000000000000002000000000000000000000000000000030000006361740300000073617403000000746865010000006103000000646f670300000072616e020000000000000002000000000000000200000000000000010000000000000001000000000000000100000000000000ea7cb5bdca74d5bdbf74493ebc3e3a3d481913be0d61623d067c42be86085a3e8ed5383e4ba9593e31f3eebd7a162a3ec1855bbbe963dc3b56c642bb7e50c2bb7a05653c8f92b3bb3f29cfbb350424bcb8245a3cb7d722bc1154d2ba710504bcb190f18c",
+        "the cat sat\nthe dog sat\na cat ran\n",
+        "data: c.txt (3 sentences, 9 words; model: word2vec, vocabulary 6, dim 2)\nskipped: 0 of 9 words (0 distinct) not in the model's vocabulary\npair auc: 0.6678 vs unigram^0.75 negatives, 0.8460 vs uniform negatives (17 pairs) (dynamic window up to 2, no sub-sampling)\n",
+    ),
+];
+
+/// The data file of each kind in [`OLD_V2`], as its `eval` output names it.
+fn v2_data_name(kind: &str) -> &'static str {
+    match kind {
+        "linear" => "lin.svm",
+        "softmax" => "sm.svm",
+        "mf" => "r.tsv",
+        "line" => "g.txt",
+        _ => "c.txt",
+    }
+}
+
+#[test]
+fn format_2_files_of_every_kind_still_load_and_evaluate() {
+    let d = dir("v2");
+    for (kind, hex, data, printed) in OLD_V2 {
+        let bytes = unhex(hex);
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2, "{kind}");
+        let c = Checkpoint::from_bytes(kind, &bytes).unwrap();
+        assert_eq!((c.epochs_done, c.seed, c.policy), (2, 1, Policy::Sequential), "{kind}");
+        let model_kind = match kind {
+            "line" | "word2vec" => "sgns",
+            k => k,
+        };
+        assert_eq!(c.kind, model_kind);
+        match kind {
+            "mf" => assert_eq!(c.strings(kind, tables::USER_IDS).unwrap(), ["u1", "u2", "u3"]),
+            "line" | "word2vec" => assert_eq!(c.text(kind, tables::TASK).unwrap(), kind),
+            _ => assert!(c.tables.is_empty(), "{kind}"),
+        }
+        // Converted, then written as version 3, it reads back the same.
+        let again = c.to_bytes();
+        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), VERSION);
+        assert_eq!(Checkpoint::from_bytes(kind, &again).unwrap(), c, "{kind}");
+        // The command evaluates the old file exactly as the old build did.
+        std::fs::write(d.join("old.model"), &bytes).unwrap();
+        std::fs::write(d.join(v2_data_name(kind)), data).unwrap();
+        let out = Command::new(BIN)
+            .current_dir(&d)
+            .args(["eval", "--model", "old.model", "--data", v2_data_name(kind)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), printed, "{kind}");
+    }
+}
+
 #[test]
 fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
     use wildsgd::data::SyntheticRatings;
