@@ -30,6 +30,7 @@
 
 use std::collections::BTreeMap;
 
+use super::frame::{check_frame, policy_of, schedule_of, truncated, weights_of};
 use super::{bad, Checkpoint, CheckpointIssue, Decoder, Persist, Table};
 use crate::data::{CsrDataset, Ratings};
 use crate::model::{Sgns, UnigramTable, MAX_CLASSES, MAX_DIM};
@@ -57,79 +58,6 @@ pub mod tables {
     pub const WINDOW: &str = "window";
     /// Embeddings: the sub-sampling threshold, 0 for graphs ([`Table::F64`](super::Table::F64)).
     pub const SUBSAMPLE: &str = "subsample";
-}
-
-/// Checks the length against `header + extra + 4 n + 4` (and `n` against
-/// [`MAX_WEIGHTS`](crate::limits::MAX_WEIGHTS)) and the CRC; returns the
-/// offset of the CRC.
-pub(super) fn check_frame(b: &[u8], header: usize, extra: u64, n: u64) -> Result<usize, CheckpointIssue> {
-    let expected = n
-        .checked_mul(4)
-        .and_then(|w| w.checked_add(extra))
-        .and_then(|w| w.checked_add(header as u64 + 4));
-    if expected != Some(b.len() as u64) {
-        return Err(CheckpointIssue::Truncated {
-            len: b.len() as u64,
-            expected: expected.unwrap_or(u64::MAX),
-        });
-    }
-    let body = b.len() - 4;
-    let stored = u32::from_le_bytes(b[body..].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&b[..body]);
-    if stored != computed {
-        return Err(CheckpointIssue::ChecksumMismatch { stored, computed });
-    }
-    if n > crate::limits::MAX_WEIGHTS {
-        return Err(bad("number of weights", n));
-    }
-    Ok(body)
-}
-
-/// `schedule`, if it is valid.
-pub(super) fn valid(schedule: Schedule) -> Result<Schedule, CheckpointIssue> {
-    schedule
-        .validate()
-        .map_err(|e| bad("schedule", format!("{schedule:?} ({e})")))?;
-    Ok(schedule)
-}
-
-/// The schedule coded `code` (version 2's codes: a linear schedule's sample
-/// count is the bits of `decay`).
-pub(super) fn schedule_of(code: u8, initial: f32, decay: f32) -> Result<Schedule, CheckpointIssue> {
-    valid(match code {
-        0 => Schedule::Constant(initial),
-        1 => Schedule::InverseTime { initial, decay },
-        2 => Schedule::EpochDecay { initial, decay },
-        3 => Schedule::Linear {
-            initial,
-            samples: u64::from(decay.to_bits()),
-        },
-        v => return Err(bad("schedule code", v)),
-    })
-}
-
-pub(super) fn policy_of(name: &str) -> Result<Policy, CheckpointIssue> {
-    name.parse().map_err(|_| bad("policy", format!("{name:?}")))
-}
-
-/// The weights in `b`, all finite.
-pub(super) fn weights_of(b: &[u8]) -> Result<Vec<f32>, CheckpointIssue> {
-    let w: Vec<f32> = b
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
-    match w.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(CheckpointIssue::NonFiniteWeight { index, value: w[index] }),
-        None => Ok(w),
-    }
-}
-
-fn truncated(b: &[u8], header: usize) -> Result<(), CheckpointIssue> {
-    if b.len() < header + 4 {
-        let (len, expected) = (b.len() as u64, header as u64 + 4);
-        return Err(CheckpointIssue::Truncated { len, expected });
-    }
-    Ok(())
 }
 
 fn loss_of(code: u8) -> Result<Loss, CheckpointIssue> {

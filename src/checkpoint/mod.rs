@@ -43,8 +43,11 @@
 //! decodes the model, checking every value before it is used.
 
 mod codec;
+mod frame;
 pub mod legacy;
 mod table;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -208,7 +211,7 @@ impl Checkpoint {
             Some(1) => legacy::from_v1(b),
             Some(2) => legacy::from_v2(b),
             Some(VERSION) => Self::from_v3(b),
-            Some(found) => Err(unsupported(found)),
+            Some(found) => Err(frame::unsupported(found)),
         };
         decoded.map_err(|what| Error::Checkpoint {
             file: name.to_string(),
@@ -217,31 +220,28 @@ impl Checkpoint {
     }
 
     fn from_v3(b: &[u8]) -> Result<Self, CheckpointIssue> {
-        if b.len() < HEADER + 4 {
-            let (len, expected) = (b.len() as u64, HEADER as u64 + 4);
-            return Err(CheckpointIssue::Truncated { len, expected });
-        }
+        frame::truncated(b, HEADER)?;
         let mut h = Decoder::new(&b[12..HEADER], 0);
         let (code, flags, reserved) = (h.u8("")?, h.u8("")?, h.take(2, "")?);
         let (initial, decay, samples) = (h.f32("")?, h.f32("")?, h.u64("")?);
         let (epochs_done, seed, meta_len, n) = (h.u64("")?, h.u64("")?, h.u64("")?, h.u64("")?);
-        let body = legacy::check_frame(b, HEADER, meta_len, n)?;
+        let body = frame::check_frame(b, HEADER, meta_len, n)?;
         let (meta, weights) = b[HEADER..body].split_at(meta_len as usize); // bounded by the frame check
         if reserved != [0, 0] {
             return Err(bad("reserved bytes", format!("{reserved:?}")));
         }
         let schedule = match code {
-            3 if decay.to_bits() == 0 => legacy::valid(Schedule::Linear { initial, samples })?,
+            3 if decay.to_bits() == 0 => frame::valid(Schedule::Linear { initial, samples })?,
             3 => return Err(bad("linear schedule's decay", decay)),
             _ if samples != 0 => return Err(bad("sample count", samples)),
-            c => legacy::schedule_of(c, initial, decay)?,
+            c => frame::schedule_of(c, initial, decay)?,
         };
         let average = match flags {
             0 | 1 => flags == 1,
             v => return Err(bad("flags", v)),
         };
         let mut m = Decoder::new(meta, 0);
-        let policy = legacy::policy_of(&m.string("policy name")?)?;
+        let policy = frame::policy_of(&m.string("policy name")?)?;
         let kind = m.string("model kind")?;
         let n = m.count(1, "parameter block length")?;
         let params = m.take(n, "parameter block")?.to_vec();
@@ -256,7 +256,7 @@ impl Checkpoint {
             average,
             epochs_done: usize::try_from(epochs_done).map_err(|_| bad("epochs completed", epochs_done))?,
             seed,
-            weights: legacy::weights_of(weights)?,
+            weights: frame::weights_of(weights)?,
         })
     }
 
@@ -274,7 +274,7 @@ impl Checkpoint {
         let mut file = File::open(path).map_err(io)?;
         let mut head = Vec::with_capacity(legacy::HEADER_V1);
         (&mut file).take(legacy::HEADER_V1 as u64).read_to_end(&mut head).map_err(io)?;
-        let expected = match expected_len(&head) {
+        let expected = match frame::expected_len(&head) {
             Ok(n) => n,
             Err(what) => return Err(Error::Checkpoint { file: name, what }),
         };
@@ -294,41 +294,5 @@ impl Checkpoint {
     /// the new ones, never a mixture.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         write_atomically(path.as_ref(), &self.to_bytes())
-    }
-}
-
-fn unsupported(found: u32) -> CheckpointIssue {
-    CheckpointIssue::UnsupportedVersion {
-        found,
-        oldest: OLDEST_VERSION,
-        newest: VERSION,
-    }
-}
-
-/// The file length a checkpoint's header promises (at least the header,
-/// for a header too short to say).
-fn expected_len(head: &[u8]) -> Result<u64, CheckpointIssue> {
-    if head.len() < MAGIC.len() || head[..MAGIC.len()] != MAGIC {
-        return Err(CheckpointIssue::BadMagic);
-    }
-    let field = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(head.get(at..at + 8)?.try_into().ok()?)) };
-    let version = head.get(8..12).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-    let (header, extra, n) = match version {
-        Some(1) => (legacy::HEADER_V1, Some(0), field(56)),
-        Some(2) => (legacy::HEADER_V2, field(40), field(48)),
-        Some(VERSION) => (HEADER, field(48), field(56)),
-        Some(found) => return Err(unsupported(found)),
-        None => (HEADER, None, None),
-    };
-    let total = n
-        .and_then(|d| d.checked_mul(4))
-        .zip(extra)
-        .and_then(|(w, p)| w.checked_add(p))
-        .and_then(|w| w.checked_add(header as u64 + 4));
-    match total {
-        Some(t) => Ok(t),
-        // Cut inside the header: read what there is, and let the decoder say "truncated".
-        None if head.len() < header => Ok(header as u64 + 4),
-        None => Err(bad("lengths", "the header's sizes overflow")),
     }
 }
