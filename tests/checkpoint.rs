@@ -104,8 +104,13 @@ fn save_load_and_damaged_files() {
     assert!(matches!(issue(e), CheckpointIssue::WrongModel { .. }));
     let fewer = |m: &Linear| (m.n_features() < 9).then(|| format!("{} features in the file", m.n_features()));
     let e = c.model_matching("m.ckpt", fewer).unwrap_err();
-    assert!(e.to_string().contains("a different model: 5 features in the file"), "{e}");
-    let m: Linear = c.model_matching("m.ckpt", |m: &Linear| (m.loss_fn() != Loss::Logistic).then(String::new)).unwrap();
+    assert!(
+        e.to_string().contains("a different model: 5 features in the file"),
+        "{e}"
+    );
+    let m: Linear = c
+        .model_matching("m.ckpt", |m: &Linear| (m.loss_fn() != Loss::Logistic).then(String::new))
+        .unwrap();
     assert_eq!((m.n_features(), m.has_bias(), m.l2_strength()), (5, true, 1e-6));
     // A table asked for that is not there.
     let e = c.strings("m.ckpt", tables::NAMES).unwrap_err();
@@ -369,7 +374,13 @@ fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
     let c = Checkpoint::from_bytes("old", &bytes).unwrap();
     let m = c.model::<Linear>("old").unwrap();
     assert_eq!(
-        (m.loss_fn(), m.has_bias(), m.bias_rate(), m.l2_strength(), m.n_features()),
+        (
+            m.loss_fn(),
+            m.has_bias(),
+            m.bias_rate(),
+            m.l2_strength(),
+            m.n_features()
+        ),
         (Loss::Logistic, true, 0.01, 0.001, 2)
     );
     assert!(c.tables.is_empty());
@@ -706,7 +717,11 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
         ]);
         let (a, b) = (Checkpoint::load(&whole).unwrap(), Checkpoint::load(&resumed).unwrap());
         assert_eq!((a.epochs_done, b.epochs_done), (5, 5), "{kind}");
-        assert_eq!((&a.kind, &a.params, &a.tables), (&b.kind, &b.params, &b.tables), "{kind}");
+        assert_eq!(
+            (&a.kind, &a.params, &a.tables),
+            (&b.kind, &b.params, &b.tables),
+            "{kind}"
+        );
         assert!(!a.average && !b.average, "{kind}");
         assert!(same_bits(&a.weights, &b.weights), "{kind}: resume is not bit-identical");
     }

@@ -112,7 +112,10 @@ impl<'b> Decoder<'b> {
     pub fn expect_weights(&self, n: Option<u64>, what: impl std::fmt::Display) -> Result<(), CheckpointIssue> {
         match n {
             Some(n) if n == self.n_weights => Ok(()),
-            _ => Err(bad("dimension", format!("{} weights stored for {what}", self.n_weights))),
+            _ => Err(bad(
+                "dimension",
+                format!("{} weights stored for {what}", self.n_weights),
+            )),
         }
     }
 
@@ -137,7 +140,10 @@ impl<'b> Decoder<'b> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(bad(field, format!("cut short: {n} bytes needed at offset {}", self.pos))),
+            None => Err(bad(
+                field,
+                format!("cut short: {n} bytes needed at offset {}", self.pos),
+            )),
         }
     }
 
@@ -218,7 +224,10 @@ impl<'b> Decoder<'b> {
         let n = self.u64(field)?;
         let room = (self.remaining() / min_bytes.max(1)) as u64;
         if n > room {
-            return Err(bad(field, format!("{n}, more than the {} bytes left can hold", self.remaining())));
+            return Err(bad(
+                field,
+                format!("{n}, more than the {} bytes left can hold", self.remaining()),
+            ));
         }
         Ok(n as usize)
     }

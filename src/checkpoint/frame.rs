@@ -76,7 +76,9 @@ pub(crate) fn expected_len(head: &[u8]) -> Result<u64, CheckpointIssue> {
         return Err(CheckpointIssue::BadMagic);
     }
     let field = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(head.get(at..at + 8)?.try_into().ok()?)) };
-    let version = head.get(8..12).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+    let version = head
+        .get(8..12)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
     let (header, extra, n) = match version {
         Some(1) => (legacy::HEADER_V1, Some(0), field(56)),
         Some(2) => (legacy::HEADER_V2, field(40), field(48)),

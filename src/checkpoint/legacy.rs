@@ -77,9 +77,19 @@ fn l2_of(l2: f32) -> Result<f32, CheckpointIssue> {
     }
 }
 
-fn linear(loss: Loss, bias: bool, bias_scale: f32, l2: f32, n_features: u64, n: u64) -> Result<Linear, CheckpointIssue> {
+fn linear(
+    loss: Loss,
+    bias: bool,
+    bias_scale: f32,
+    l2: f32,
+    n_features: u64,
+    n: u64,
+) -> Result<Linear, CheckpointIssue> {
     if n_features.checked_add(u64::from(bias)) != Some(n) {
-        return Err(bad("dimension", format!("{n} for {n_features} features and bias {bias}")));
+        return Err(bad(
+            "dimension",
+            format!("{n} for {n_features} features and bias {bias}"),
+        ));
     }
     if !(bias_scale.is_finite() && bias_scale > 0.0) {
         return Err(bad("bias scale", bias_scale));
@@ -179,7 +189,12 @@ pub(super) fn from_v2(b: &[u8]) -> Result<Checkpoint, CheckpointIssue> {
             let classes = p.usize_in(2..=MAX_CLASSES, "number of classes")?;
             let features = p.usize_in(1..=usize::MAX, "number of features")?;
             let l2 = l2_of(p.f32("L2 strength")?)?;
-            p.expect_weights((features as u64).checked_add(1).and_then(|f| f.checked_mul(classes as u64)), "softmax")?;
+            p.expect_weights(
+                (features as u64)
+                    .checked_add(1)
+                    .and_then(|f| f.checked_mul(classes as u64)),
+                "softmax",
+            )?;
             let model = Softmax::new(classes, features).map_err(|e| bad("softmax", e))?;
             base.with(&model.l2(l2, &CsrDataset::new(0)), weights)?
         }
@@ -194,7 +209,10 @@ pub(super) fn from_v2(b: &[u8]) -> Result<Checkpoint, CheckpointIssue> {
                 _ => return Err(bad("clip range", format!("flag {flag}, [{lo}, {hi}]"))),
             };
             let rows = (users as u64).checked_add(items as u64);
-            p.expect_weights(rows.and_then(|r| r.checked_mul(rank as u64 + 1)), "matrix factorisation")?;
+            p.expect_weights(
+                rows.and_then(|r| r.checked_mul(rank as u64 + 1)),
+                "matrix factorisation",
+            )?;
             let user_ids = p.list(users, |p| p.string("user id"))?;
             let item_ids = p.list(items, |p| p.string("item id"))?;
             let model = MatrixFactorization::new(users, items, rank).map_err(|e| bad("matrix factorisation", e))?;
@@ -209,7 +227,10 @@ pub(super) fn from_v2(b: &[u8]) -> Result<Checkpoint, CheckpointIssue> {
             let items = p.usize_in(1..=u32::MAX as usize, "items")?;
             let dim = p.usize_in(1..=MAX_DIM, "embedding dimension")?;
             let negatives = p.usize_in(0..=crate::limits::MAX_NEGATIVES, "negatives")?;
-            let (negative_seed, window) = (p.u64("negative seed")?, p.usize_in(0..=crate::limits::MAX_WINDOW, "window")?);
+            let (negative_seed, window) = (
+                p.u64("negative seed")?,
+                p.usize_in(0..=crate::limits::MAX_WINDOW, "window")?,
+            );
             let subsample = p.finite_f64("sub-sampling threshold")?;
             if subsample < 0.0 {
                 return Err(bad("sub-sampling threshold", subsample));

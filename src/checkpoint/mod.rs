@@ -148,11 +148,7 @@ impl Checkpoint {
 
     /// [`model`](Self::model), then `check`, which says why the model is not
     /// the one asked for (a [`CheckpointIssue::WrongModel`]), or `None`.
-    pub fn model_matching<M: Persist>(
-        &self,
-        file: &str,
-        check: impl FnOnce(&M) -> Option<String>,
-    ) -> Result<M, Error> {
+    pub fn model_matching<M: Persist>(&self, file: &str, check: impl FnOnce(&M) -> Option<String>) -> Result<M, Error> {
         let fail = |what| Error::Checkpoint {
             file: file.to_string(),
             what,
@@ -166,7 +162,10 @@ impl Checkpoint {
         input.finish("parameter block").map_err(fail)?;
         if model.dim() != self.weights.len() {
             let stored = self.weights.len();
-            return Err(fail(bad("dimension", format!("{stored} for a {} model of {} weights", M::KIND, model.dim()))));
+            return Err(fail(bad(
+                "dimension",
+                format!("{stored} for a {} model of {} weights", M::KIND, model.dim()),
+            )));
         }
         match check(&model) {
             Some(reason) => Err(wrong(reason)),
@@ -189,7 +188,11 @@ impl Checkpoint {
         };
         let mut b = Encoder::new();
         b.bytes(&MAGIC).u32(VERSION).u8(code).bool(self.average).bytes(&[0, 0]);
-        b.f32(initial).f32(decay).u64(samples).usize(self.epochs_done).u64(self.seed);
+        b.f32(initial)
+            .f32(decay)
+            .u64(samples)
+            .usize(self.epochs_done)
+            .u64(self.seed);
         b.usize(meta.len()).usize(self.weights.len()).bytes(&meta);
         for w in &self.weights {
             b.f32(*w);
@@ -273,7 +276,10 @@ impl Checkpoint {
         };
         let mut file = File::open(path).map_err(io)?;
         let mut head = Vec::with_capacity(legacy::HEADER_V1);
-        (&mut file).take(legacy::HEADER_V1 as u64).read_to_end(&mut head).map_err(io)?;
+        (&mut file)
+            .take(legacy::HEADER_V1 as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
         let expected = match frame::expected_len(&head) {
             Ok(n) => n,
             Err(what) => return Err(Error::Checkpoint { file: name, what }),

@@ -84,27 +84,58 @@ impl Checkpoint {
     /// # Errors
     /// [`CheckpointIssue::MissingTable`] if there is none (of that type).
     pub fn text(&self, file: &str, name: &str) -> Result<&str, Error> {
-        self.table(file, name, "text", |t| if let Table::Text(s) = t { Some(s.as_str()) } else { None })
+        self.table(file, name, "text", |t| {
+            if let Table::Text(s) = t {
+                Some(s.as_str())
+            } else {
+                None
+            }
+        })
     }
 
     /// The [`Table::Strings`] named `name` (errors as [`text`](Self::text)).
     pub fn strings(&self, file: &str, name: &str) -> Result<&[String], Error> {
-        self.table(file, name, "strings", |t| if let Table::Strings(v) = t { Some(&v[..]) } else { None })
+        self.table(file, name, "strings", |t| {
+            if let Table::Strings(v) = t {
+                Some(&v[..])
+            } else {
+                None
+            }
+        })
     }
 
     /// The [`Table::U64`] named `name` (errors as [`text`](Self::text)).
     pub fn u64(&self, file: &str, name: &str) -> Result<u64, Error> {
-        self.table(file, name, "a number", |t| if let Table::U64(v) = t { Some(v) } else { None }).copied()
+        self.table(file, name, "a number", |t| {
+            if let Table::U64(v) = t {
+                Some(v)
+            } else {
+                None
+            }
+        })
+        .copied()
     }
 
     /// The [`Table::U64s`] named `name` (errors as [`text`](Self::text)).
     pub fn u64s(&self, file: &str, name: &str) -> Result<&[u64], Error> {
-        self.table(file, name, "numbers", |t| if let Table::U64s(v) = t { Some(&v[..]) } else { None })
+        self.table(file, name, "numbers", |t| {
+            if let Table::U64s(v) = t {
+                Some(&v[..])
+            } else {
+                None
+            }
+        })
     }
 
     /// The [`Table::F64`] named `name` (errors as [`text`](Self::text)).
     pub fn f64(&self, file: &str, name: &str) -> Result<f64, Error> {
-        self.table(file, name, "a float", |t| if let Table::F64(v) = t { Some(v) } else { None }).copied()
+        self.table(file, name, "a float", |t| {
+            if let Table::F64(v) = t {
+                Some(v)
+            } else {
+                None
+            }
+        })
+        .copied()
     }
-
 }

@@ -17,7 +17,10 @@ fn trainer() -> Trainer {
 }
 
 fn sample() -> Checkpoint {
-    let model = Linear::new(Loss::Hinge, 3).bias(true).bias_scale(0.01).l2(1e-5, &CsrDataset::new(0));
+    let model = Linear::new(Loss::Hinge, 3)
+        .bias(true)
+        .bias_scale(0.01)
+        .l2(1e-5, &CsrDataset::new(0));
     let c = Checkpoint::new(&model, &trainer(), 7, vec![1.0, -0.0, f32::MIN_POSITIVE, 3.5]);
     Checkpoint { average: true, ..c }
         .with_table("text", Table::Text("ü".into()))
@@ -33,11 +36,21 @@ fn round_trips_bit_for_bit_with_every_table_type() {
     let d = Checkpoint::from_bytes("x", &c.to_bytes()).unwrap();
     assert_eq!(d, c);
     assert_eq!(d.weights[1].to_bits(), (-0.0f32).to_bits());
-    assert_eq!(d.schedule, trainer().get_schedule(), "a sample count past u32::MAX is kept");
-    assert_eq!((d.text("x", "text").unwrap(), d.u64("x", "number").unwrap()), ("ü", u64::MAX));
+    assert_eq!(
+        d.schedule,
+        trainer().get_schedule(),
+        "a sample count past u32::MAX is kept"
+    );
+    assert_eq!(
+        (d.text("x", "text").unwrap(), d.u64("x", "number").unwrap()),
+        ("ü", u64::MAX)
+    );
     assert!(d.u64s("x", "text").is_err(), "a table of another type is missing");
     let m = d.model::<Linear>("x").unwrap();
-    assert_eq!((m.loss_fn(), m.n_features(), m.has_bias(), m.l2_strength()), (Loss::Hinge, 3, true, 1e-5));
+    assert_eq!(
+        (m.loss_fn(), m.n_features(), m.has_bias(), m.l2_strength()),
+        (Loss::Hinge, 3, true, 1e-5)
+    );
 }
 
 #[test]
@@ -70,7 +83,11 @@ fn every_model_round_trips_and_refuses_forged_parameters_before_allocating() {
     let e = forged(&lin, |e| {
         e.u8(2).bool(false).f32(1.0).f32(0.5).u64(1 << 60);
     });
-    assert!(e.model::<Linear>("f").unwrap_err().to_string().contains("invalid dimension"));
+    assert!(e
+        .model::<Linear>("f")
+        .unwrap_err()
+        .to_string()
+        .contains("invalid dimension"));
     let e = forged(&lin, |e| {
         e.u8(2).bool(false).f32(f32::NAN).f32(0.0).u64(2);
     });
@@ -78,7 +95,11 @@ fn every_model_round_trips_and_refuses_forged_parameters_before_allocating() {
     let extra = forged(&lin, |e| {
         e.u8(2).bool(false).f32(1.0).f32(0.0).u64(2).u8(0);
     });
-    assert!(extra.model::<Linear>("f").unwrap_err().to_string().contains("left over"));
+    assert!(extra
+        .model::<Linear>("f")
+        .unwrap_err()
+        .to_string()
+        .contains("left over"));
 
     let sm = Softmax::new(3, 2).unwrap();
     let c = Checkpoint::new(&sm, &t, 1, vec![0.0; 9]);
@@ -86,18 +107,35 @@ fn every_model_round_trips_and_refuses_forged_parameters_before_allocating() {
     let e = forged(&c, |e| {
         e.u64(1 << 40).u64(2).f32(0.0);
     });
-    assert!(e.model::<Softmax>("f").unwrap_err().to_string().contains("number of classes"));
+    assert!(e
+        .model::<Softmax>("f")
+        .unwrap_err()
+        .to_string()
+        .contains("number of classes"));
 
-    let mf = MatrixFactorization::new(2, 1, 2).unwrap().global_mean(3.0).clip(Some((1.0, 5.0)));
+    let mf = MatrixFactorization::new(2, 1, 2)
+        .unwrap()
+        .global_mean(3.0)
+        .clip(Some((1.0, 5.0)));
     let c = Checkpoint::new(&mf, &t, 1, vec![0.0; 9]);
     let back = c.model::<MatrixFactorization>("f").unwrap();
-    assert_eq!((back.rank(), back.mean(), back.clip_range()), (2, 3.0, Some((1.0, 5.0))));
+    assert_eq!(
+        (back.rank(), back.mean(), back.clip_range()),
+        (2, 3.0, Some((1.0, 5.0)))
+    );
     let e = forged(&c, |e| {
         e.u64(u32::MAX.into()).u64(u32::MAX.into()).u64(2);
     });
-    assert!(e.model::<MatrixFactorization>("f").unwrap_err().to_string().contains("invalid dimension"));
+    assert!(e
+        .model::<MatrixFactorization>("f")
+        .unwrap_err()
+        .to_string()
+        .contains("invalid dimension"));
 
-    let sg = Sgns::new(3, 2, UnigramTable::new(&[4, 0, 1]).unwrap()).unwrap().negatives(2).seed(9);
+    let sg = Sgns::new(3, 2, UnigramTable::new(&[4, 0, 1]).unwrap())
+        .unwrap()
+        .negatives(2)
+        .seed(9);
     let c = Checkpoint::new(&sg, &t, 1, vec![0.0; 12]);
     assert_eq!(c.model::<Sgns>("f").unwrap(), sg);
     let e = forged(&c, |e| {
@@ -114,5 +152,9 @@ fn every_model_round_trips_and_refuses_forged_parameters_before_allocating() {
         ..c
     };
     let back = Checkpoint::from_bytes("f", &other.to_bytes()).unwrap();
-    assert!(back.model::<Sgns>("f").unwrap_err().to_string().contains("holds a tree model, not sgns"));
+    assert!(back
+        .model::<Sgns>("f")
+        .unwrap_err()
+        .to_string()
+        .contains("holds a tree model, not sgns"));
 }

@@ -425,8 +425,16 @@ impl crate::checkpoint::Persist for MatrixFactorization {
         let rank = input.usize_in(1..=crate::limits::MAX_RANK, "rank")?;
         let n = (users as u64 + items as u64).checked_mul(rank as u64 + 1);
         input.expect_weights(n, "a matrix factorisation")?;
-        let (mean, l2, std) = (input.finite_f32("global mean")?, input.f32("L2 strength")?, input.f32("init std")?);
-        let (flag, lo, hi) = (input.bool("clip flag")?, input.f32("clip low")?, input.f32("clip high")?);
+        let (mean, l2, std) = (
+            input.finite_f32("global mean")?,
+            input.f32("L2 strength")?,
+            input.f32("init std")?,
+        );
+        let (flag, lo, hi) = (
+            input.bool("clip flag")?,
+            input.f32("clip low")?,
+            input.f32("clip high")?,
+        );
         if !(l2.is_finite() && l2 >= 0.0) {
             return Err(bad("L2 strength", l2));
         }
@@ -439,6 +447,10 @@ impl crate::checkpoint::Persist for MatrixFactorization {
             _ => return Err(bad("clip range", format!("flag {flag}, [{lo}, {hi}]"))),
         };
         let model = MatrixFactorization::new(users, items, rank).map_err(|e| bad("matrix factorisation", e))?;
-        Ok(model.global_mean(mean).init_std(std).clip(clip).l2(l2, &Ratings::default()))
+        Ok(model
+            .global_mean(mean)
+            .init_std(std)
+            .clip(clip)
+            .l2(l2, &Ratings::default()))
     }
 }

@@ -666,14 +666,21 @@ impl crate::checkpoint::Persist for Sgns {
         let mut entries = Vec::with_capacity(len);
         let mut probs = Vec::with_capacity(len);
         for _ in 0..len {
-            let (threshold, alias, p) = (input.u32("negative table")?, input.u32("negative table")?, input.f64("negative table")?);
+            let (threshold, alias, p) = (
+                input.u32("negative table")?,
+                input.u32("negative table")?,
+                input.f64("negative table")?,
+            );
             if alias as usize >= len || !(0.0..=1.0).contains(&p) {
-                return Err(bad("negative table", format!("alias {alias} of {len} items, probability {p}")));
+                return Err(bad(
+                    "negative table",
+                    format!("alias {alias} of {len} items, probability {p}"),
+                ));
             }
             entries.push((threshold, alias));
             probs.push(p);
         }
-        if !(probs.iter().sum::<f64>() > 0.0) {
+        if probs.iter().sum::<f64>() <= 0.0 {
             return Err(bad("negative table", "no item has a non-zero probability"));
         }
         let model = Sgns::new(n, dim, UnigramTable { entries, probs }).map_err(|e| bad("embeddings", e))?;

@@ -549,7 +549,9 @@ impl crate::checkpoint::Persist for Softmax {
         let classes = input.usize_in(2..=MAX_CLASSES, "number of classes")?;
         let features = input.usize_in(1..=usize::MAX, "number of features")?;
         let l2 = input.f32("L2 strength")?;
-        let n = (features as u64).checked_add(1).and_then(|f| f.checked_mul(classes as u64));
+        let n = (features as u64)
+            .checked_add(1)
+            .and_then(|f| f.checked_mul(classes as u64));
         input.expect_weights(n, "a softmax model")?;
         if !(l2.is_finite() && l2 >= 0.0) {
             return Err(bad("L2 strength", l2));

@@ -178,7 +178,10 @@ pub(crate) fn resumed_model(
         } else if m.has_bias() != bias {
             Some(format!("bias {} in the file, {bias} asked for", m.has_bias()))
         } else if m.n_features() < n_features {
-            Some(format!("{} features in the file, but the data has {n_features}", m.n_features()))
+            Some(format!(
+                "{} features in the file, but the data has {n_features}",
+                m.n_features()
+            ))
         } else {
             None
         }

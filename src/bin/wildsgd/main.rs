@@ -34,8 +34,8 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wildsgd::checkpoint::{Checkpoint, Persist, Table};
-use wildsgd::model::Sgns;
 use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions, ReadOptions};
+use wildsgd::model::Sgns;
 use wildsgd::{
     Control, Error, Linear, Loss, MatrixFactorization, Model, Policy, Schedule, Softmax, Trainer, WeightStore,
 };
@@ -653,7 +653,9 @@ fn train(a: TrainArgs) -> Result<Done, Failure> {
         _ => None,
     };
     if let Some(c) = &resume {
-        let file = checkpoint_path.as_deref().map_or_else(String::new, |p| p.display().to_string());
+        let file = checkpoint_path
+            .as_deref()
+            .map_or_else(String::new, |p| p.display().to_string());
         check_resume_flags(&a, c, &file)?;
     }
     let l2 = a.l2.unwrap_or(defaults.l2);

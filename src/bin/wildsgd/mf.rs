@@ -166,8 +166,16 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
 /// The saved form of `model`, trained on `train`: with its id tables.
 fn saved(model: &MatrixFactorization, train: &Ratings) -> Result<Saved, Error> {
     for (what, expected, found) in [
-        ("user ids of a matrix factorisation", model.n_users(), train.user_ids.len()),
-        ("item ids of a matrix factorisation", model.n_items(), train.item_ids.len()),
+        (
+            "user ids of a matrix factorisation",
+            model.n_users(),
+            train.user_ids.len(),
+        ),
+        (
+            "item ids of a matrix factorisation",
+            model.n_items(),
+            train.item_ids.len(),
+        ),
     ] {
         if expected != found {
             return Err(Error::LengthMismatch { what, expected, found });
@@ -191,7 +199,13 @@ fn id_tables<'c>(
             file: file.to_string(),
             what: wildsgd::checkpoint::bad(
                 "id tables",
-                format!("{} users and {} items for {} and {}", users.len(), items.len(), model.n_users(), model.n_items()),
+                format!(
+                    "{} users and {} items for {} and {}",
+                    users.len(),
+                    items.len(),
+                    model.n_users(),
+                    model.n_items()
+                ),
             ),
         });
     }
