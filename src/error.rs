@@ -158,8 +158,94 @@ pub enum Error {
         /// The file's name as given.
         file: String,
         /// What is wrong with it.
-        what: crate::checkpoint::CheckpointIssue,
+        what: CheckpointIssue,
     },
+}
+
+/// Why a file is not a usable checkpoint (see [`Error::Checkpoint`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum CheckpointIssue {
+    /// Shorter (or longer) than its header says it must be.
+    Truncated {
+        /// The file's length in bytes.
+        len: u64,
+        /// The length it must have (the header's size, if the header itself is cut).
+        expected: u64,
+    },
+    /// Does not start with the checkpoint magic bytes: not a wildsgd checkpoint.
+    BadMagic,
+    /// Written in a format version this build cannot read.
+    UnsupportedVersion {
+        /// The file's version.
+        found: u32,
+        /// The oldest version this build reads.
+        oldest: u32,
+        /// The newest version this build reads (the one it writes).
+        newest: u32,
+    },
+    /// The checksum does not match: the file is corrupted.
+    ChecksumMismatch {
+        /// The checksum stored in the file.
+        stored: u32,
+        /// The checksum of the file's contents.
+        computed: u32,
+    },
+    /// A field holds a value no writer produces.
+    BadField {
+        /// Which field.
+        field: &'static str,
+        /// What it holds.
+        value: String,
+    },
+    /// A weight is NaN or infinite: the file holds a diverged model (the
+    /// trainer never saves one), so nothing can be computed with it.
+    NonFiniteWeight {
+        /// The weight's index.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// A well-formed checkpoint of a different model than the one asked for.
+    WrongModel {
+        /// How it differs.
+        reason: String,
+    },
+    /// A table the reader needs is absent, or holds another type of value.
+    MissingTable {
+        /// The table's name.
+        name: String,
+        /// The type of value wanted.
+        wanted: &'static str,
+    },
+}
+
+impl fmt::Display for CheckpointIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointIssue::Truncated { len, expected } => {
+                write!(f, "truncated: {len} bytes, expected {expected}")
+            }
+            CheckpointIssue::BadMagic => write!(f, "not a wildsgd checkpoint (bad magic bytes)"),
+            CheckpointIssue::UnsupportedVersion { found, oldest, newest } => write!(
+                f,
+                "format version {found}, but this build reads versions {oldest} to {newest}"
+            ),
+            CheckpointIssue::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "corrupted: checksum {computed:#010x} does not match the stored {stored:#010x}"
+            ),
+            CheckpointIssue::BadField { field, value } => write!(f, "invalid {field} {value}"),
+            CheckpointIssue::NonFiniteWeight { index, value } => write!(
+                f,
+                "weight {index} is {value}: the file holds a diverged model, which cannot be evaluated, applied or resumed"
+            ),
+            CheckpointIssue::WrongModel { reason } => write!(f, "a different model: {reason}"),
+            CheckpointIssue::MissingTable { name, wanted } => {
+                write!(f, "no table {name:?} holding {wanted}")
+            }
+        }
+    }
 }
 
 impl Error {

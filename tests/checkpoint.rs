@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wildsgd::checkpoint::{Checkpoint, CheckpointIssue, SavedModel, VERSION};
-use wildsgd::data::{read_libsvm, write_libsvm_file, LibsvmOptions, Synthetic};
+use wildsgd::checkpoint::{tables, Checkpoint, CheckpointIssue, Table, OLDEST_VERSION, VERSION};
+use wildsgd::data::{read_libsvm, write_libsvm_file, CsrDataset, LibsvmOptions, Synthetic};
 use wildsgd::{Error, Linear, Loss, Policy, Schedule, Trainer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wildsgd");
@@ -21,24 +21,18 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn sample() -> Checkpoint {
-    Checkpoint {
-        model: SavedModel::Linear {
-            loss: Loss::Logistic,
-            bias: true,
-            bias_scale: 0.01,
-            l2: 1e-6,
-            n_features: 5,
-        },
-        schedule: Schedule::EpochDecay {
+    let model = Linear::new(Loss::Logistic, 5)
+        .bias(true)
+        .bias_scale(0.01)
+        .l2(1e-6, &CsrDataset::new(0));
+    let trainer = Trainer::new()
+        .schedule(Schedule::EpochDecay {
             initial: 0.5,
             decay: 0.8,
-        },
-        policy: Policy::Sequential,
-        average: false,
-        epochs_done: 2,
-        seed: 9,
-        weights: vec![0.5, -1.25, 0.0, 3.0, 1e-9, -0.125],
-    }
+        })
+        .policy(Policy::Sequential)
+        .seed(9);
+    Checkpoint::new(&model, &trainer, 2, vec![0.5, -1.25, 0.0, 3.0, 1e-9, -0.125])
 }
 
 fn issue(e: Error) -> CheckpointIssue {
@@ -57,9 +51,10 @@ fn save_load_and_damaged_files() {
     assert_eq!(Checkpoint::load(&path).unwrap(), c);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..8], b"WSGDCKPT");
-    // Header, parameter block (the policy name "sequential" with its length, then
-    // 20 bytes of linear parameters), weights, CRC.
-    assert_eq!(bytes.len(), 56 + (4 + 10 + 20) + 4 * 6 + 4);
+    // Header; metadata block: the policy name "sequential" and the kind "linear"
+    // with their lengths, the parameter block's length and 18 bytes of linear
+    // parameters, no tables; weights; CRC.
+    assert_eq!(bytes.len(), 64 + (4 + 10 + 4 + 6 + 8 + 18 + 4) + 4 * 6 + 4);
 
     // Truncated.
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
@@ -73,7 +68,7 @@ fn save_load_and_damaged_files() {
     ));
     // Corrupted weight byte.
     let mut bad = bytes.clone();
-    bad[90] ^= 0x01;
+    bad[120] ^= 0x01;
     std::fs::write(&path, &bad).unwrap();
     let e = Checkpoint::load(&path).unwrap_err();
     assert!(e.to_string().contains("corrupted: checksum"), "{e}");
@@ -87,7 +82,14 @@ fn save_load_and_damaged_files() {
         e.to_string().contains(&format!("format version {}", VERSION + 1)),
         "{e}"
     );
-    assert_eq!(issue(e), CheckpointIssue::UnsupportedVersion { found: VERSION + 1 });
+    assert_eq!(
+        issue(e),
+        CheckpointIssue::UnsupportedVersion {
+            found: VERSION + 1,
+            oldest: OLDEST_VERSION,
+            newest: VERSION
+        }
+    );
     // Not a checkpoint at all.
     std::fs::write(&path, b"+1 1:0.5\n").unwrap();
     assert_eq!(issue(Checkpoint::load(&path).unwrap_err()), CheckpointIssue::BadMagic);
@@ -96,15 +98,23 @@ fn save_load_and_damaged_files() {
         Checkpoint::load(d.join("absent")).unwrap_err(),
         Error::Io { .. }
     ));
-    // Wrong model.
-    let e = c.check_model("m.ckpt", Loss::Hinge, true, 5).unwrap_err();
+    // Wrong model: another kind, or parameters the caller refuses.
+    let e = c.model::<wildsgd::Softmax>("m.ckpt").unwrap_err();
+    assert!(e.to_string().contains("it holds a linear model, not softmax"), "{e}");
     assert!(matches!(issue(e), CheckpointIssue::WrongModel { .. }));
-    let e = c.check_model("m.ckpt", Loss::Logistic, true, 9).unwrap_err();
+    let fewer = |m: &Linear| (m.n_features() < 9).then(|| format!("{} features in the file", m.n_features()));
+    let e = c.model_matching("m.ckpt", fewer).unwrap_err();
     assert!(
-        e.to_string().contains("5 features in the file, but the data has 9"),
+        e.to_string().contains("a different model: 5 features in the file"),
         "{e}"
     );
-    c.check_model("m.ckpt", Loss::Logistic, true, 5).unwrap();
+    let m: Linear = c
+        .model_matching("m.ckpt", |m: &Linear| (m.loss_fn() != Loss::Logistic).then(String::new))
+        .unwrap();
+    assert_eq!((m.n_features(), m.has_bias(), m.l2_strength()), (5, true, 1e-6));
+    // A table asked for that is not there.
+    let e = c.strings("m.ckpt", tables::NAMES).unwrap_err();
+    assert!(matches!(issue(e), CheckpointIssue::MissingTable { .. }));
     // No temporary file is left behind by a successful save.
     c.save(&path).unwrap();
     let left: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -362,16 +372,18 @@ fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
     let bytes = unhex(OLD_V1_MODEL);
     assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
     let c = Checkpoint::from_bytes("old", &bytes).unwrap();
+    let m = c.model::<Linear>("old").unwrap();
     assert_eq!(
-        c.model,
-        SavedModel::Linear {
-            loss: Loss::Logistic,
-            bias: true,
-            bias_scale: 0.01,
-            l2: 0.001,
-            n_features: 2
-        }
+        (
+            m.loss_fn(),
+            m.has_bias(),
+            m.bias_rate(),
+            m.l2_strength(),
+            m.n_features()
+        ),
+        (Loss::Logistic, true, 0.01, 0.001, 2)
     );
+    assert!(c.tables.is_empty());
     assert_eq!(
         c.schedule,
         Schedule::EpochDecay {
@@ -384,7 +396,7 @@ fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
         (Policy::Sequential, false, 2, 5)
     );
     assert_eq!(c.weights.len(), 3);
-    // Written again, it is a version-2 file holding the same checkpoint.
+    // Written again, it is a version-3 file holding the same checkpoint.
     let again = c.to_bytes();
     assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), VERSION);
     assert_eq!(Checkpoint::from_bytes("new", &again).unwrap(), c);
@@ -422,9 +434,91 @@ fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
     );
 }
 
+/// Version-2 files of every kind, written by the last build that wrote version 2
+/// (`train --seed 1 --policy sequential --epochs 2 --out M` on the data beside each),
+/// with what its `eval` printed for them.
+const OLD_V2: [(&str, &str, &str, &str); 5] = [
+    (
+        "linear",
+        "57534744434b50540200000000020000898888419a99993e02000000000000000100000000000000220000000000000003000000000000000a00000073657175656e7469616c00010000bd3786350ad7233c02000000000000009e9a55c1ade17f41367891bd5c174c8e",
+        "1 1:0.5 2:1\n-1 1:1\n1 2:0.25\n-1 1:0.7 2:0.1\n",
+        "data: lin.svm (4 rows)\nloss: 0.005002\naccuracy: 1.000000\nauc: 1.000000\n",
+    ),
+    (
+        "softmax",
+        "57534744434b505402000000010201000ad7233c9a99193f02000000000000000100000000000000220000000000000009000000000000000a00000073657175656e7469616c030000000000000002000000000000000ad7233cb44b5d3c324bcdbb72e5063c4a9125bc253cbb3b101ba0bba6e95ebb6378103aac5f5bbb2be1c7ab",
+        "0 1:1\n1 2:1\n2 1:0.5 2:0.5\n0 1:0.9\n",
+        "data: sm.svm (4 rows, model: softmax, 3 classes)\nloss: 1.089134\naccuracy: 0.500000\nrecall class 0: 1.000000 (2 rows)\nrecall class 1: 0.000000 (1 rows)\nrecall class 2: 0.000000 (1 rows)\n",
+    ),
+    (
+        "mf",
+        "57534744434b505402000000020200000ad7a33c6666663f0200000000000000010000000000000055000000000000000a000000000000000a00000073657175656e7469616c030000000000000002000000000000000100000000000000000040400ad7a33d010000803f0000a0400200000075310200000075320200000075330200000069310200000069325626e63dc168a43d521e1cbde97f8e3d0f2e9bbdd0ac3dbe8034ddbada64393d008cf0392c3e77bdf972616a",
+        "u1\ti1\t4\nu2\ti1\t2\nu1\ti2\t5\nu3\ti2\t1\n",
+        "data: r.tsv (4 ratings, model: mf, rank 1, 3 users, 2 items)\nloss: 1.129968\nrmse: 1.503308\n",
+    ),
+    (
+        "line",
+        "57534744434b50540200000003030000cdcccc3e1000000002000000000000000100000000000000760000000000000010000000000000000a00000073657175656e7469616c0000000004000000000000000200000000000000050000000000000000000000000000000000000000000000000000000000000001000000610100000062010000006301000000640200000000000000020000000000000003000000000000000100000000000000b3d225be998e85bd1bc5f43d18385b3df1f327beea216e3da1bd52bec60d823ec4a8dd3db32be0bde10b9f3db2ecd8bd5e375a3d39d7c53c414ab73d3f970c3b325a2402",
+        "a b\nb c\nc a\nc d\n",
+        "data: g.txt (4 edges, model: line, 4 nodes, dim 2)\nlink auc: 0.750000 (4 edges vs 1 sampled non-edges)\n",
+    ),
+    (
+        "word2vec",
+        "57534744434b50540200000003030000cdcccc3c22000000020000000000000001000000000000009a0000000000000018000000000000000a00000073657175656e7469616c01000000060000000000000002000000000000000500000000000000000000000000000002000000000000000000000000000000030000006361740300000073617403000000746865010000006103000000646f670300000072616e020000000000000002000000000000000200000000000000010000000000000001000000000000000100000000000000ea7cb5bdca74d5bdbf74493ebc3e3a3d481913be0d61623d067c42be86085a3e8ed5383e4ba9593e31f3eebd7a162a3ec1855bbbe963dc3b56c642bb7e50c2bb7a05653c8f92b3bb3f29cfbb350424bcb8245a3cb7d722bc1154d2ba710504bcb190f18c",
+        "the cat sat\nthe dog sat\na cat ran\n",
+        "data: c.txt (3 sentences, 9 words; model: word2vec, vocabulary 6, dim 2)\nskipped: 0 of 9 words (0 distinct) not in the model's vocabulary\npair auc: 0.6678 vs unigram^0.75 negatives, 0.8460 vs uniform negatives (17 pairs) (dynamic window up to 2, no sub-sampling)\n",
+    ),
+];
+
+/// The data file of each kind in [`OLD_V2`], as its `eval` output names it.
+fn v2_data_name(kind: &str) -> &'static str {
+    match kind {
+        "linear" => "lin.svm",
+        "softmax" => "sm.svm",
+        "mf" => "r.tsv",
+        "line" => "g.txt",
+        _ => "c.txt",
+    }
+}
+
+#[test]
+fn format_2_files_of_every_kind_still_load_and_evaluate() {
+    let d = dir("v2");
+    for (kind, hex, data, printed) in OLD_V2 {
+        let bytes = unhex(hex);
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2, "{kind}");
+        let c = Checkpoint::from_bytes(kind, &bytes).unwrap();
+        assert_eq!((c.epochs_done, c.seed, c.policy), (2, 1, Policy::Sequential), "{kind}");
+        let model_kind = match kind {
+            "line" | "word2vec" => "sgns",
+            k => k,
+        };
+        assert_eq!(c.kind, model_kind);
+        match kind {
+            "mf" => assert_eq!(c.strings(kind, tables::USER_IDS).unwrap(), ["u1", "u2", "u3"]),
+            "line" | "word2vec" => assert_eq!(c.text(kind, tables::TASK).unwrap(), kind),
+            _ => assert!(c.tables.is_empty(), "{kind}"),
+        }
+        // Converted, then written as version 3, it reads back the same.
+        let again = c.to_bytes();
+        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), VERSION);
+        assert_eq!(Checkpoint::from_bytes(kind, &again).unwrap(), c, "{kind}");
+        // The command evaluates the old file exactly as the old build did.
+        std::fs::write(d.join("old.model"), &bytes).unwrap();
+        std::fs::write(d.join(v2_data_name(kind)), data).unwrap();
+        let out = Command::new(BIN)
+            .current_dir(&d)
+            .args(["eval", "--model", "old.model", "--data", v2_data_name(kind)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), printed, "{kind}");
+    }
+}
+
 #[test]
 fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
-    use wildsgd::data::{Ratings, SyntheticRatings};
+    use wildsgd::data::SyntheticRatings;
     use wildsgd::model::SyntheticClasses;
     use wildsgd::{MatrixFactorization, Softmax};
     let d = dir("kinds");
@@ -447,26 +541,22 @@ fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
     let w = trainer.fit(&model, &data).unwrap().weights;
     let c = Checkpoint {
         average: true,
-        ..Checkpoint::new(SavedModel::of_softmax(&model), &trainer, 2, w.clone())
+        ..Checkpoint::new(&model, &trainer, 2, w.clone())
     };
     let path = d.join("softmax.model");
     c.save(&path).unwrap();
     let back = Checkpoint::load(&path).unwrap();
     assert_eq!(back, c);
+    let rebuilt = back.model::<Softmax>("softmax.model").unwrap();
     assert_eq!(
-        back.model,
-        SavedModel::Softmax {
-            n_classes: 3,
-            n_features: 6,
-            l2: 1e-3
-        }
+        (rebuilt.n_classes(), rebuilt.n_features(), rebuilt.l2_strength()),
+        (3, 6, 1e-3)
     );
-    let rebuilt = back.softmax("softmax.model", &data).unwrap();
     assert_eq!(
         rebuilt.confusion(&back.weights[..], &data).unwrap(),
         model.confusion(&w[..], &data).unwrap()
     );
-    let e = back.mf("softmax.model", &Ratings::default()).unwrap_err();
+    let e = back.model::<MatrixFactorization>("softmax.model").unwrap_err();
     assert!(e.to_string().contains("holds a softmax model, not mf"), "{e}");
 
     let ratings = SyntheticRatings {
@@ -482,31 +572,27 @@ fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
         .expect("valid model settings")
         .l2(0.05, &ratings);
     let w = trainer.fit(&mf, &ratings).unwrap().weights;
-    let saved = SavedModel::of_mf(&mf, &ratings.user_ids, &ratings.item_ids).unwrap();
-    let c = Checkpoint::new(saved, &trainer, 2, w.clone());
+    let c = Checkpoint::new(&mf, &trainer, 2, w.clone())
+        .with_table(tables::USER_IDS, Table::Strings(ratings.user_ids.clone()))
+        .with_table(tables::ITEM_IDS, Table::Strings(ratings.item_ids.clone()));
     let path = d.join("mf.model");
     c.save(&path).unwrap();
     let back = Checkpoint::load(&path).unwrap();
     assert_eq!(back, c);
-    match &back.model {
-        SavedModel::MatrixFactorization {
-            rank,
-            user_ids,
-            item_ids,
-            clip,
-            ..
-        } => {
-            assert_eq!((*rank, user_ids.len(), item_ids.len()), (3, 30, 20));
-            assert_eq!(*clip, ratings.range());
-        }
-        other => panic!("{other:?}"),
-    }
-    let rebuilt = back.mf("mf.model", &ratings).unwrap();
+    let rebuilt = back.model::<MatrixFactorization>("mf.model").unwrap();
+    let (users, items) = (
+        back.strings("mf.model", tables::USER_IDS).unwrap(),
+        back.strings("mf.model", tables::ITEM_IDS).unwrap(),
+    );
+    assert_eq!((rebuilt.rank(), users.len(), items.len()), (3, 30, 20));
+    assert_eq!(rebuilt.clip_range(), ratings.range());
+    let l2 = rebuilt.l2_strength();
+    let rebuilt = rebuilt.l2(l2, &ratings);
     assert_eq!(
         rebuilt.rmse(&back.weights, &ratings).unwrap().to_bits(),
         mf.rmse(&w, &ratings).unwrap().to_bits()
     );
-    assert!(back.linear("mf.model", &wildsgd::data::CsrDataset::new(1)).is_err());
+    assert!(back.model::<Linear>("mf.model").is_err());
     // Every cut and a flipped byte anywhere are errors naming the file, never a panic.
     let bytes = std::fs::read(&path).unwrap();
     for cut in (0..bytes.len()).step_by(7) {
@@ -631,7 +717,11 @@ fn resumed_mf_and_softmax_runs_equal_uninterrupted_sequential_runs() {
         ]);
         let (a, b) = (Checkpoint::load(&whole).unwrap(), Checkpoint::load(&resumed).unwrap());
         assert_eq!((a.epochs_done, b.epochs_done), (5, 5), "{kind}");
-        assert_eq!(a.model, b.model, "{kind}");
+        assert_eq!(
+            (&a.kind, &a.params, &a.tables),
+            (&b.kind, &b.params, &b.tables),
+            "{kind}"
+        );
         assert!(!a.average && !b.average, "{kind}");
         assert!(same_bits(&a.weights, &b.weights), "{kind}: resume is not bit-identical");
     }
@@ -692,57 +782,42 @@ fn sgns_checkpoints_round_trip_and_rebuild_their_model() {
         })
         .seed(2);
     let w = trainer.fit(&model, &pairs).unwrap().weights;
-    let saved = SavedModel::Sgns {
-        text: false,
-        dim: 8,
-        negatives: 3,
-        negative_seed: 7,
-        window: 0,
-        subsample: 0.0,
-        names: names.clone(),
-        counts: counts.clone(),
+    let with_tables = |c: Checkpoint, task: &str, window: u64, subsample: f64| {
+        c.with_table(tables::TASK, Table::Text(task.into()))
+            .with_table(tables::NAMES, Table::Strings(names.clone()))
+            .with_table(tables::COUNTS, Table::U64s(counts.clone()))
+            .with_table(tables::WINDOW, Table::U64(window))
+            .with_table(tables::SUBSAMPLE, Table::F64(subsample))
     };
-    assert_eq!((saved.kind_name(), saved.n_weights()), ("line", 2 * 6 * 8));
-    let c = Checkpoint::new(saved, &trainer, 3, w.clone());
+    let c = with_tables(Checkpoint::new(&model, &trainer, 3, w.clone()), "line", 0, 0.0);
+    assert_eq!((c.kind.as_str(), c.weights.len()), ("sgns", 2 * 6 * 8));
     let path = d.join("line.model");
     c.save(&path).unwrap();
     let back = Checkpoint::load(&path).unwrap();
     assert_eq!(back, c);
     assert_eq!(back.schedule, trainer.get_schedule());
     // The rebuilt model is the trained one: same negatives table, k, seed.
-    assert_eq!(back.sgns("line.model").unwrap(), model);
+    assert_eq!(back.model::<Sgns>("line.model").unwrap(), model);
     assert_eq!(
-        back.sgns("line.model")
+        back.model::<Sgns>("line.model")
             .unwrap()
             .score(&back.weights[..], 0, 1)
             .to_bits(),
         model.score(&w[..], 0, 1).to_bits()
     );
-    let e = back.mf("line.model", &wildsgd::data::Ratings::default()).unwrap_err();
-    assert!(e.to_string().contains("holds a line model, not mf"), "{e}");
-    let e = sample().sgns("linear.model").unwrap_err();
+    let e = back.model::<wildsgd::MatrixFactorization>("line.model").unwrap_err();
+    assert!(e.to_string().contains("holds a sgns model, not mf"), "{e}");
+    let e = sample().model::<Sgns>("linear.model").unwrap_err();
     assert!(e.to_string().contains("holds a linear model"), "{e}");
 
     // A word2vec model keeps its window and sub-sampling threshold.
-    let text = Checkpoint::new(
-        SavedModel::Sgns {
-            text: true,
-            dim: 8,
-            negatives: 3,
-            negative_seed: 7,
-            window: 4,
-            subsample: 1e-3,
-            names,
-            counts,
-        },
-        &trainer,
-        3,
-        w,
-    );
+    let text = with_tables(Checkpoint::new(&model, &trainer, 3, w), "word2vec", 4, 1e-3);
     let bytes = text.to_bytes();
     let back = Checkpoint::from_bytes("w2v.model", &bytes).unwrap();
     assert_eq!(back, text);
-    assert_eq!(back.model.kind_name(), "word2vec");
+    assert_eq!(back.text("w2v.model", tables::TASK).unwrap(), "word2vec");
+    assert_eq!(back.u64("w2v.model", tables::WINDOW).unwrap(), 4);
+    assert_eq!(back.f64("w2v.model", tables::SUBSAMPLE).unwrap(), 1e-3);
     for cut in (0..bytes.len()).step_by(7) {
         let e = Checkpoint::from_bytes("w2v.model", &bytes[..cut]).unwrap_err();
         assert!(e.to_string().contains("w2v.model"), "{e}");
@@ -803,7 +878,7 @@ fn a_resumed_line_run_equals_an_uninterrupted_sequential_run() {
     ]);
     let (a, b) = (Checkpoint::load(&whole).unwrap(), Checkpoint::load(&resumed).unwrap());
     assert_eq!((a.epochs_done, b.epochs_done), (6, 6));
-    assert_eq!(a.model, b.model);
+    assert_eq!((&a.kind, &a.params, &a.tables), (&b.kind, &b.params, &b.tables));
     assert!(same_bits(&a.weights, &b.weights), "resume is not bit-identical");
 
     // Another graph, or another embedding size, is a clear error.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::checkpoint::{tables, Checkpoint, Table};
 use wildsgd::model::UnigramTable;
 use wildsgd::{Loss, Policy, Schedule};
 
@@ -300,22 +300,18 @@ fn saves_leave_no_temporary_files_and_two_writers_never_share_one() {
 
 // ---------------------------------------------------------------- hangs
 
+fn forged_trainer() -> wildsgd::Trainer {
+    wildsgd::Trainer::new()
+        .schedule(Schedule::Constant(0.1))
+        .policy(Policy::Racy)
+        .seed(1)
+}
+
 fn linear_checkpoint(weights: Vec<f32>) -> Checkpoint {
-    Checkpoint {
-        model: SavedModel::Linear {
-            loss: Loss::Logistic,
-            bias: true,
-            bias_scale: 1.0,
-            l2: 0.0,
-            n_features: weights.len() - 1,
-        },
-        schedule: Schedule::Constant(0.1),
-        policy: Policy::Racy,
-        average: false,
-        epochs_done: 1,
-        seed: 1,
-        weights,
-    }
+    let model = wildsgd::Linear::new(Loss::Logistic, weights.len() - 1)
+        .bias(true)
+        .bias_scale(1.0);
+    Checkpoint::new(&model, &forged_trainer(), 1, weights)
 }
 
 #[test]
@@ -342,24 +338,15 @@ fn non_finite_weights_or_margins_are_errors_not_hangs() {
 
 fn sgns_checkpoint(negatives: usize, window: usize) -> Checkpoint {
     let names: Vec<String> = (0..4).map(|i| format!("w{i}")).collect();
-    Checkpoint {
-        model: SavedModel::Sgns {
-            text: true,
-            dim: 2,
-            negatives,
-            negative_seed: 0,
-            window,
-            subsample: 0.0,
-            names,
-            counts: vec![3, 2, 2, 1],
-        },
-        schedule: Schedule::Constant(0.1),
-        policy: Policy::Racy,
-        average: false,
-        epochs_done: 1,
-        seed: 1,
-        weights: vec![0.1; 16],
-    }
+    let counts = vec![3, 2, 2, 1];
+    let table = wildsgd::model::UnigramTable::new(&counts).unwrap();
+    let model = wildsgd::model::Sgns::new(4, 2, table).unwrap().negatives(negatives);
+    Checkpoint::new(&model, &forged_trainer(), 1, vec![0.1; 16])
+        .with_table(tables::TASK, Table::Text("word2vec".into()))
+        .with_table(tables::NAMES, Table::Strings(names))
+        .with_table(tables::COUNTS, Table::U64s(counts))
+        .with_table(tables::WINDOW, Table::U64(window as u64))
+        .with_table(tables::SUBSAMPLE, Table::F64(0.0))
 }
 
 #[test]
@@ -857,9 +844,7 @@ fn the_unigram_table_of_a_forged_checkpoint_is_still_checked() {
     // A checkpoint whose counts are all zero cannot build a negative table.
     let d = tmp();
     let mut c = sgns_checkpoint(5, 5);
-    if let SavedModel::Sgns { counts, .. } = &mut c.model {
-        counts.iter_mut().for_each(|x| *x = 0);
-    }
+    c.tables.insert(tables::COUNTS.into(), Table::U64s(vec![0; 4]));
     let m = d.path().join("zero.model");
     write(&m, &c.to_bytes());
     let words = d.path().join("w.txt");

@@ -2,11 +2,14 @@
 //! (the last four bytes) fixed up so that the fields behind it get
 //! exercised: a checkpoint decodes, and then encodes and decodes again to
 //! the same bytes, or it is an error; never a panic, an abort or a huge
-//! allocation.
+//! allocation. A checkpoint that decodes is also decoded as each built-in
+//! model (every `Persist::decode`), which must not panic either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wildsgd::checkpoint::Checkpoint;
+use wildsgd::model::Sgns;
+use wildsgd::{Linear, MatrixFactorization, Softmax};
 
 fn check(bytes: &[u8]) {
     match Checkpoint::from_bytes("fuzz", bytes) {
@@ -14,6 +17,10 @@ fn check(bytes: &[u8]) {
             let once = c.to_bytes();
             let again = Checkpoint::from_bytes("again", &once).expect("re-decode");
             assert_eq!(again.to_bytes(), once, "encode/decode is not stable");
+            let _ = c.model::<Linear>("fuzz");
+            let _ = c.model::<Softmax>("fuzz");
+            let _ = c.model::<MatrixFactorization>("fuzz");
+            let _ = c.model::<Sgns>("fuzz");
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }

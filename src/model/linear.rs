@@ -386,3 +386,54 @@ mod tests {
         assert_eq!(Linear::new(Loss::Squared, 4).correct(&w, d.row(0)), None);
     }
 }
+
+/// [`Persist`](crate::checkpoint::Persist) for [`Linear`] (after the tests: its
+/// own module, so that the model's code above stays as it is).
+mod persist {
+    use super::{CsrDataset, Linear, Loss};
+
+    /// Saved as: loss `u8` (0 logistic, 1 hinge, 2 squared), bias `u8`, bias
+    /// scale `f32`, λ `f32`, features `u64`. A loaded model's L2 is scaled for no
+    /// data: call [`l2`](Linear::l2) with the training data to resume.
+    impl crate::checkpoint::Persist for Linear {
+        const KIND: &'static str = "linear";
+
+        fn encode(&self, out: &mut crate::checkpoint::Encoder) {
+            let loss = match self.loss {
+                Loss::Logistic => 0,
+                Loss::Hinge => 1,
+                Loss::Squared => 2,
+            };
+            out.u8(loss)
+                .bool(self.bias)
+                .f32(self.bias_scale)
+                .f32(self.l2)
+                .usize(self.n_features);
+        }
+
+        fn decode(input: &mut crate::checkpoint::Decoder<'_>) -> Result<Self, crate::checkpoint::CheckpointIssue> {
+            use crate::checkpoint::bad;
+            let loss = match input.u8("loss code")? {
+                0 => Loss::Logistic,
+                1 => Loss::Hinge,
+                2 => Loss::Squared,
+                v => return Err(bad("loss code", v)),
+            };
+            let (bias, bias_scale, l2) = (
+                input.bool("bias flag")?,
+                input.f32("bias scale")?,
+                input.f32("L2 strength")?,
+            );
+            let n_features = input.u64("features")?;
+            input.expect_weights(n_features.checked_add(u64::from(bias)), "a linear model")?;
+            if !(bias_scale.is_finite() && bias_scale > 0.0) {
+                return Err(bad("bias scale", bias_scale));
+            }
+            if !(l2.is_finite() && l2 >= 0.0) {
+                return Err(bad("L2 strength", l2));
+            }
+            let model = Linear::new(loss, n_features as usize).bias(bias).bias_scale(bias_scale);
+            Ok(model.l2(l2, &CsrDataset::new(0)))
+        }
+    }
+}

@@ -404,3 +404,54 @@ impl Model for MatrixFactorization {
         0.5 * f64::from(self.l2) * (users + items) / self.n_train as f64
     }
 }
+
+/// Saved as: users, items, rank (`u64`), global mean, λ, initial std
+/// (`f32`), clip flag `u8`, clip low and high (`f32`, 0 without clipping). A
+/// loaded model's penalty is weighted for no data: call
+/// [`l2`](MatrixFactorization::l2) with the training ratings to resume.
+impl crate::checkpoint::Persist for MatrixFactorization {
+    const KIND: &'static str = "mf";
+
+    fn encode(&self, out: &mut crate::checkpoint::Encoder) {
+        let (flag, lo, hi) = self.clip.map_or((false, 0.0, 0.0), |(lo, hi)| (true, lo, hi));
+        out.usize(self.n_users).usize(self.n_items).usize(self.rank);
+        out.f32(self.mean).f32(self.l2).f32(self.init_std);
+        out.bool(flag).f32(lo).f32(hi);
+    }
+
+    fn decode(input: &mut crate::checkpoint::Decoder<'_>) -> Result<Self, crate::checkpoint::CheckpointIssue> {
+        use crate::checkpoint::bad;
+        let users = input.usize_in(0..=u32::MAX as usize, "users")?;
+        let items = input.usize_in(0..=u32::MAX as usize, "items")?;
+        let rank = input.usize_in(1..=crate::limits::MAX_RANK, "rank")?;
+        let n = (users as u64 + items as u64).checked_mul(rank as u64 + 1);
+        input.expect_weights(n, "a matrix factorisation")?;
+        let (mean, l2, std) = (
+            input.finite_f32("global mean")?,
+            input.f32("L2 strength")?,
+            input.f32("init std")?,
+        );
+        let (flag, lo, hi) = (
+            input.bool("clip flag")?,
+            input.f32("clip low")?,
+            input.f32("clip high")?,
+        );
+        if !(l2.is_finite() && l2 >= 0.0) {
+            return Err(bad("L2 strength", l2));
+        }
+        if !(std.is_finite() && std > 0.0) {
+            return Err(bad("init std", std));
+        }
+        let clip = match (flag, lo, hi) {
+            (false, lo, hi) if lo.to_bits() == 0 && hi.to_bits() == 0 => None,
+            (true, lo, hi) if lo.is_finite() && hi.is_finite() && lo <= hi => Some((lo, hi)),
+            _ => return Err(bad("clip range", format!("flag {flag}, [{lo}, {hi}]"))),
+        };
+        let model = MatrixFactorization::new(users, items, rank).map_err(|e| bad("matrix factorisation", e))?;
+        Ok(model
+            .global_mean(mean)
+            .init_std(std)
+            .clip(clip)
+            .l2(l2, &Ratings::default()))
+    }
+}

@@ -481,3 +481,57 @@ impl Model for Sgns {
         }
     }
 }
+
+/// Saved as: items, dimension, negatives, negative seed (`u64`), then the
+/// negative table: its length `u64`, then per item its bucket's threshold
+/// and alias (`u32` each) and its probability (`f64`).
+impl crate::checkpoint::Persist for Sgns {
+    const KIND: &'static str = "sgns";
+
+    fn encode(&self, out: &mut crate::checkpoint::Encoder) {
+        out.usize(self.n).usize(self.dim).usize(self.negatives).u64(self.seed);
+        out.usize(self.table.entries.len());
+        for (&(threshold, alias), &p) in self.table.entries.iter().zip(&self.table.probs) {
+            out.u32(threshold).u32(alias).f64(p);
+        }
+    }
+
+    fn decode(input: &mut crate::checkpoint::Decoder<'_>) -> Result<Self, crate::checkpoint::CheckpointIssue> {
+        use crate::checkpoint::bad;
+        let n = input.usize_in(1..=u32::MAX as usize, "items")?;
+        let dim = input.usize_in(1..=MAX_DIM, "embedding dimension")?;
+        input.expect_weights((n as u64).checked_mul(2 * dim as u64), "embeddings")?;
+        let negatives = input.usize_in(0..=crate::limits::MAX_NEGATIVES, "negatives")?;
+        let seed = input.u64("negative seed")?;
+        let len = input.count(16, "negative table")?;
+        let mut entries = Vec::with_capacity(len);
+        let mut probs = Vec::with_capacity(len);
+        for _ in 0..len {
+            let (threshold, alias, p) = (
+                input.u32("negative table")?,
+                input.u32("negative table")?,
+                input.f64("negative table")?,
+            );
+            if alias as usize >= len || !(0.0..=1.0).contains(&p) {
+                return Err(bad(
+                    "negative table",
+                    format!("alias {alias} of {len} items, probability {p}"),
+                ));
+            }
+            entries.push((threshold, alias));
+            probs.push(p);
+        }
+        if probs.iter().sum::<f64>() <= 0.0 {
+            return Err(bad("negative table", "no item has a non-zero probability"));
+        }
+        let model = Sgns::new(n, dim, UnigramTable { entries, probs }).map_err(|e| bad("embeddings", e))?;
+        Ok(model.negatives(negatives).seed(seed))
+    }
+}
+
+impl Sgns {
+    /// Negatives per pair (`k`, set by [`negatives`](Sgns::negatives)).
+    pub fn n_negatives(&self) -> usize {
+        self.negatives
+    }
+}

@@ -436,3 +436,29 @@ impl SyntheticClasses {
         Ok(out)
     }
 }
+
+/// Saved as: classes `u64`, features `u64`, λ `f32`. A loaded model's L2 is
+/// scaled for no data: call [`l2`](Softmax::l2) with the training data to resume.
+impl crate::checkpoint::Persist for Softmax {
+    const KIND: &'static str = "softmax";
+
+    fn encode(&self, out: &mut crate::checkpoint::Encoder) {
+        out.usize(self.n_classes).usize(self.n_features).f32(self.l2);
+    }
+
+    fn decode(input: &mut crate::checkpoint::Decoder<'_>) -> Result<Self, crate::checkpoint::CheckpointIssue> {
+        use crate::checkpoint::bad;
+        let classes = input.usize_in(2..=MAX_CLASSES, "number of classes")?;
+        let features = input.usize_in(1..=usize::MAX, "number of features")?;
+        let l2 = input.f32("L2 strength")?;
+        let n = (features as u64)
+            .checked_add(1)
+            .and_then(|f| f.checked_mul(classes as u64));
+        input.expect_weights(n, "a softmax model")?;
+        if !(l2.is_finite() && l2 >= 0.0) {
+            return Err(bad("L2 strength", l2));
+        }
+        let model = Softmax::new(classes, features).map_err(|e| bad("softmax model", e))?;
+        Ok(model.l2(l2, &CsrDataset::new(0)))
+    }
+}

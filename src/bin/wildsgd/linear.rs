@@ -1,12 +1,12 @@
 //! Linear models (logistic, hinge, squared) on LIBSVM files.
 
-use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::checkpoint::Checkpoint;
 use wildsgd::data::{binary_labels, CsrDataset};
 use wildsgd::{Error, Linear, Loss, Schedule};
 
 use crate::{
     read_data, restrict, train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, InFile, PredictArgs,
-    Run,
+    Run, Saved,
 };
 
 /// Logistic regression's defaults: a large first step that falls fast
@@ -43,7 +43,7 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     let ckpt_name = run.checkpoint_name();
     // The model's width is the data's, or the checkpoint's when resuming.
     let width = match &run.resume {
-        Some(c) => Some(c.linear(&ckpt_name, &CsrDataset::new(0))?.n_features()),
+        Some(c) => Some(c.model::<Linear>(&ckpt_name)?.n_features()),
         None => None,
     };
     let mut data = read_data(&a.data, width, &run.read, 1)?;
@@ -77,10 +77,7 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     };
     let n_features = train.n_features();
     let model = match &run.resume {
-        Some(c) => {
-            c.check_model(&ckpt_name, loss, !a.no_bias, n_features)?;
-            c.linear(&ckpt_name, &train)?
-        }
+        Some(c) => resumed_model(c, &ckpt_name, loss, !a.no_bias, n_features, &train)?,
         None => Linear::new(loss, n_features).bias(!a.no_bias).l2(run.l2, &train),
     };
     let mut trainer = run.trainer();
@@ -157,11 +154,40 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     json.insert("features".into(), n_features.into());
     json.insert("model".into(), loss.name().into());
     let described = Described {
-        saved: SavedModel::of_linear(&model),
+        saved: Saved::of(&model),
         json,
         summary: Box::new(|_| Ok(Vec::new())),
     };
     train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+}
+
+/// The model a checkpoint holds, if it can continue training a linear model
+/// with `loss` (with or without a bias) over `n_features` features: its L2
+/// scaled by `train`'s document frequencies.
+pub(crate) fn resumed_model(
+    c: &Checkpoint,
+    file: &str,
+    loss: Loss,
+    bias: bool,
+    n_features: usize,
+    train: &CsrDataset,
+) -> Result<Linear, Error> {
+    let model = c.model_matching(file, |m: &Linear| {
+        if m.loss_fn() != loss {
+            Some(format!("it holds a {} model, not {}", m.loss_fn().name(), loss.name()))
+        } else if m.has_bias() != bias {
+            Some(format!("bias {} in the file, {bias} asked for", m.has_bias()))
+        } else if m.n_features() < n_features {
+            Some(format!(
+                "{} features in the file, but the data has {n_features}",
+                m.n_features()
+            ))
+        } else {
+            None
+        }
+    })?;
+    let l2 = model.l2_strength();
+    Ok(model.l2(l2, train))
 }
 
 /// Every margin finite, or an error naming the first row whose is not
@@ -190,7 +216,7 @@ fn load(
     classify: bool,
     read: &wildsgd::data::ReadOptions,
 ) -> Result<(Linear, CsrDataset, crate::Ignored), Error> {
-    let model = ckpt.linear(name, &CsrDataset::new(0))?;
+    let model = ckpt.model::<Linear>(name)?;
     let mut data = read_data(data_path, Some(model.n_features()), read, 1)?;
     if classify && model.loss_fn() != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;

@@ -19,7 +19,8 @@
 //! it reads its data, builds its model (fresh or from a checkpoint), and
 //! evaluates and predicts. The training loop, checkpoints, progress and
 //! reports are shared ([`train_loop`]). A new kind is one more [`ModelKind`]
-//! value, one more module and one more [`SavedModel`] variant.
+//! value, one more module, and a [`Persist`] impl for its model (its extra
+//! data saved as checkpoint tables: see [`Saved`]).
 //!
 //! Exit codes: 0 success; 2 a usage error (from clap, or an output path
 //! that would destroy a file: see [`paths`]); 1 a data or training error
@@ -32,10 +33,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::checkpoint::{Checkpoint, Persist, Table};
 use wildsgd::data::{read_libsvm, CsrDataset, LibsvmOptions, ReadOptions};
+use wildsgd::model::Sgns;
 use wildsgd::trainer::Outcome;
-use wildsgd::{Control, Error, Loss, Model, Policy, Schedule, Trainer, WeightStore};
+use wildsgd::{
+    Control, Error, Linear, Loss, MatrixFactorization, Model, Policy, Schedule, Softmax, Trainer, WeightStore,
+};
 
 /// A line on stdout. A reader that went away (`wildsgd train ... | head`)
 /// must not stop training or lose the model being saved, so write errors
@@ -553,7 +557,7 @@ fn capped_threads(asked: Option<usize>, quiet: bool) -> Option<usize> {
 /// checkpoint holds would silently not apply: it is refused (the same value
 /// as the checkpoint's is fine, so a run's command line can be repeated with
 /// --resume added).
-fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
+fn check_resume_flags(a: &TrainArgs, c: &Checkpoint, file: &str) -> Result<(), Error> {
     let (kind, initial, decay) = match c.schedule {
         Schedule::Constant(lr) => (ScheduleKind::Constant, lr, None),
         Schedule::InverseTime { initial, decay } => (ScheduleKind::InverseTime, initial, Some(decay)),
@@ -561,12 +565,7 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
         Schedule::Linear { initial, .. } => (ScheduleKind::Constant, initial, None),
     };
     let linear = matches!(c.schedule, Schedule::Linear { .. });
-    let l2 = match &c.model {
-        SavedModel::Linear { l2, .. } | SavedModel::Softmax { l2, .. } | SavedModel::MatrixFactorization { l2, .. } => {
-            *l2
-        }
-        _ => 0.0,
-    };
+    let l2 = saved_l2(c, file)?;
     let differs = |flag: &'static str, given: String, saved: String| {
         Err(param(
             flag,
@@ -607,6 +606,16 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint) -> Result<(), Error> {
     Ok(())
 }
 
+/// The L2 strength of a checkpoint's model (0 for a kind without one).
+fn saved_l2(c: &Checkpoint, file: &str) -> Result<f32, Error> {
+    Ok(match c.kind.as_str() {
+        Linear::KIND => c.model::<Linear>(file)?.l2_strength(),
+        Softmax::KIND => c.model::<Softmax>(file)?.l2_strength(),
+        MatrixFactorization::KIND => c.model::<MatrixFactorization>(file)?.l2_strength(),
+        _ => 0.0,
+    })
+}
+
 fn train(a: TrainArgs) -> Result<Done, Failure> {
     let clock = Instant::now();
     let defaults = match a.model {
@@ -645,7 +654,10 @@ fn train(a: TrainArgs) -> Result<Done, Failure> {
         _ => None,
     };
     if let Some(c) = &resume {
-        check_resume_flags(&a, c)?;
+        let file = checkpoint_path
+            .as_deref()
+            .map_or_else(String::new, |p| p.display().to_string());
+        check_resume_flags(&a, c, &file)?;
     }
     let l2 = a.l2.unwrap_or(defaults.l2);
     if !(l2.is_finite() && l2 >= 0.0) {
@@ -683,10 +695,46 @@ fn train(a: TrainArgs) -> Result<Done, Failure> {
 /// Lines printed after training, from the final weights.
 pub(crate) type Summary<'s> = Box<dyn Fn(&[f32]) -> Result<Vec<String>, Error> + 's>;
 
+/// The saved form of a model: its kind, parameters and tables, to which
+/// each checkpoint adds the trainer's state and the weights.
+#[derive(Clone)]
+pub(crate) struct Saved {
+    template: Checkpoint,
+}
+
+impl Saved {
+    /// `model`, without tables.
+    pub fn of<M: Persist>(model: &M) -> Self {
+        Saved {
+            template: Checkpoint::new(model, &Trainer::new(), 0, Vec::new()),
+        }
+    }
+
+    /// With `table` attached as `name`.
+    pub fn table(self, name: &str, table: Table) -> Self {
+        Saved {
+            template: self.template.with_table(name, table),
+        }
+    }
+
+    /// The checkpoint after `done` epochs of `trainer` (averaging or not), holding `weights`.
+    pub fn checkpoint(&self, trainer: &Trainer, average: bool, done: usize, weights: Vec<f32>) -> Checkpoint {
+        Checkpoint {
+            schedule: trainer.get_schedule(),
+            policy: trainer.get_policy(),
+            seed: trainer.get_seed(),
+            average,
+            epochs_done: done,
+            weights,
+            ..self.template.clone()
+        }
+    }
+}
+
 /// How a kind describes itself to the shared loop.
 pub(crate) struct Described<'s> {
     /// The saved form of the model, for checkpoints and `--out`.
-    pub saved: SavedModel,
+    pub saved: Saved,
     /// The JSON report's `data`, `rows`, `valid_rows`, `features`, `model` fields.
     pub json: serde_json::Map<String, serde_json::Value>,
     /// What to print after training (held-out figures, say).
@@ -724,10 +772,7 @@ pub(crate) fn train_loop_with<M: Model>(
     let (a, quiet) = (&run.a, run.quiet);
     let epochs = trainer.get_epochs();
     let averaging = run.averaging();
-    let checkpoint = |done: usize, w: Vec<f32>| Checkpoint {
-        average: averaging,
-        ..Checkpoint::new(described.saved.clone(), &trainer, done, w)
-    };
+    let checkpoint = |done: usize, w: Vec<f32>| described.saved.checkpoint(&trainer, averaging, done, w);
     let done_before = run.resume.as_ref().map_or(0, |c| c.epochs_done);
     if let Some(c) = &run.resume {
         if c.epochs_done >= epochs {
@@ -1126,14 +1171,14 @@ impl InFile for Error {
 fn eval(a: EvalArgs) -> Result<(), Error> {
     let ckpt = Checkpoint::load(&a.model)?;
     let name = a.model.display().to_string();
-    match &ckpt.model {
-        SavedModel::Linear { .. } => linear::eval(&ckpt, &name, &a),
-        SavedModel::Softmax { .. } => softmax::eval(&ckpt, &name, &a),
-        SavedModel::MatrixFactorization { .. } => mf::eval(&ckpt, &name, &a),
-        SavedModel::Sgns { .. } => sgns::eval(&ckpt, &name, &a),
+    match ckpt.kind.as_str() {
+        Linear::KIND => linear::eval(&ckpt, &name, &a),
+        Softmax::KIND => softmax::eval(&ckpt, &name, &a),
+        MatrixFactorization::KIND => mf::eval(&ckpt, &name, &a),
+        Sgns::KIND => sgns::eval(&ckpt, &name, &a),
         other => Err(param(
             "model",
-            format!("{name}: this build cannot evaluate {} models", other.kind_name()),
+            format!("{name}: this build cannot evaluate {other:?} models"),
         )),
     }
 }
@@ -1142,15 +1187,15 @@ fn predict(a: PredictArgs) -> Result<Done, Failure> {
     paths::check_predict(&a)?;
     let ckpt = Checkpoint::load(&a.model)?;
     let name = a.model.display().to_string();
-    let lines = match &ckpt.model {
-        SavedModel::Linear { .. } => linear::predict(&ckpt, &name, &a)?,
-        SavedModel::Softmax { .. } => softmax::predict(&ckpt, &name, &a)?,
-        SavedModel::MatrixFactorization { .. } => mf::predict(&ckpt, &name, &a)?,
-        SavedModel::Sgns { .. } => sgns::predict(&ckpt, &name, &a)?,
+    let lines = match ckpt.kind.as_str() {
+        Linear::KIND => linear::predict(&ckpt, &name, &a)?,
+        Softmax::KIND => softmax::predict(&ckpt, &name, &a)?,
+        MatrixFactorization::KIND => mf::predict(&ckpt, &name, &a)?,
+        Sgns::KIND => sgns::predict(&ckpt, &name, &a)?,
         other => {
             return Err(param(
                 "model",
-                format!("{name}: this build cannot predict with {} models", other.kind_name()),
+                format!("{name}: this build cannot predict with {other:?} models"),
             )
             .into())
         }

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::checkpoint::{tables, Checkpoint, Table};
 use wildsgd::data::{read_ratings_with, Ratings, ReadOptions};
 use wildsgd::{Error, MatrixFactorization, Model};
 
-use crate::{train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, PredictArgs, Run};
+use crate::{train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, PredictArgs, Run, Saved};
 
 /// `MatrixFactorization`'s defaults, tuned on MovieLens 100k.
 pub(crate) const DEFAULTS: Defaults = Defaults {
@@ -54,10 +54,9 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         say!(quiet, "{}: skipped the header line {h:?}", a.data.display());
     }
     if let Some(c) = &run.resume {
-        c.mf(&ckpt_name, &Ratings::default())?; // the right kind, before anything else
-        if let SavedModel::MatrixFactorization { user_ids, item_ids, .. } = &c.model {
-            data = into_ids(&data, &a.data, user_ids, item_ids)?;
-        }
+        // The right kind, before anything else.
+        let (user_ids, item_ids) = id_tables(c, &ckpt_name, &c.model::<MatrixFactorization>(&ckpt_name)?)?;
+        data = into_ids(&data, &a.data, user_ids, item_ids)?;
     }
     let (train, valid) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
@@ -86,7 +85,11 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         return Err(Error::EmptyDataset { what: "training" }.into());
     }
     let model = match &run.resume {
-        Some(c) => c.mf(&ckpt_name, &train)?,
+        Some(c) => {
+            let m = c.model::<MatrixFactorization>(&ckpt_name)?;
+            let l2 = m.l2_strength();
+            m.l2(l2, &train)
+        }
         None => MatrixFactorization::for_ratings(&train, rank)?.l2(run.l2, &train),
     };
     if run.resume.is_some() && a.rank.is_some_and(|r| r != model.rank()) {
@@ -153,11 +156,60 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         })
     });
     let described = Described {
-        saved: SavedModel::of_mf(&model, &train.user_ids, &train.item_ids)?,
+        saved: saved(&model, &train)?,
         json,
         summary,
     };
     train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+}
+
+/// The saved form of `model`, trained on `train`: with its id tables.
+fn saved(model: &MatrixFactorization, train: &Ratings) -> Result<Saved, Error> {
+    for (what, expected, found) in [
+        (
+            "user ids of a matrix factorisation",
+            model.n_users(),
+            train.user_ids.len(),
+        ),
+        (
+            "item ids of a matrix factorisation",
+            model.n_items(),
+            train.item_ids.len(),
+        ),
+    ] {
+        if expected != found {
+            return Err(Error::LengthMismatch { what, expected, found });
+        }
+    }
+    Ok(Saved::of(model)
+        .table(tables::USER_IDS, Table::Strings(train.user_ids.clone()))
+        .table(tables::ITEM_IDS, Table::Strings(train.item_ids.clone())))
+}
+
+/// The users' and items' ids a checkpoint of `model` holds (a dense user
+/// or item number is a position in them).
+fn id_tables<'c>(
+    c: &'c Checkpoint,
+    file: &str,
+    model: &MatrixFactorization,
+) -> Result<(&'c [String], &'c [String]), Error> {
+    let (users, items) = (c.strings(file, tables::USER_IDS)?, c.strings(file, tables::ITEM_IDS)?);
+    if (users.len(), items.len()) != (model.n_users(), model.n_items()) {
+        return Err(Error::Checkpoint {
+            file: file.to_string(),
+            what: wildsgd::checkpoint::bad(
+                "id tables",
+                format!(
+                    "{} users and {} items for {} and {}",
+                    users.len(),
+                    items.len(),
+                    model.n_users(),
+                    model.n_items()
+                ),
+            ),
+        });
+    }
+    Ok((users, items))
 }
 
 /// The model and `path`'s ratings in its id space.
@@ -167,10 +219,8 @@ fn load(
     path: &Path,
     read: &ReadOptions,
 ) -> Result<(MatrixFactorization, Ratings), Error> {
-    let model = ckpt.mf(name, &Ratings::default())?;
-    let SavedModel::MatrixFactorization { user_ids, item_ids, .. } = &ckpt.model else {
-        unreachable!("checked by Checkpoint::mf");
-    };
+    let model = ckpt.model::<MatrixFactorization>(name)?;
+    let (user_ids, item_ids) = id_tables(ckpt, name, &model)?;
     let data = into_ids(&read_ratings_with(path, read)?, path, user_ids, item_ids)?;
     if data.is_empty() {
         return Err(Error::EmptyDataset { what: "evaluation" });

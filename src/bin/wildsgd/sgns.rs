@@ -1,9 +1,10 @@
 //! Skip-gram negative-sampling embeddings: `line` (LINE first-order style,
 //! on the edges of a graph) and `word2vec` (skip-gram windows over text).
 //!
-//! Both save an [`SavedModel::Sgns`] holding the items' names (node names,
-//! or a METIS vertex's number from 1; words) so that `eval` and `predict`
-//! map names, not positions. `line` trains through the shared loop
+//! Both save an [`Sgns`] with tables holding the items' names (node names,
+//! or a METIS vertex's number from 1; words) and counts, the task and the
+//! window (see [`saved`] and [`load`]) so that `eval` and `predict` map
+//! names, not positions. `line` trains through the shared loop
 //! (checkpoints every N epochs, `--report`); `word2vec` redraws its pairs
 //! every epoch ([`train_skipgram`]), so it prints its epochs after training
 //! and writes no periodic checkpoints; `line` resumes from its checkpoints,
@@ -12,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::checkpoint::{tables, Checkpoint, Table};
 use wildsgd::data::{
     read_corpus_with, read_edge_list_with, read_metis_with, read_text, Corpus, Graph, Pairs, ReadOptions, SkipGram,
 };
@@ -23,7 +24,7 @@ use wildsgd::{Error, Schedule};
 
 use crate::{
     param, schedule_of, train_loop_with, trainer_line, Defaults, Described, Done, EvalArgs, Failure, GraphFormat,
-    ModelKind, PredictArgs, Run, TrainArgs,
+    ModelKind, PredictArgs, Run, Saved, TrainArgs,
 };
 
 /// `line`'s defaults, as in `examples/graph_embedding.rs`: the small
@@ -192,21 +193,12 @@ fn resumed_model(c: &Checkpoint, run: &Run, names: &[String], counts: &[u64]) ->
         file: file.clone(),
         what: wildsgd::checkpoint::CheckpointIssue::WrongModel { reason },
     };
-    let model = c.sgns(&file)?;
-    let SavedModel::Sgns {
-        text,
-        names: saved_names,
-        counts: saved_counts,
-        negatives,
-        ..
-    } = &c.model
-    else {
-        unreachable!("checked by Checkpoint::sgns");
-    };
-    if *text {
+    let saved = load(c, &file)?;
+    let (saved_names, saved_counts, negatives) = (saved.names, saved.counts, saved.negatives);
+    if saved.text {
         return Err(wrong("it holds a word2vec model, not line".into()));
     }
-    if saved_names.as_slice() != names || saved_counts.as_slice() != counts {
+    if saved_names != names || saved_counts != counts {
         return Err(wrong(format!(
             "it was trained on another graph or split ({} nodes; this one has {})",
             saved_names.len(),
@@ -214,21 +206,13 @@ fn resumed_model(c: &Checkpoint, run: &Run, names: &[String], counts: &[u64]) ->
         )));
     }
     let a = &run.a;
-    if a.dim.is_some_and(|d| d != model.embedding_dim()) || a.negatives.is_some_and(|k| k != *negatives) {
+    let dim = saved.model.embedding_dim();
+    if a.dim.is_some_and(|d| d != dim) || a.negatives.is_some_and(|k| k != negatives) {
         return Err(wrong(format!(
-            "dim {} and {negatives} negatives in the file, not what --dim/--negatives ask",
-            model.embedding_dim()
+            "dim {dim} and {negatives} negatives in the file, not what --dim/--negatives ask"
         )));
     }
-    Ok(model)
-}
-
-/// Negatives per pair: the checkpoint's when resuming.
-fn negatives_of(resume: Option<&Checkpoint>, a: &TrainArgs) -> usize {
-    match resume.map(|c| &c.model) {
-        Some(SavedModel::Sgns { negatives, .. }) => *negatives,
-        _ => a.negatives.unwrap_or(NEGATIVES),
-    }
+    Ok(saved.model)
 }
 
 /// At most [`MAX_EVAL_PAIRS`] of `pairs`, evenly spaced.
@@ -288,7 +272,7 @@ pub(crate) fn train_line(run: &Run) -> Result<Done, Failure> {
             (model, t)
         }
     };
-    let (dim, k) = (model.embedding_dim(), negatives_of(run.resume.as_ref(), a));
+    let (dim, k) = (model.embedding_dim(), model.n_negatives());
     let weights = run.start_weights(&model)?;
     say!(
         quiet,
@@ -325,16 +309,7 @@ pub(crate) fn train_line(run: &Run) -> Result<Done, Failure> {
         })
     });
     let described = Described {
-        saved: SavedModel::Sgns {
-            text: false,
-            dim,
-            negatives: k,
-            negative_seed: 0,
-            window: 0,
-            subsample: 0.0,
-            names,
-            counts,
-        },
+        saved: saved(&model, false, names, counts, 0, 0.0),
         json,
         summary,
     };
@@ -412,20 +387,8 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
     let words: Vec<String> = (0..full.vocab().len() as u32)
         .map(|i| full.vocab().word(i).to_string())
         .collect();
-    let saved = SavedModel::Sgns {
-        text: true,
-        dim,
-        negatives: k,
-        negative_seed: 0,
-        window: sg.window,
-        subsample: sg.subsample,
-        names: words,
-        counts: counts.clone(),
-    };
-    let checkpoint = |done: usize, w: Vec<f32>| Checkpoint {
-        average: run.average,
-        ..Checkpoint::new(saved.clone(), &trainer, done, w)
-    };
+    let saved = saved(&model, true, words, counts.clone(), sg.window, sg.subsample);
+    let checkpoint = |done: usize, w: Vec<f32>| saved.checkpoint(&trainer, run.average, done, w);
     run.interrupts.arm();
     let trained = train_skipgram(&trainer, &model, &train, &sg)?;
     let r = &trained.report;
@@ -480,33 +443,63 @@ pub(crate) fn train_word2vec(run: &Run) -> Result<Done, Failure> {
     Ok(run.after_training())
 }
 
-/// The model, its items' names and counts, and its window.
+/// The saved form of `model`: with the task (`word2vec` when `text`, else
+/// `line`), the items' names and counts, the window and the sub-sampling
+/// threshold as tables.
+fn saved(model: &Sgns, text: bool, names: Vec<String>, counts: Vec<u64>, window: usize, subsample: f64) -> Saved {
+    Saved::of(model)
+        .table(tables::TASK, Table::Text(if text { "word2vec" } else { "line" }.into()))
+        .table(tables::NAMES, Table::Strings(names))
+        .table(tables::COUNTS, Table::U64s(counts))
+        .table(tables::WINDOW, Table::U64(window as u64))
+        .table(tables::SUBSAMPLE, Table::F64(subsample))
+}
+
+/// The model, its task, its items' names and counts, its negatives and its window.
 struct Loaded<'c> {
     model: Sgns,
     text: bool,
     names: &'c [String],
     counts: &'c [u64],
+    negatives: usize,
     window: usize,
 }
 
+/// The model an embedding checkpoint holds and its tables (see [`saved`]), checked.
 fn load<'c>(ckpt: &'c Checkpoint, name: &str) -> Result<Loaded<'c>, Error> {
-    let model = ckpt.sgns(name)?;
-    let SavedModel::Sgns {
+    let model = ckpt.model::<Sgns>(name)?;
+    let bad = |field, value: String| Error::Checkpoint {
+        file: name.to_string(),
+        what: wildsgd::checkpoint::bad(field, value),
+    };
+    let text = match ckpt.text(name, tables::TASK)? {
+        "word2vec" => true,
+        "line" => false,
+        other => return Err(bad("task", format!("{other:?}"))),
+    };
+    let (names, counts) = (ckpt.strings(name, tables::NAMES)?, ckpt.u64s(name, tables::COUNTS)?);
+    if names.len() != model.n_items() || counts.len() != model.n_items() {
+        let (n, c, items) = (names.len(), counts.len(), model.n_items());
+        return Err(bad("item names and counts", format!("{n} and {c} for {items} items")));
+    }
+    if counts.iter().all(|&c| c == 0) {
+        return Err(bad("item counts", "all 0".into()));
+    }
+    let window = ckpt.u64(name, tables::WINDOW)?;
+    if window > wildsgd::limits::MAX_WINDOW as u64 {
+        return Err(bad("window", window.to_string()));
+    }
+    let subsample = ckpt.f64(name, tables::SUBSAMPLE)?;
+    if subsample < 0.0 {
+        return Err(bad("sub-sampling threshold", subsample.to_string()));
+    }
+    Ok(Loaded {
+        negatives: model.n_negatives(),
+        model,
         text,
         names,
         counts,
-        window,
-        ..
-    } = &ckpt.model
-    else {
-        unreachable!("checked by Checkpoint::sgns");
-    };
-    Ok(Loaded {
-        model,
-        text: *text,
-        names,
-        counts,
-        window: *window,
+        window: window as usize,
     })
 }
 

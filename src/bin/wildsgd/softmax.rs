@@ -1,13 +1,13 @@
 //! Multiclass softmax regression on LIBSVM files whose labels are class ids
 //! `0..C-1`.
 
-use wildsgd::checkpoint::{Checkpoint, SavedModel};
+use wildsgd::checkpoint::Checkpoint;
 use wildsgd::data::CsrDataset;
 use wildsgd::{Error, Model, Schedule, Softmax};
 
 use crate::{
     read_data, restrict, train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, InFile, PredictArgs,
-    Run,
+    Run, Saved,
 };
 
 /// The Fashion-MNIST example's settings (`examples/fashion_mnist.rs`).
@@ -25,7 +25,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let resumed = match &run.resume {
-        Some(c) => Some(c.softmax(&ckpt_name, &CsrDataset::new(0))?),
+        Some(c) => Some(c.model::<Softmax>(&ckpt_name)?),
         None => None,
     };
     // At least two classes: the width check counts two weights per feature.
@@ -54,7 +54,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
     };
     let model = match &run.resume {
         Some(c) => {
-            let m = c.softmax(&ckpt_name, &train)?;
+            let m = c.model::<Softmax>(&ckpt_name)?;
             if train.n_features() > m.n_features() {
                 return Err(crate::param(
                     "data",
@@ -67,7 +67,8 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
                 )
                 .into());
             }
-            m
+            let l2 = m.l2_strength();
+            m.l2(l2, &train)
         }
         None => {
             // Classes seen only in the validation file still get a row.
@@ -140,7 +141,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         })
     });
     let described = Described {
-        saved: SavedModel::of_softmax(&model),
+        saved: Saved::of(&model),
         json,
         summary,
     };
@@ -154,7 +155,7 @@ fn load(
     path: &std::path::Path,
     read: &wildsgd::data::ReadOptions,
 ) -> Result<(Softmax, CsrDataset, crate::Ignored), Error> {
-    let model = ckpt.softmax(name, &CsrDataset::new(0))?;
+    let model = ckpt.model::<Softmax>(name)?;
     let (data, ignored) = restrict(&read_data(path, Some(model.n_features()), read, 2)?, model.n_features());
     if ignored.values > 0 {
         eprintln!("wildsgd: ignored {ignored}");
