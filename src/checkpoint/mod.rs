@@ -59,7 +59,8 @@ pub use self::legacy::tables;
 pub use self::table::Table;
 pub use crate::error::CheckpointIssue;
 pub use crate::output::write_atomically;
-use crate::{Error, Model, Policy, Schedule, Trainer};
+use crate::error::Error;
+use crate::{Model, Policy, Schedule, Trainer};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"WSGDCKPT";
