@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::equivalence::{Comparison, Delayed, Harness};
+use wildsgd::equivalence::{Comparison, LaggedRule, Harness};
 use wildsgd::{Error, Linear, Loss, Policy, Schedule, Trainer};
 
 #[derive(Parser, Debug)]
@@ -230,7 +230,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 let outcome = match *side {
                     Side::Policy(p) => harness.policy(p, threads),
                     Side::Delayed(tau) => harness.custom(&label, threads, |t| {
-                        t.job(&model, &train).run_with_rule(Delayed::new(tau), &label)
+                        t.job(&model, &train).run_with_rule(LaggedRule::new(tau), &label)
                     }),
                     Side::Reseeded(offset) => harness.custom(&label, 1, |t| {
                         let t = t.clone().policy(Policy::Sequential);

@@ -10,7 +10,7 @@
 //! paired TOST over `SEEDS` seeds.
 //!
 //! Controls:
-//! * a trainer whose updates land `tau` samples late ([`Delayed`]), with `tau`
+//! * a trainer whose updates land `tau` samples late ([`LaggedRule`]), with `tau`
 //!   calibrated on this problem to converge 2–3 % above `Sequential`
 //!   (logistic: tau = 375 gives +2.48 %; hinge: tau = 250 gives +2.45 %,
 //!   both measured over 5 seeds with the example), must be *rejected*;
@@ -90,7 +90,7 @@
 use std::sync::OnceLock;
 
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::equivalence::{Comparison, Delayed, Harness, Verdict};
+use wildsgd::equivalence::{Comparison, LaggedRule, Harness, Verdict};
 use wildsgd::policy::rule::{HotColdRule, Merge, ReplicasRule};
 use wildsgd::policy::{Touches, UpdateRule, Worker, PROBE_SAMPLES};
 use wildsgd::{Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore};
@@ -362,7 +362,7 @@ fn squared_is_equivalent_to_sequential() {
     lock_free_policies_match_sequential(Loss::Squared);
 }
 
-/// Delayed updates, calibrated to converge 2–3 % above sequential, must be
+/// Lagged updates, calibrated to converge 2–3 % above sequential, must be
 /// rejected.
 #[test]
 fn control_delayed_updates_are_rejected() {
@@ -370,7 +370,7 @@ fn control_delayed_updates_are_rejected() {
         let (model, train) = (model(loss), data());
         let cmp = harness(loss)
             .custom("delayed", 1, |t| {
-                t.job(model, train).run_with_rule(Delayed::new(tau), "delayed")
+                t.job(model, train).run_with_rule(LaggedRule::new(tau), "delayed")
             })
             .unwrap();
         check(&cmp, Verdict::Different);
