@@ -10,9 +10,73 @@ mod replicas;
 
 pub use batched::{BatchedRule, BatchedView, BatchedWorker};
 pub use hotcold::{HotColdRule, HotColdView, HotColdWorker, MAX_HOT};
-pub use replicas::{Merge, ReplicaWorker, ReplicasRule};
+pub use replicas::{Merge, Replica, ReplicaWorker, ReplicasRule};
 
 use super::{UpdateRule, Worker};
+
+/// Per-worker state that holds updates back from the shared store until
+/// [`merge`](Buffer::merge): a batch of deltas, hot weights' deltas, a
+/// whole replica.
+pub trait Buffer: Send {
+    /// The view a model's step writes through.
+    type View: WeightsMut;
+    /// The view.
+    fn view(&mut self) -> &mut Self::View;
+    /// Delivers what is held back to the shared store (and refreshes what
+    /// the view reads, where it keeps a copy).
+    fn merge(&mut self);
+}
+
+/// The one merge schedule of the buffering rules ([`BatchedRule`],
+/// [`HotColdRule`], [`ReplicasRule`]): a worker steps each sample on its
+/// buffer's view and merges every `every` samples, when its share of an
+/// epoch is done ([`Worker::finish`]) and when dropped, so nothing held back
+/// is ever lost. Pausing the workers (evaluation points) merges nothing.
+#[derive(Debug)]
+pub struct Periodic<B: Buffer> {
+    buffer: B,
+    every: usize,
+    pending: usize,
+}
+
+impl<B: Buffer> Periodic<B> {
+    fn new(buffer: B, every: usize) -> Self {
+        Periodic {
+            buffer,
+            every: every.max(1),
+            pending: 0,
+        }
+    }
+}
+
+impl<B: Buffer> Worker for Periodic<B> {
+    type View = B::View;
+
+    #[inline]
+    fn update<R>(&mut self, f: impl FnOnce(&mut B::View) -> R) -> R {
+        let r = f(self.buffer.view());
+        self.pending += 1;
+        if self.pending == self.every {
+            self.buffer.merge();
+            self.pending = 0;
+        }
+        r
+    }
+
+    fn finish(&mut self) {
+        self.buffer.merge();
+        self.pending = 0;
+    }
+}
+
+impl<B: Buffer> Drop for Periodic<B> {
+    /// A worker dropped between merges still delivers what it holds.
+    fn drop(&mut self) {
+        if self.pending > 0 {
+            self.buffer.merge();
+        }
+    }
+}
 use crate::model::{Weights, WeightsMut};
 use crate::store::WeightStore;
 use crate::sync::{self, AtomicF32, Mutex, Ordering::Relaxed};

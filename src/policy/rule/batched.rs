@@ -1,5 +1,6 @@
 use crate::model::{Weights, WeightsMut};
-use crate::policy::{UpdateRule, Worker};
+use super::{Buffer, Periodic};
+use crate::policy::UpdateRule;
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
@@ -27,13 +28,8 @@ pub struct BatchedRule {
     pub size: usize,
 }
 
-/// A [`Batched`] worker.
-#[derive(Debug)]
-pub struct BatchedWorker<'a> {
-    view: BatchedView<'a>,
-    size: usize,
-    pending: usize,
-}
+/// A [`BatchedRule`] worker: flushes its batch every `size` samples.
+pub type BatchedWorker<'a> = Periodic<BatchedView<'a>>;
 
 /// The view a [`Batched`] worker hands a model: reads see the shared weights
 /// plus the worker's pending updates, adds go to the worker's private buffer.
@@ -49,15 +45,12 @@ impl UpdateRule for BatchedRule {
 
     fn worker<'a>(&'a self, store: &'a WeightStore) -> BatchedWorker<'a> {
         let shared = store.atomics();
-        BatchedWorker {
-            view: BatchedView {
-                shared,
-                delta: vec![0.0; shared.len()],
-                touched: Vec::with_capacity(4096),
-            },
-            size: self.size.max(1),
-            pending: 0,
-        }
+        let view = BatchedView {
+            shared,
+            delta: vec![0.0; shared.len()],
+            touched: Vec::with_capacity(4096),
+        };
+        Periodic::new(view, self.size)
     }
 }
 
@@ -81,8 +74,15 @@ impl WeightsMut for BatchedView<'_> {
     }
 }
 
-impl BatchedView<'_> {
-    fn flush(&mut self) {
+impl<'a> Buffer for BatchedView<'a> {
+    type View = Self;
+
+    #[inline]
+    fn view(&mut self) -> &mut Self {
+        self
+    }
+
+    fn merge(&mut self) {
         for &j in &self.touched {
             let d = std::mem::replace(&mut self.delta[j as usize], 0.0);
             if d != 0.0 {
@@ -93,36 +93,10 @@ impl BatchedView<'_> {
     }
 }
 
-impl<'a> Worker for BatchedWorker<'a> {
-    type View = BatchedView<'a>;
-
-    #[inline]
-    fn update<R>(&mut self, f: impl FnOnce(&mut BatchedView<'a>) -> R) -> R {
-        let r = f(&mut self.view);
-        self.pending += 1;
-        if self.pending == self.size {
-            self.view.flush();
-            self.pending = 0;
-        }
-        r
-    }
-
-    fn finish(&mut self) {
-        self.view.flush();
-        self.pending = 0;
-    }
-}
-
-impl Drop for BatchedWorker<'_> {
-    /// A worker dropped mid-batch still delivers what it accumulated.
-    fn drop(&mut self) {
-        self.view.flush();
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::policy::Worker;
 
     #[test]
     fn flushes_every_size_samples_and_on_finish() {

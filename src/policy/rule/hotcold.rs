@@ -1,5 +1,6 @@
 use crate::model::{Weights, WeightsMut};
-use crate::policy::{Touches, UpdateRule, Worker};
+use super::{Buffer, Periodic};
+use crate::policy::{Touches, UpdateRule};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
@@ -124,13 +125,8 @@ impl HotColdRule {
     }
 }
 
-/// A [`HotCold`] worker.
-#[derive(Debug)]
-pub struct HotColdWorker<'a> {
-    view: HotColdView<'a>,
-    every: usize,
-    pending: usize,
-}
+/// A [`HotColdRule`] worker: merges its hot weights every `every` samples.
+pub type HotColdWorker<'a> = Periodic<HotColdView<'a>>;
 
 /// The view a [`HotCold`] worker hands a model.
 ///
@@ -167,17 +163,14 @@ impl UpdateRule for HotColdRule {
             self.dim,
             "a HotColdRule split for a store of another size"
         );
-        HotColdWorker {
-            view: HotColdView {
-                shared,
-                slots: &self.slots,
-                hot: &self.hot,
-                delta: vec![0.0; self.hot.len() + 2],
-                scratch: AtomicF32::new(0.0),
-            },
-            every: self.every,
-            pending: 0,
-        }
+        let view = HotColdView {
+            shared,
+            slots: &self.slots,
+            hot: &self.hot,
+            delta: vec![0.0; self.hot.len() + 2],
+            scratch: AtomicF32::new(0.0),
+        };
+        Periodic::new(view, self.every)
     }
 }
 
@@ -187,15 +180,6 @@ impl HotColdView<'_> {
     fn slot(&self, j: usize) -> (bool, usize) {
         let s = usize::from(self.slots[j]);
         (s < self.hot.len(), s)
-    }
-
-    fn merge(&mut self) {
-        for (s, &j) in self.hot.iter().enumerate() {
-            let d = std::mem::replace(&mut self.delta[s], 0.0);
-            if d != 0.0 {
-                self.shared[j as usize].fetch_add(d, Relaxed);
-            }
-        }
     }
 }
 
@@ -217,36 +201,28 @@ impl WeightsMut for HotColdView<'_> {
     }
 }
 
-impl<'a> Worker for HotColdWorker<'a> {
-    type View = HotColdView<'a>;
+impl<'a> Buffer for HotColdView<'a> {
+    type View = Self;
 
     #[inline]
-    fn update<R>(&mut self, f: impl FnOnce(&mut HotColdView<'a>) -> R) -> R {
-        let r = f(&mut self.view);
-        self.pending += 1;
-        if self.pending == self.every {
-            self.view.merge();
-            self.pending = 0;
+    fn view(&mut self) -> &mut Self {
+        self
+    }
+
+    fn merge(&mut self) {
+        for (s, &j) in self.hot.iter().enumerate() {
+            let d = std::mem::replace(&mut self.delta[s], 0.0);
+            if d != 0.0 {
+                self.shared[j as usize].fetch_add(d, Relaxed);
+            }
         }
-        r
-    }
-
-    fn finish(&mut self) {
-        self.view.merge();
-        self.pending = 0;
-    }
-}
-
-impl Drop for HotColdWorker<'_> {
-    /// A worker dropped between merges still delivers its hot deltas.
-    fn drop(&mut self) {
-        self.view.merge();
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::policy::Worker;
 
     #[test]
     fn hot_weights_merge_every_interval_and_on_finish_and_drop() {

@@ -1,4 +1,5 @@
-use crate::policy::{UpdateRule, Worker};
+use super::{Buffer, Periodic};
+use crate::policy::UpdateRule;
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
@@ -56,16 +57,18 @@ pub struct ReplicasRule {
     pub workers: usize,
 }
 
-/// A [`Replicas`] worker: the replica, its base (the weights it last merged
-/// or loaded) and the merge schedule.
+/// A [`ReplicasRule`] worker: merges its replica's change every `every`
+/// samples.
+pub type ReplicaWorker<'a> = Periodic<Replica<'a>>;
+
+/// One worker's replica: the copy it steps on, and its base (the weights it
+/// last merged or loaded).
 #[derive(Debug)]
-pub struct ReplicaWorker<'a> {
+pub struct Replica<'a> {
     shared: &'a [AtomicF32],
     local: Vec<f32>,
     base: Vec<f32>,
     scale: f32,
-    every: usize,
-    pending: usize,
 }
 
 impl UpdateRule for ReplicasRule {
@@ -78,18 +81,24 @@ impl UpdateRule for ReplicasRule {
             Merge::Average => 1.0 / self.workers.max(1) as f32,
             Merge::Sum => 1.0,
         };
-        ReplicaWorker {
+        let replica = Replica {
             shared,
             local: base.clone(),
             base,
             scale,
-            every: self.every.max(1),
-            pending: 0,
-        }
+        };
+        Periodic::new(replica, self.every)
     }
 }
 
-impl ReplicaWorker<'_> {
+impl Buffer for Replica<'_> {
+    type View = Vec<f32>;
+
+    #[inline]
+    fn view(&mut self) -> &mut Vec<f32> {
+        &mut self.local
+    }
+
     fn merge(&mut self) {
         for ((w, l), b) in self.shared.iter().zip(&mut self.local).zip(&mut self.base) {
             let change = *l - *b;
@@ -102,40 +111,13 @@ impl ReplicaWorker<'_> {
             *l = now;
             *b = now;
         }
-        self.pending = 0;
-    }
-}
-
-impl Worker for ReplicaWorker<'_> {
-    type View = Vec<f32>;
-
-    #[inline]
-    fn update<R>(&mut self, f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-        let r = f(&mut self.local);
-        self.pending += 1;
-        if self.pending == self.every {
-            self.merge();
-        }
-        r
-    }
-
-    fn finish(&mut self) {
-        self.merge();
-    }
-}
-
-impl Drop for ReplicaWorker<'_> {
-    /// A replica dropped between merges still delivers its change.
-    fn drop(&mut self) {
-        if self.pending > 0 {
-            self.merge();
-        }
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::policy::Worker;
     use crate::model::{Weights, WeightsMut};
 
     #[test]
