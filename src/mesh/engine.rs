@@ -325,6 +325,9 @@ impl Chooser {
     }
 }
 
+/// A loss and, for classifiers, an accuracy.
+type Figures = (f64, Option<f64>);
+
 /// One thread's state for an epoch: a worker per cortex and its chooser.
 struct Lane<'s, D: ?Sized> {
     workers: Vec<Box<dyn ErasedWorker<D> + 's>>,
@@ -341,8 +344,8 @@ pub(crate) struct MeshEngine<'e, D: Dataset + ?Sized> {
     decided: Vec<Option<bool>>,
     stop: Option<StopFlag>,
     /// Each cortex's last objective and validation figures, for the log.
-    last: Mutex<Vec<(f64, Option<f64>)>>,
-    last_valid: Mutex<Vec<Option<(f64, Option<f64>)>>>,
+    last: Mutex<Vec<Figures>>,
+    last_valid: Mutex<Vec<Option<Figures>>>,
     update_seconds: f64,
     log: Vec<MeshEpoch>,
 }
