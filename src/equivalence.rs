@@ -73,6 +73,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::error::Error;
+#[allow(unused_imports)] // for the module docs' links
+use crate::policy::{Policy, UpdateRule};
 
 /// The outcome of an equivalence test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

@@ -47,6 +47,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod persist;
 pub mod policy;
 pub mod store;
 mod sync;

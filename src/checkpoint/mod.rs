@@ -42,7 +42,6 @@
 //! foreign files with a [`CheckpointIssue`] saying which; [`Checkpoint::model`]
 //! decodes the model, checking every value before it is used.
 
-mod codec;
 mod frame;
 pub mod legacy;
 mod table;
@@ -54,13 +53,13 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-pub use self::codec::{bad, Decoder, Encoder};
+pub use crate::persist::{bad, Decoder, Encoder, Persist};
 pub use self::legacy::tables;
 pub use self::table::Table;
 pub use crate::error::CheckpointIssue;
 pub use crate::output::write_atomically;
 use crate::error::Error;
-use crate::{Model, Policy, Schedule, Trainer};
+use crate::{Policy, Schedule, Trainer};
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"WSGDCKPT";
@@ -70,19 +69,6 @@ pub const VERSION: u32 = 3;
 pub const OLDEST_VERSION: u32 = 1;
 /// Version 3's fixed header, before the metadata block.
 const HEADER: usize = 64;
-
-/// A model that can be saved in a checkpoint: its parameters (not its
-/// weights) as a block of bytes, and back.
-pub trait Persist: Model + Sized {
-    /// The kind's name, written in the file: stable, unique per model type.
-    const KIND: &'static str;
-    /// Writes the model's parameters.
-    fn encode(&self, out: &mut Encoder);
-    /// Reads them back, checking every size and value before it is used or
-    /// sizes an allocation (see [`Decoder::expect_weights`]). The decoded
-    /// model's [`dim`](Model::dim) must be the number of weights stored.
-    fn decode(input: &mut Decoder<'_>) -> Result<Self, CheckpointIssue>;
-}
 
 /// A model's weights with everything needed to use them again or to resume
 /// training: the model's kind and parameters, the caller's tables, the

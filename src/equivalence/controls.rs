@@ -12,7 +12,7 @@ use crate::sync::{AtomicF32, Ordering::Relaxed};
 /// A deliberately degraded update rule, for negative controls: each worker
 /// reads the current shared weights but applies every sample's update `tau`
 /// samples late (its own later samples, so on one thread the run is
-/// deterministic). Adds land as under [`Policy::Racy`].
+/// deterministic). Adds land as under [`Policy::Racy`](crate::policy::Policy::Racy).
 ///
 /// With staleness this large the iterates lag and overshoot, and the run
 /// converges measurably above `Sequential`; an equivalence harness must

@@ -157,7 +157,7 @@ impl fmt::Display for Comparison {
 }
 
 /// Runs the sequential side once (cached) and compares parallel sides with
-/// it. See the [module docs](self).
+/// it. See the [module docs](crate::equivalence).
 ///
 /// The trainer given to [`new`](Self::new) supplies everything but the
 /// policy, thread count and seed (epochs, schedule, averaging, evaluation

@@ -24,7 +24,7 @@ pub struct Test {
 
 /// The paired two one-sided tests (TOST) of `|rel_gap| < tolerance`, on the
 /// final losses of runs paired by position (`seq[i]` and `par[i]` used the
-/// same seed). See the [module docs](self) for the statistics.
+/// same seed). See the [module docs](crate::equivalence) for the statistics.
 ///
 /// ```
 /// use wildsgd::equivalence::{tost, Verdict};

@@ -1,39 +1,7 @@
 //! Skip-gram with negative sampling (SGNS): word2vec's objective, and LINE's
 //! on graph edges.
 //!
-//! [`Sgns`] trains on [`Pairs`] of (source, target) ids over `n` items (words
-//! or nodes). Each item has an *input* vector `u` and an *output* vector
-//! `v`, both rows of the weight store: inputs are rows `0..n`, outputs rows
-//! `n..2n`, each `dim` weights long. The loss of a pair `(s, t)` with
-//! negatives `t_1..t_k` is the logistic loss of telling the true target from
-//! the negatives:
-//!
-//! `−ln σ(u_s·v_t) − Σ_j ln σ(−u_s·v_{t_j})`.
-//!
-//! # Where the negatives come from
-//!
-//! [`Model::step`] gets no random generator, runs on many threads at once
-//! and must neither allocate nor lock, so the negatives are not drawn from
-//! a generator at all: negative `j` of a sample is a pure function of the
-//! model's seed, the sample's index in its dataset, the dataset's epoch
-//! counter and the pair itself — a SplitMix64 hash of those, mapped through
-//! an alias table over `count^0.75` ([`UnigramTable`]). Hence:
-//!
-//! * a `Sequential` run is bit-for-bit reproducible for a given trainer seed
-//!   and model seed: the negatives do not depend on the order or thread that
-//!   takes a sample;
-//! * parallel runs use *exactly* the negatives of the sequential run, so the
-//!   equivalence harness compares like with like;
-//! * the negatives change every epoch, as word2vec's do, because the epoch
-//!   counter is part of the hash ([`sgns_job`] advances it after each
-//!   epoch; without it every epoch reuses epoch 0's negatives, which still
-//!   trains, only with less variety);
-//! * [`Model::loss`] uses the same negatives as the step on the same sample,
-//!   so it is exactly the objective the step descends (and a finite
-//!   difference of it checks the step's gradient).
-//!
-//! Hashing costs a few multiplications per negative, less than the memory
-//! traffic of the vectors it selects.
+//! See [`Sgns`] for the objective and where its negatives come from.
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -192,8 +160,37 @@ fn softplus(x: f64) -> f64 {
 /// Skip-gram with negative sampling over `n` items with `dim`-dimensional
 /// input and output vectors.
 ///
-/// The objective, the layout of the weights and where the negatives come
-/// from are described in the [module documentation](self).
+/// [`Sgns`] trains on [`Pairs`] of (source, target) ids over `n` items (words
+/// or nodes). Each item has an *input* vector `u` and an *output* vector
+/// `v`, both rows of the weight store: inputs are rows `0..n`, outputs rows
+/// `n..2n`, each `dim` weights long. The loss of a pair `(s, t)` with
+/// negatives `t_1..t_k` is the logistic loss of telling the true target from
+/// the negatives:
+///
+/// `−ln σ(u_s·v_t) − Σ_j ln σ(−u_s·v_{t_j})`.
+///
+/// # Where the negatives come from
+///
+/// [`Model::step`] gets no random generator, runs on many threads at once
+/// and must neither allocate nor lock, so the negatives are not drawn from
+/// a generator at all: negative `j` of a sample is a pure function of the
+/// model's seed, the sample's row and epoch (its [`Step`]) and the pair
+/// itself — a SplitMix64 hash of those, mapped through
+/// an alias table over `count^0.75` ([`UnigramTable`]). Hence:
+///
+/// * a `Sequential` run is bit-for-bit reproducible for a given trainer seed
+///   and model seed: the negatives do not depend on the order or thread that
+///   takes a sample;
+/// * parallel runs use *exactly* the negatives of the sequential run, so the
+///   equivalence harness compares like with like;
+/// * the negatives change every epoch, as word2vec's do, because the epoch
+///   is part of the hash;
+/// * [`Model::loss`] uses the same negatives as the step on the same sample,
+///   so it is exactly the objective the step descends (and a finite
+///   difference of it checks the step's gradient).
+///
+/// Hashing costs a few multiplications per negative, less than the memory
+/// traffic of the vectors it selects.
 ///
 /// Initialised as word2vec does: input vectors uniform in `±0.5 / dim`,
 /// output vectors zero. A step computes the exact gradient of its sample's
@@ -485,10 +482,10 @@ impl Model for Sgns {
 /// Saved as: items, dimension, negatives, negative seed (`u64`), then the
 /// negative table: its length `u64`, then per item its bucket's threshold
 /// and alias (`u32` each) and its probability (`f64`).
-impl crate::checkpoint::Persist for Sgns {
+impl crate::persist::Persist for Sgns {
     const KIND: &'static str = "sgns";
 
-    fn encode(&self, out: &mut crate::checkpoint::Encoder) {
+    fn encode(&self, out: &mut crate::persist::Encoder) {
         out.usize(self.n).usize(self.dim).usize(self.negatives).u64(self.seed);
         out.usize(self.table.entries.len());
         for (&(threshold, alias), &p) in self.table.entries.iter().zip(&self.table.probs) {
@@ -496,8 +493,8 @@ impl crate::checkpoint::Persist for Sgns {
         }
     }
 
-    fn decode(input: &mut crate::checkpoint::Decoder<'_>) -> Result<Self, crate::checkpoint::CheckpointIssue> {
-        use crate::checkpoint::bad;
+    fn decode(input: &mut crate::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
+        use crate::persist::bad;
         let n = input.usize_in(1..=u32::MAX as usize, "items")?;
         let dim = input.usize_in(1..=MAX_DIM, "embedding dimension")?;
         input.expect_weights((n as u64).checked_mul(2 * dim as u64), "embeddings")?;

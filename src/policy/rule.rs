@@ -118,7 +118,7 @@ impl WeightsMut for AtomicView<'_> {
     }
 }
 
-/// The rule behind [`Policy::Racy`] and [`Policy::Sequential`].
+/// The rule behind [`Policy::Racy`](crate::policy::Policy::Racy) and [`Policy::Sequential`](crate::policy::Policy::Sequential).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RacyRule;
 
@@ -139,7 +139,7 @@ impl Worker for RacyView<'_> {
     }
 }
 
-/// The rule behind [`Policy::AtomicAdd`].
+/// The rule behind [`Policy::AtomicAdd`](crate::policy::Policy::AtomicAdd).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AtomicAddRule;
 
@@ -160,12 +160,12 @@ impl Worker for AtomicView<'_> {
     }
 }
 
-/// The rule behind [`Policy::Locked`]: the store's lock
-/// ([`WeightStore::update_lock`](crate::store::WeightStore::update_lock)) is held for each whole sample.
+/// The rule behind [`Policy::Locked`](crate::policy::Policy::Locked): the store's lock
+/// (the [`WeightStore`]'s own lock) is held for each whole sample.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LockedRule;
 
-/// A [`Locked`] worker.
+/// A [`LockedRule`] worker.
 #[derive(Debug)]
 pub struct LockedWorker<'a> {
     view: RacyView<'a>,

@@ -31,7 +31,7 @@ pub struct BatchedRule {
 /// A [`BatchedRule`] worker: flushes its batch every `size` samples.
 pub type BatchedWorker<'a> = Periodic<BatchedView<'a>>;
 
-/// The view a [`Batched`] worker hands a model: reads see the shared weights
+/// The view a [`BatchedRule`] worker hands a model: reads see the shared weights
 /// plus the worker's pending updates, adds go to the worker's private buffer.
 #[derive(Debug)]
 pub struct BatchedView<'a> {

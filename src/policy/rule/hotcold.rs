@@ -4,7 +4,7 @@ use crate::policy::{Touches, UpdateRule};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
-/// The most hot weights a [`HotCold`] split can hold (slots are `u16`; one
+/// The most hot weights a [`HotColdRule`] split can hold (slots are `u16`; one
 /// value marks cold weights).
 pub const MAX_HOT: usize = u16::MAX as usize - 1;
 
@@ -18,7 +18,7 @@ pub const MAX_HOT: usize = u16::MAX as usize - 1;
 /// caps a naive Hogwild! loop at a few times the sequential speed. Buffering
 /// only those weights turns `every` contended writes into one `fetch_add`,
 /// while the long tail of rarely written weights keeps the zero-overhead
-/// racy update (buffering all of them, as [`Batched`](BatchedRule)
+/// racy update (buffering all of them, as [`BatchedRule`](super::BatchedRule)
 /// does, pays a touched-list entry for each).
 ///
 /// Reads of a hot weight see the shared value plus the worker's pending
@@ -128,7 +128,7 @@ impl HotColdRule {
 /// A [`HotColdRule`] worker: merges its hot weights every `every` samples.
 pub type HotColdWorker<'a> = Periodic<HotColdView<'a>>;
 
-/// The view a [`HotCold`] worker hands a model.
+/// The view a [`HotColdRule`] worker hands a model.
 ///
 /// The per-weight path has no data-dependent branch and one extra load from
 /// a shared read-only table (a `u16` slot per weight, half the model's

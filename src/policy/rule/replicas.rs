@@ -3,7 +3,7 @@ use crate::policy::UpdateRule;
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};
 
-/// How a [`Replicas`] worker's progress is merged into the shared weights.
+/// How a [`ReplicasRule`] worker's progress is merged into the shared weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Merge {
     /// Model averaging (local SGD, DimmWitted's PerCore): each merge adds

@@ -1,11 +1,27 @@
-//! The small codec that checkpoints and the [`Persist`](super::Persist)
-//! impls write with: little-endian integers, `f32`/`f64`, and strings as a
+//! How a model saves itself: the [`Persist`] trait each built-in model
+//! implements next to its definition, and the small codec it writes with
+//! (the model layer; [`checkpoint`](crate::checkpoint) is the container
+//! above it): little-endian integers, `f32`/`f64`, and strings as a
 //! `u32` length then UTF-8. Every read is bounds-checked and fails with a
 //! [`CheckpointIssue::BadField`] naming the field, never a panic; a length or
 //! count read from the file is checked against the bytes left before it
 //! sizes an allocation.
 
 use crate::error::CheckpointIssue;
+use crate::model::Model;
+
+/// A model that can be saved in a checkpoint: its parameters (not its
+/// weights) as a block of bytes, and back.
+pub trait Persist: Model + Sized {
+    /// The kind's name, written in the file: stable, unique per model type.
+    const KIND: &'static str;
+    /// Writes the model's parameters.
+    fn encode(&self, out: &mut Encoder);
+    /// Reads them back, checking every size and value before it is used or
+    /// sizes an allocation (see [`Decoder::expect_weights`]). The decoded
+    /// model's [`n_weights`](Model::n_weights) must be the number of weights stored.
+    fn decode(input: &mut Decoder<'_>) -> Result<Self, CheckpointIssue>;
+}
 
 /// A [`CheckpointIssue::BadField`] for `field` holding `value`.
 pub fn bad(field: &'static str, value: impl ToString) -> CheckpointIssue {
