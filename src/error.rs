@@ -119,8 +119,8 @@ pub enum Error {
     /// than the budget set with [`limits::set_memory_limit`](crate::limits::set_memory_limit)).
     #[error(
         "{what} would need {} of memory, more than the {} {}",
-        crate::limits::human_bytes(*needed),
-        crate::limits::human_bytes(*limit),
+        human_bytes(*needed),
+        human_bytes(*limit),
         if *budget { "left of the memory limit set" } else { "available on this machine" }
     )]
     OutOfMemory {
@@ -390,5 +390,21 @@ impl fmt::Display for ParseIssue {
             ),
             ParseIssue::Invalid(what) => f.write_str(what),
         }
+    }
+}
+
+/// A byte count for messages: `1.5 GiB`, `512 B`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
     }
 }

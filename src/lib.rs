@@ -49,6 +49,7 @@ pub mod model;
 pub mod output;
 pub mod persist;
 pub mod policy;
+pub mod schedule;
 pub mod store;
 mod sync;
 pub mod trainer;

@@ -162,21 +162,7 @@ pub fn check_weights(what: impl Display, weights: u64, copies: u64) -> Result<()
     )
 }
 
-/// A byte count for messages: `1.5 GiB`, `512 B`.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::error::human_bytes;
 
 #[cfg(test)]
 mod tests {

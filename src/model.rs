@@ -97,6 +97,16 @@ impl Step {
     }
 }
 
+/// `Err(InvalidParameter)` naming `name` unless `ok`: how built-in models
+/// report a builder value that cannot be used, from [`Model::validate`].
+pub(crate) fn check_parameter(name: &'static str, ok: bool, reason: impl FnOnce() -> String) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { name, reason: reason() })
+    }
+}
+
 /// The sample type a model trains on: its dataset's [`Dataset::Sample`].
 pub type SampleOf<'a, M> = <<M as Model>::Data as Dataset>::Sample<'a>;
 

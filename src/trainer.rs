@@ -13,7 +13,6 @@ pub(crate) mod evaluate;
 mod hogwild;
 mod job;
 mod report;
-mod schedule;
 mod stop;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train};
@@ -23,7 +22,7 @@ pub(crate) use job::initial_store;
 pub use driver::EpochData;
 pub use job::Job;
 pub use report::{EpochReport, Outcome, Report, TracePoint, Trained};
-pub use schedule::{epoch_order, Schedule};
+pub use crate::schedule::{epoch_order, Schedule};
 pub use stop::StopFlag;
 
 use crate::error::Error;

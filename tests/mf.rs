@@ -325,7 +325,9 @@ fn movielens_100k_held_out_rmse() {
     let (train, test) = ratings.split(0.1, 1).unwrap();
     let model =
         MatrixFactorization::for_ratings(&train, MatrixFactorization::DEFAULT_RANK).expect("valid model settings");
-    let trained = MatrixFactorization::default_trainer()
+    let trained = Trainer::new()
+        .epochs(MatrixFactorization::DEFAULT_EPOCHS)
+        .schedule(MatrixFactorization::DEFAULT_SCHEDULE)
         .threads(2)
         .policy(Policy::Racy)
         .seed(1)

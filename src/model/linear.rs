@@ -128,13 +128,10 @@ impl Linear {
     /// unit-norm rows; at full rate it random-walks and the training loss
     /// jumps by several percent between evaluations.
     ///
-    /// # Panics
-    /// If `scale` is not finite and positive.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn bias_scale(mut self, scale: f32) -> Self {
-        assert!(
-            scale.is_finite() && scale > 0.0,
-            "bias scale must be finite and > 0, got {scale}"
-        );
         self.bias_scale = scale;
         self
     }
@@ -148,13 +145,10 @@ impl Linear {
     /// (the data the model will be trained on) scaling the lazy updates.
     /// `λ = 0` switches regularisation off.
     ///
-    /// # Panics
-    /// If `λ` is negative or not finite.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn l2(mut self, lambda: f32, train: &CsrDataset) -> Self {
-        assert!(
-            lambda.is_finite() && lambda >= 0.0,
-            "L2 strength must be finite and >= 0, got {lambda}"
-        );
         self.l2 = lambda;
         self.inv_df = if lambda == 0.0 {
             Vec::new()
@@ -210,6 +204,9 @@ impl Model for Linear {
     }
 
     fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
+        let (s, l) = (self.bias_scale, self.l2);
+        super::check_parameter("bias_scale", s.is_finite() && s > 0.0, || format!("must be finite and > 0, got {s}"))?;
+        super::check_parameter("l2", l.is_finite() && l >= 0.0, || format!("must be finite and >= 0, got {l}"))?;
         if data.n_features() > self.n_features {
             // Rows may still fit; check each so the error names the row.
             for i in 0..data.len() {

@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{Rating, Ratings};
 use crate::error::Error;
-use crate::trainer::{Schedule, Trainer};
+use crate::schedule::Schedule;
 
 /// Biased matrix factorisation of (user, item, rating) triples
 /// ([`Ratings`]), trained by SGD one rating at a time:
@@ -86,9 +86,9 @@ impl MatrixFactorization {
     pub const DEFAULT_L2: f32 = 0.08;
     /// The default standard deviation of the initial factors.
     pub const DEFAULT_INIT_STD: f32 = 0.1;
-    /// The default number of epochs of [`default_trainer`](Self::default_trainer).
+    /// The default number of epochs of a MovieLens-100k run (`Trainer::new().epochs(DEFAULT_EPOCHS).schedule(DEFAULT_SCHEDULE)`).
     pub const DEFAULT_EPOCHS: usize = 25;
-    /// The default schedule of [`default_trainer`](Self::default_trainer).
+    /// The default schedule of a MovieLens-100k run (`Trainer::new().epochs(DEFAULT_EPOCHS).schedule(DEFAULT_SCHEDULE)`).
     pub const DEFAULT_SCHEDULE: Schedule = Schedule::EpochDecay {
         initial: 0.02,
         decay: 0.9,
@@ -151,22 +151,12 @@ impl MatrixFactorization {
             .l2(Self::DEFAULT_L2, train))
     }
 
-    /// A trainer with the defaults tuned on MovieLens 100k
-    /// ([`DEFAULT_EPOCHS`](Self::DEFAULT_EPOCHS),
-    /// [`DEFAULT_SCHEDULE`](Self::DEFAULT_SCHEDULE)); threads and policy are
-    /// the trainer's defaults.
-    pub fn default_trainer() -> Trainer {
-        Trainer::new()
-            .epochs(Self::DEFAULT_EPOCHS)
-            .schedule(Self::DEFAULT_SCHEDULE)
-    }
-
     /// Sets the fixed global mean `μ`.
     ///
-    /// # Panics
-    /// If `mean` is not finite.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn global_mean(mut self, mean: f32) -> Self {
-        assert!(mean.is_finite(), "the global mean must be finite, got {mean}");
         self.mean = mean;
         self
     }
@@ -176,13 +166,10 @@ impl MatrixFactorization {
     /// so that the reported objective is the one the steps descend (see the
     /// [type docs](Self)). `λ = 0` switches regularisation off.
     ///
-    /// # Panics
-    /// If `λ` is negative or not finite.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn l2(mut self, lambda: f32, train: &Ratings) -> Self {
-        assert!(
-            lambda.is_finite() && lambda >= 0.0,
-            "L2 strength must be finite and >= 0, got {lambda}"
-        );
         self.l2 = lambda;
         if lambda == 0.0 {
             (self.user_counts, self.item_counts, self.n_train) = (Vec::new(), Vec::new(), 0);
@@ -198,13 +185,10 @@ impl MatrixFactorization {
 
     /// Sets the standard deviation of the initial factors.
     ///
-    /// # Panics
-    /// If `std` is not finite and positive.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn init_std(mut self, std: f32) -> Self {
-        assert!(
-            std.is_finite() && std > 0.0,
-            "init std must be finite and > 0, got {std}"
-        );
         self.init_std = std;
         self
     }
@@ -214,15 +198,10 @@ impl MatrixFactorization {
     /// Training is unaffected: [`loss`](Model::loss) and
     /// [`step`](Model::step) use the unclamped score.
     ///
-    /// # Panics
-    /// If a bound is not finite or `lo > hi`.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn clip(mut self, range: Option<(f32, f32)>) -> Self {
-        if let Some((lo, hi)) = range {
-            assert!(
-                lo.is_finite() && hi.is_finite() && lo <= hi,
-                "clip range must be finite with lo <= hi, got [{lo}, {hi}]"
-            );
-        }
         self.clip = range;
         self
     }
@@ -346,6 +325,15 @@ impl Model for MatrixFactorization {
     }
 
     fn validate(&self, data: &Ratings) -> Result<(), Error> {
+        let (m, l, sd) = (self.mean, self.l2, self.init_std);
+        super::check_parameter("global_mean", m.is_finite(), || format!("must be finite, got {m}"))?;
+        super::check_parameter("l2", l.is_finite() && l >= 0.0, || format!("must be finite and >= 0, got {l}"))?;
+        super::check_parameter("init_std", sd.is_finite() && sd > 0.0, || format!("must be finite and > 0, got {sd}"))?;
+        if let Some((lo, hi)) = self.clip {
+            super::check_parameter("clip", lo.is_finite() && hi.is_finite() && lo <= hi, || {
+                format!("the range must be finite with lo <= hi, got [{lo}, {hi}]")
+            })?;
+        }
         data.check_columns()?;
         for row in 0..data.len() {
             let r = data.get(row);

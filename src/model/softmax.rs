@@ -130,13 +130,10 @@ impl Softmax {
     /// (the data the model will be trained on) scaling the lazy updates.
     /// `λ = 0` switches regularisation off.
     ///
-    /// # Panics
-    /// If `λ` is negative or not finite.
+    /// An invalid value is not a panic: [`Model::validate`] (which the
+    /// trainer runs before any step) reports it as
+    /// [`Error::InvalidParameter`].
     pub fn l2(mut self, lambda: f32, train: &CsrDataset) -> Self {
-        assert!(
-            lambda.is_finite() && lambda >= 0.0,
-            "L2 strength must be finite and >= 0, got {lambda}"
-        );
         self.l2 = lambda;
         self.inv_df = if lambda == 0.0 {
             Vec::new()
@@ -264,6 +261,8 @@ impl Model for Softmax {
     }
 
     fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
+        let l = self.l2;
+        super::check_parameter("l2", l.is_finite() && l >= 0.0, || format!("must be finite and >= 0, got {l}"))?;
         for (row, &y) in data.labels().iter().enumerate() {
             class_of(row, y, self.n_classes)?;
         }

@@ -1,3 +1,7 @@
+//! Step-size schedules and the seeded per-epoch sample orders: what a run's
+//! learning rate and order are at any sample, computed from the position
+//! alone (no shared counter), so every thread and a resumed run agree.
+
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
