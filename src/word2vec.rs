@@ -13,7 +13,7 @@
 //! let text = "the cat sat on the mat\nthe dog sat on the log\n".repeat(50);
 //! let corpus = Corpus::from_text(&text, 1)?;
 //! let sg = SkipGram { window: 2, subsample: 0.0, seed: 1 };
-//! let model = Sgns::new(corpus.vocab().len(), 8, UnigramTable::new(corpus.counts())?)?.negatives(2);
+//! let model = Sgns::new(corpus.vocab().len(), 8, UnigramTable::new(corpus.vocab().counts())?)?.negatives(2);
 //! let trainer = Trainer::new().threads(2).epochs(2).policy(Policy::Racy).schedule(Schedule::Constant(0.05));
 //! let trained = train_skipgram(&trainer, &model, &corpus, &sg)?;
 //! assert_eq!(trained.report.epochs.len(), 2);

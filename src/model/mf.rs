@@ -53,12 +53,14 @@ use crate::schedule::Schedule;
 /// ```
 /// use wildsgd::data::SyntheticRatings;
 /// use wildsgd::model::MatrixFactorization;
+/// use wildsgd::Trainer;
 ///
 /// let data = SyntheticRatings { users: 200, items: 100, ratings: 8000, rank: 3, noise: 0.1, ..Default::default() }
 ///     .generate()?;
 /// let (train, test) = data.split(0.1, 1)?;
 /// let model = MatrixFactorization::for_ratings(&train, 3)?.l2(0.01, &train);
-/// let trained = MatrixFactorization::default_trainer().threads(2).epochs(20).fit(&model, &train)?;
+/// let trainer = Trainer::new().schedule(MatrixFactorization::DEFAULT_SCHEDULE).threads(2).epochs(20);
+/// let trained = trainer.fit(&model, &train)?;
 /// let rmse = model.rmse(&trained.weights, &test)?;
 /// assert!(rmse < 0.5, "{rmse}"); // the ratings' spread is about 1
 /// # Ok::<(), wildsgd::Error>(())

@@ -213,7 +213,7 @@ fn softplus(x: f64) -> f64 {
 /// let table = UnigramTable::new(&pairs.target_counts(6)).unwrap();
 /// let model = Sgns::new(6, 8, table).unwrap().negatives(3);
 /// let trainer = Trainer::new().policy(Policy::Sequential).epochs(5).schedule(Schedule::Constant(0.1));
-/// let w = wildsgd::model::sgns_job(&trainer, &model, &pairs).run().unwrap().weights;
+/// let w = trainer.fit(&model, &pairs).unwrap().weights;
 /// assert!(model.score(&w, 0, 1) > model.score(&w, 0, 4));
 /// ```
 #[derive(Clone, Debug, PartialEq)]

@@ -32,7 +32,8 @@ pub const MAX_HOT: usize = u16::MAX as usize - 1;
 /// at least `1/every` of the probed samples (at most `hot` of them).
 ///
 /// ```
-/// use wildsgd::policy::{HotColdRule, UpdateRule, Worker};
+/// use wildsgd::policy::rule::HotColdRule;
+/// use wildsgd::policy::{UpdateRule, Worker};
 /// use wildsgd::{WeightStore, Weights, WeightsMut};
 ///
 /// let store = WeightStore::zeros(4);

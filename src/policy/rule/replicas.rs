@@ -36,7 +36,8 @@ pub enum Merge {
 /// and the replica's base moves to what it merged); weights are never torn.
 ///
 /// ```
-/// use wildsgd::policy::{Merge, ReplicasRule, UpdateRule, Worker};
+/// use wildsgd::policy::rule::{Merge, ReplicasRule};
+/// use wildsgd::policy::{UpdateRule, Worker};
 /// use wildsgd::{WeightStore, WeightsMut};
 ///
 /// let store = WeightStore::zeros(2);
