@@ -92,23 +92,6 @@ pub(crate) fn train_loop<M: Model>(
     weights: Vec<f32>,
     described: Described<'_>,
 ) -> Result<Done, Failure> {
-    train_loop_with(run, model, train, valid, trainer, weights, described, None)
-}
-
-/// [`train_loop`], calling `after_epoch` with each finished epoch's number
-/// (from 0) before its progress line: line advances its pairs' epoch counter
-/// there so each epoch draws fresh negatives.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn train_loop_with<M: Model>(
-    run: &Run,
-    model: &M,
-    train: Source<'_, M::Data>,
-    valid: Option<&M::Data>,
-    trainer: Trainer,
-    weights: Vec<f32>,
-    described: Described<'_>,
-    after_epoch: Option<&dyn Fn(usize)>,
-) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let epochs = trainer.get_epochs();
     let averaging = run.averaging();
@@ -174,9 +157,6 @@ pub(crate) fn train_loop_with<M: Model>(
     }
     let bar_ref = bar.as_ref();
     job = job.on_epoch(|e| {
-        if let Some(f) = after_epoch {
-            f(e.epoch);
-        }
         let line = epoch_line(e);
         match bar_ref {
             Some(b) => {

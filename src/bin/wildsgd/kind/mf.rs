@@ -83,13 +83,6 @@ fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let rank = a.rank.unwrap_or(MatrixFactorization::DEFAULT_RANK);
-    if rank == 0 || rank > wildsgd::limits::MAX_RANK {
-        return Err(param(
-            "rank",
-            format!("must be in 1..={}, got {rank}", wildsgd::limits::MAX_RANK),
-        )
-        .into());
-    }
     let mut data = read_ratings_with(&a.data, &run.read)?;
     if let Some(h) = &data.header {
         say!(quiet, "{}: skipped the header line {h:?}", a.data.display());

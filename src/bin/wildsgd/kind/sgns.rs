@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use wildsgd::checkpoint::{tables, Checkpoint, Table};
-use wildsgd::data::{read_text, Pairs};
+use wildsgd::data::{read_corpus_bytes, read_text, Pairs};
 use wildsgd::model::{corrupt_targets, Sgns, UnigramTable};
 use wildsgd::{Error, Schedule};
 
@@ -49,21 +49,6 @@ pub(crate) fn check_args(a: &TrainArgs) -> Result<(), Error> {
             "negatives",
             format!("{k} is more than the limit of {}", wildsgd::limits::MAX_NEGATIVES),
         ));
-    }
-    if let Some(w) = a.window.filter(|&w| w == 0 || w > wildsgd::limits::MAX_WINDOW) {
-        return Err(param(
-            "window",
-            format!("must be in 1..={}, got {w}", wildsgd::limits::MAX_WINDOW),
-        ));
-    }
-    if let Some(d) = a.dim.filter(|&d| d == 0 || d > wildsgd::model::MAX_DIM) {
-        return Err(param(
-            "dim",
-            format!("must be in 1..={}, got {d}", wildsgd::model::MAX_DIM),
-        ));
-    }
-    if let Some(t) = a.subsample.filter(|t| !(t.is_finite() && *t >= 0.0)) {
-        return Err(param("subsample", format!("must be finite and >= 0, got {t}")));
     }
     Ok(())
 }
@@ -188,17 +173,12 @@ pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<
     let index = index_of(m.names);
     let bytes = read_text(&a.data, &a.limits.read())?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let before = &e.as_bytes()[..at];
-        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-        let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
-        param(
-            "data",
-            format!(
-                "{}: line {line}, column {column}: the text is not valid UTF-8",
-                a.data.display()
-            ),
-        )
+        // The corpus reader names the line and column of the first bad byte.
+        let file = a.data.display().to_string();
+        match read_corpus_bytes(&file, e.as_bytes(), 1) {
+            Err(e) => e,
+            Ok(_) => param("data", format!("{file}: the text is not valid UTF-8")),
+        }
     })?;
     let mut unknown = 0usize;
     let lines: Vec<String> = text

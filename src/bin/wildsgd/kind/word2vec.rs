@@ -133,8 +133,17 @@ fn train(run: &Run) -> Result<Done, Failure> {
         subsample: resumed.as_ref().map_or(a.subsample.unwrap_or(SUBSAMPLE), |r| r.2),
         seed,
     };
-    // The window and the memory the pairs can take are checked before any
-    // is made; an epoch without pairs is an error saying why.
+    // The window, the threshold and the memory the pairs can take are
+    // checked before any is made (the library's errors; a window out of
+    // range names the flag's range); an epoch without pairs is an error
+    // saying why.
+    sg.check(&train).map_err(|e| match e {
+        Error::InvalidParameter { name: "window", reason } if reason.contains("must be in") => param(
+            "window",
+            format!("must be in 1..={}, got {}", wildsgd::limits::MAX_WINDOW, sg.window),
+        ),
+        e => e,
+    })?;
     let first = sg.try_pairs(&train, 0).map_err(|e| match e {
         Error::InvalidParameter { name: "subsample", .. } => param(
             "data",
