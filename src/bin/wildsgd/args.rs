@@ -117,25 +117,23 @@ pub(crate) struct TrainArgs {
     /// most 4 per core, more is capped with a note).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub(crate) threads: Option<usize>,
-    /// Passes over the training data [linear 10, softmax 6, mf 25, line 10, word2vec 5].
+    /// Passes over the training data (each kind's default: see [`command`]).
     #[arg(long, value_name = "E", allow_negative_numbers = true)]
     pub(crate) epochs: Option<usize>,
     /// Where to save the trained model.
     #[arg(long, value_name = "M")]
     pub(crate) out: Option<PathBuf>,
-    /// Initial learning rate [logistic 12 divided by the training rows' mean
-    /// squared norm; hinge and squared 0.5; softmax 0.01; mf 0.02; line 0.4;
-    /// word2vec 0.025 (line and word2vec decay linearly to 1e-4 of it)].
+    /// Initial learning rate (each kind's default: see [`command`]).
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub(crate) lr: Option<f32>,
     /// The step-size schedule [epoch-decay].
     #[arg(long, value_enum)]
     pub(crate) schedule: Option<ScheduleKind>,
     /// The schedule's decay, per epoch for epoch-decay, per sample for
-    /// inverse-time [logistic 0.3, hinge and squared 0.8, softmax 0.6, mf 0.9].
+    /// inverse-time (each kind's default: see [`command`]).
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub(crate) lr_decay: Option<f32>,
-    /// L2 regularisation strength [linear 1e-6, softmax 1e-4, mf 0.08].
+    /// L2 regularisation strength (each kind's default: see [`command`]).
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub(crate) l2: Option<f32>,
     /// Rows of the seeded subset the per-epoch training loss is measured
@@ -254,6 +252,45 @@ pub(crate) struct PredictArgs {
     pub(crate) out: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
+}
+
+/// The command line, each kind's defaults (from the registry) in the help
+/// of the flags they stand in for.
+pub(crate) fn command() -> clap::Command {
+    use crate::kind::{defaults_help, lr_notes};
+    use clap::CommandFactory;
+    use wildsgd::Schedule;
+    let num = |v: f32| {
+        if v != 0.0 && v.abs() < 1e-3 {
+            format!("{v:e}")
+        } else {
+            v.to_string()
+        }
+    };
+    let rate = move |s: &Schedule| match *s {
+        Schedule::Constant(lr) => num(lr),
+        Schedule::InverseTime { initial, .. }
+        | Schedule::EpochDecay { initial, .. }
+        | Schedule::Linear { initial, .. } => num(initial),
+    };
+    let decay = move |s: &Schedule| match *s {
+        Schedule::InverseTime { decay, .. } | Schedule::EpochDecay { decay, .. } => Some(num(decay)),
+        _ => None,
+    };
+    let epochs = defaults_help(|d| Some(d.epochs.to_string()));
+    let lr = format!("{} ({})", defaults_help(|d| Some(rate(&d.schedule))), lr_notes());
+    let lr_decay = defaults_help(|d| decay(&d.schedule));
+    let l2 = defaults_help(|d| (d.l2 > 0.0).then(|| num(d.l2)));
+    Cli::command().mut_subcommand("train", |c| {
+        c.mut_arg("epochs", |a| a.help(format!("Passes over the training data {epochs}")))
+            .mut_arg("lr", |a| a.help(format!("Initial learning rate {lr}")))
+            .mut_arg("lr_decay", |a| {
+                a.help(format!(
+                    "The schedule's decay, per epoch for epoch-decay, per sample for inverse-time {lr_decay}"
+                ))
+            })
+            .mut_arg("l2", |a| a.help(format!("L2 regularisation strength {l2}")))
+    })
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {

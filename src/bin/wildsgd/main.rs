@@ -30,7 +30,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use wildsgd::checkpoint::Checkpoint;
 use wildsgd::Error;
 
@@ -47,7 +47,8 @@ mod svm;
 mod train_loop;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse(); // usage errors exit with status 2
+    // Usage errors exit with status 2.
+    let cli = Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
     let limits = match &cli.command {
         Command::Train(a) => a.limits,
         Command::Eval(a) => a.limits,

@@ -34,6 +34,10 @@ impl Kind for LinearKind {
         }
     }
 
+    fn lr_note(&self) -> Option<&'static str> {
+        Some("logistic's is divided by the training rows' mean squared norm")
+    }
+
     fn flags(&self) -> &'static [&'static str] {
         &["no-bias"]
     }

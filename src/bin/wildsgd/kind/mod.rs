@@ -32,6 +32,11 @@ pub(crate) trait Kind: Sync {
     /// `--model` gave.
     fn defaults(&self, model: &str) -> Defaults;
 
+    /// A note on its default learning rate, for `--lr`'s help.
+    fn lr_note(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The kind-specific flags (of [`KIND_FLAGS`]) it accepts.
     fn flags(&self) -> &'static [&'static str] {
         &[]
@@ -126,22 +131,59 @@ pub(crate) fn check_flags(kind: &dyn Kind, a: &TrainArgs) -> Result<(), Error> {
     for &(flag, given) in KIND_FLAGS {
         if given(a) && !kind.flags().contains(&flag) {
             let takers: Vec<&dyn Kind> = KINDS.iter().copied().filter(|k| k.flags().contains(&flag)).collect();
-            let mut names: Vec<&str> = takers
+            let names: Vec<&str> = takers
                 .iter()
                 .filter(|k| k.group().is_none())
                 .map(|k| k.names()[0].0)
                 .collect();
             let mut who: Vec<String> = takers.iter().filter_map(|k| k.group()).map(String::from).collect();
-            if let Some(last) = names.pop() {
-                let list = if names.is_empty() {
-                    last.to_string()
-                } else {
-                    format!("{} and {last}", names.join(", "))
-                };
-                who.insert(0, format!("--model {list}"));
+            if !names.is_empty() {
+                who.insert(0, format!("--model {}", list(&names)));
             }
             return Err(param(flag, format!("--{flag} applies to {} only", who.join(" and "))));
         }
     }
     Ok(())
+}
+
+/// `names` as a list: `a`, `a and b`, `a, b and c`.
+fn list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The defaults of every `--model` name, for a flag's help: `value` of
+/// each name's [`Defaults`] (none: the name is left out), names of equal
+/// values run together (`[hinge and squared 0.5, softmax 0.01]`).
+pub(crate) fn defaults_help(value: impl Fn(&Defaults) -> Option<String>) -> String {
+    let mut groups: Vec<(Vec<&str>, String)> = Vec::new();
+    for k in KINDS {
+        for &(name, _) in k.names() {
+            let Some(v) = value(&k.defaults(name)) else { continue };
+            match groups.last_mut() {
+                Some((names, last)) if *last == v => names.push(name),
+                _ => groups.push((vec![name], v)),
+            }
+        }
+    }
+    let parts: Vec<String> = groups.iter().map(|(n, v)| format!("{} {v}", list(n))).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// `--lr`'s notes: the kinds' own, then which names decay linearly.
+pub(crate) fn lr_notes() -> String {
+    let mut notes: Vec<String> = KINDS.iter().filter_map(|k| k.lr_note()).map(String::from).collect();
+    let linear: Vec<&str> = KINDS
+        .iter()
+        .flat_map(|k| k.names().iter().map(move |&(n, _)| (n, k.defaults(n))))
+        .filter(|(_, d)| matches!(d.schedule, wildsgd::Schedule::Linear { .. }))
+        .map(|(n, _)| n)
+        .collect();
+    if !linear.is_empty() {
+        notes.push(format!("{} decay linearly to 1e-4 of it", list(&linear)));
+    }
+    notes.join("; ")
 }
