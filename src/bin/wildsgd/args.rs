@@ -163,7 +163,7 @@ pub(crate) struct TrainArgs {
     /// Sub-sampling threshold t of frequent words; 0 keeps every word (word2vec) [1e-3].
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
     pub(crate) subsample: Option<f64>,
-    /// Return the average of the last epoch's iterates (true/false) [softmax true, others false].
+    /// Return the average of the last epoch's iterates (true/false) (each kind's default: see [`command`]).
     #[arg(long, value_name = "BOOL")]
     pub(crate) average: Option<bool>,
     /// How updates land in the shared weights: auto (picks from the data's shape and the
@@ -281,6 +281,7 @@ pub(crate) fn command() -> clap::Command {
     let lr = format!("{} ({})", defaults_help(|d| Some(rate(&d.schedule))), lr_notes());
     let lr_decay = defaults_help(|d| decay(&d.schedule));
     let l2 = defaults_help(|d| (d.l2 > 0.0).then(|| num(d.l2)));
+    let average = defaults_help(|d| Some(d.average.to_string()));
     Cli::command().mut_subcommand("train", |c| {
         c.mut_arg("epochs", |a| a.help(format!("Passes over the training data {epochs}")))
             .mut_arg("lr", |a| a.help(format!("Initial learning rate {lr}")))
@@ -290,6 +291,11 @@ pub(crate) fn command() -> clap::Command {
                 ))
             })
             .mut_arg("l2", |a| a.help(format!("L2 regularisation strength {l2}")))
+            .mut_arg("average", |a| {
+                a.help(format!(
+                    "Return the average of the last epoch's iterates (true/false) {average}"
+                ))
+            })
     })
 }
 
