@@ -697,6 +697,67 @@ fn write_topics(path: &Path) {
 }
 
 #[test]
+fn word2vec_writes_checkpoints_and_resumes_from_them() {
+    let d = dir("word2vec-resume");
+    let (corpus, ckpt, model) = (d.join("topics.txt"), d.join("w2v.ckpt"), d.join("w2v.model"));
+    write_topics(&corpus);
+    let common = [
+        "train",
+        "--model",
+        "word2vec",
+        "--data",
+        s(&corpus),
+        "--dim",
+        "8",
+        "--window",
+        "3",
+        "--min-count",
+        "1",
+        "--subsample",
+        "0",
+        "--threads",
+        "2",
+        "--checkpoint",
+        s(&ckpt),
+    ];
+    // Two of four epochs, a checkpoint after each.
+    let mut first = common.to_vec();
+    first.extend(["--epochs", "2"]);
+    let out = run(&first);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("epoch   2: train loss"), "{stdout}");
+    let c = wildsgd::checkpoint::Checkpoint::load(&ckpt).unwrap();
+    assert_eq!((c.kind.as_str(), c.epochs_done), ("sgns", 2));
+    assert_eq!(
+        c.text("w2v.ckpt", wildsgd::checkpoint::tables::TASK).unwrap(),
+        "word2vec"
+    );
+
+    // Resumed: epochs 3 and 4 only, then the model is saved and evaluates.
+    let mut second = common.to_vec();
+    second.extend(["--epochs", "4", "--resume", "--out", s(&model)]);
+    let out = run(&second);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("resuming after epoch 2 of 4"), "{stdout}");
+    assert!(!stdout.contains("epoch   2: train loss"), "{stdout}");
+    assert!(stdout.contains("epoch   4: train loss"), "{stdout}");
+    let held = value_of(&stdout, "held-out pair auc");
+    assert!(held > 0.7, "held-out pair AUC {held}: {stdout}");
+    assert_eq!(wildsgd::checkpoint::Checkpoint::load(&ckpt).unwrap().epochs_done, 4);
+    let out = run(&["eval", "--model", s(&model), "--data", s(&corpus)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("model: word2vec, vocabulary 20, dim 8"));
+
+    // A resumed run must keep the checkpoint's options.
+    let mut other = common.to_vec();
+    other.extend(["--epochs", "5", "--resume"]);
+    other[8] = "4";
+    fails_with(&other, 1, "window 3");
+}
+
+#[test]
 fn word2vec_trains_evaluates_and_predicts_on_text() {
     let d = dir("word2vec");
     let (corpus, model) = (d.join("topics.txt"), d.join("w2v.model"));
@@ -754,7 +815,8 @@ fn word2vec_trains_evaluates_and_predicts_on_text() {
             "--resume",
         ],
         1,
-        "--resume is not supported for word2vec models",
+        // word2vec resumes like every kind: from the checkpoint, which this run never wrote.
+        "w2v.model.ckpt: No such file",
     );
     let lonely = d.join("lonely.txt");
     std::fs::write(&lonely, "a1 qqq\nb2\n").unwrap();

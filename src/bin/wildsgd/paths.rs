@@ -20,7 +20,7 @@ use std::path::Path;
 use wildsgd::output::{check_output, same_file};
 use wildsgd::Error;
 
-use crate::{PredictArgs, TrainArgs};
+use crate::args::{PredictArgs, TrainArgs};
 
 fn refuse(path: &Path, reason: String) -> Error {
     Error::Output {

@@ -1,13 +1,72 @@
 //! Linear models (logistic, hinge, squared) on LIBSVM files.
 
-use wildsgd::checkpoint::Checkpoint;
+use wildsgd::checkpoint::{Checkpoint, Persist};
 use wildsgd::data::{binary_labels, CsrDataset};
 use wildsgd::{Error, Linear, Loss, Schedule};
 
-use crate::{
-    read_data, restrict, train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, InFile, PredictArgs,
-    Run, Saved,
-};
+use crate::args::{EvalArgs, PredictArgs};
+use crate::kind::Kind;
+use crate::run::{param, trainer_line, Defaults, Done, Failure, Run};
+use crate::svm::{read_data, restrict, Ignored, InFile};
+use crate::train_loop::{train_loop, Described, Saved, Source};
+
+/// Logistic regression, hinge loss and least squares: one kind, three names.
+pub(crate) struct LinearKind;
+
+impl Kind for LinearKind {
+    fn names(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("logistic", "Logistic regression (labels ±1 or 0/1; LIBSVM)"),
+            ("hinge", "Linear SVM, hinge loss (labels ±1 or 0/1; LIBSVM)"),
+            ("squared", "Least squares (real targets; LIBSVM)"),
+        ]
+    }
+
+    fn group(&self) -> Option<&'static str> {
+        Some("linear models")
+    }
+
+    fn defaults(&self, model: &str) -> Defaults {
+        if model == "logistic" {
+            LOGISTIC_DEFAULTS
+        } else {
+            DEFAULTS
+        }
+    }
+
+    fn lr_note(&self) -> Option<&'static str> {
+        Some("logistic's is divided by the training rows' mean squared norm")
+    }
+
+    fn flags(&self) -> &'static [&'static str] {
+        &["no-bias"]
+    }
+
+    fn train(&self, run: &Run) -> Result<Done, Failure> {
+        let loss = match run.a.model.as_str() {
+            "hinge" => Loss::Hinge,
+            "squared" => Loss::Squared,
+            _ => Loss::Logistic,
+        };
+        train(run, loss)
+    }
+
+    fn loads(&self, c: &Checkpoint) -> bool {
+        c.kind == Linear::KIND
+    }
+
+    fn saved_l2(&self, c: &Checkpoint, file: &str) -> Result<f32, Error> {
+        Ok(c.model::<Linear>(file)?.l2_strength())
+    }
+
+    fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+        eval(c, name, a)
+    }
+
+    fn predict(&self, c: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+        predict(c, name, a)
+    }
+}
 
 /// Logistic regression's defaults: a large first step that falls fast
 /// (12, then x0.3 per epoch), divided by the training rows' mean squared
@@ -15,7 +74,7 @@ use crate::{
 /// `benches/peers/sweep` to reach LIBLINEAR's optimum test loss (λ = 1e-6)
 /// within 1% in 5 epochs on both peer datasets (SpamAssassin, RCV1-shaped
 /// synthetic); one rule for every dataset, no per-dataset settings.
-pub(crate) const LOGISTIC_DEFAULTS: Defaults = Defaults {
+const LOGISTIC_DEFAULTS: Defaults = Defaults {
     epochs: 10,
     schedule: Schedule::EpochDecay {
         initial: 12.0,
@@ -28,7 +87,7 @@ pub(crate) const LOGISTIC_DEFAULTS: Defaults = Defaults {
 /// Hinge and squared loss keep the defaults the command has always had
 /// (at logistic's rate squared loss diverges, and hinge's validation loss
 /// on SpamAssassin gets worse).
-pub(crate) const DEFAULTS: Defaults = Defaults {
+const DEFAULTS: Defaults = Defaults {
     epochs: 10,
     schedule: Schedule::EpochDecay {
         initial: 0.5,
@@ -38,7 +97,7 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
     average: false,
 };
 
-pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
+fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     // The model's width is the data's, or the checkpoint's when resuming.
@@ -54,7 +113,7 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
-                return Err(crate::param(
+                return Err(param(
                     "valid-fraction",
                     format!("{f} of {} rows leaves no validation rows", data.len()),
                 )
@@ -111,7 +170,7 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             };
             if scaled.validate().is_err() {
                 // The scaled rate rounded to 0 or overflowed f32.
-                return Err(crate::param(
+                return Err(param(
                     "data",
                     format!(
                         "{}: the rows' mean squared norm is {mean:e}, so the default learning rate divided by it \
@@ -156,15 +215,15 @@ pub(crate) fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     let described = Described {
         saved: Saved::of(&model),
         json,
-        summary: Box::new(|_| Ok(Vec::new())),
+        summary: Box::new(|_, _| Ok(Vec::new())),
     };
-    train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+    train_loop(run, &model, Source::Fixed(&train), valid.as_ref(), trainer, weights, described)
 }
 
 /// The model a checkpoint holds, if it can continue training a linear model
 /// with `loss` (with or without a bias) over `n_features` features: its L2
 /// scaled by `train`'s document frequencies.
-pub(crate) fn resumed_model(
+fn resumed_model(
     c: &Checkpoint,
     file: &str,
     loss: Loss,
@@ -194,7 +253,7 @@ pub(crate) fn resumed_model(
 /// (feature values so large that the score overflows `f32`).
 fn check_margins(m: &[f32], path: &std::path::Path) -> Result<(), Error> {
     match m.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(crate::param(
+        Some(i) => Err(param(
             "data",
             format!(
                 "{}: data row {} (from 1): the model's score is {}: the feature values are too large for \
@@ -215,7 +274,7 @@ fn load(
     data_path: &std::path::Path,
     classify: bool,
     read: &wildsgd::data::ReadOptions,
-) -> Result<(Linear, CsrDataset, crate::Ignored), Error> {
+) -> Result<(Linear, CsrDataset, Ignored), Error> {
     let model = ckpt.model::<Linear>(name)?;
     let mut data = read_data(data_path, Some(model.n_features()), read, 1)?;
     if classify && model.loss_fn() != Loss::Squared {
@@ -229,7 +288,7 @@ fn margins(model: &Linear, weights: &[f32], data: &CsrDataset) -> Vec<f32> {
     (0..data.len()).map(|i| model.margin(weights, &data.row(i))).collect()
 }
 
-pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
     let (model, data, ignored) = load(ckpt, name, &a.data, true, &a.limits.read())?;
     let loss_fn = model.loss_fn();
     let m = margins(&model, &ckpt.weights, &data);
@@ -248,7 +307,15 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
             .filter(|(&m, &y)| (if m >= 0.0 { 1.0 } else { -1.0 }) == y)
             .count();
         out!("accuracy: {:.6}", right as f64 / m.len() as f64);
-        match auc(&m, labels) {
+        let scores = |positive: bool| -> Vec<f32> {
+            m.iter()
+                .zip(labels)
+                .filter(|(_, &y)| (y > 0.0) == positive)
+                .map(|(&s, _)| s)
+                .collect()
+        };
+        let (pos, neg) = (scores(true), scores(false));
+        match wildsgd::metrics::auc(&pos, &neg) {
             Some(auc) => out!("auc: {auc:.6}"),
             None => out!("auc: undefined (only one class in the data)"),
         }
@@ -264,38 +331,9 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     Ok(())
 }
 
-/// The area under the ROC curve (ties count half), or `None` with one class.
-fn auc(scores: &[f32], labels: &[f32]) -> Option<f64> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
-    let (mut rank_sum, mut pos) = (0.0f64, 0usize);
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        // Ties by total order: NaN equals NaN here, so the loop always
-        // advances (with `==`, a NaN score would spin forever).
-        while j < order.len() && scores[order[j]].total_cmp(&scores[order[i]]).is_eq() {
-            j += 1;
-        }
-        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1..=j
-        for &k in &order[i..j] {
-            if labels[k] > 0.0 {
-                rank_sum += avg_rank;
-                pos += 1;
-            }
-        }
-        i = j;
-    }
-    let neg = scores.len() - pos;
-    if pos == 0 || neg == 0 {
-        return None;
-    }
-    Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
-}
-
 /// The positive-class probability for logistic regression, the raw score
 /// `w·x + b` otherwise.
-pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
     let (model, data, ignored) = load(ckpt, name, &a.data, false, &a.limits.read())?;
     if ignored.values > 0 {
         eprintln!("wildsgd: ignored {ignored}");
@@ -313,19 +351,4 @@ pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<
             v.to_string()
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auc_of_simple_cases() {
-        assert_eq!(auc(&[0.1, 0.9], &[-1.0, 1.0]), Some(1.0));
-        assert_eq!(auc(&[0.9, 0.1], &[-1.0, 1.0]), Some(0.0));
-        assert_eq!(auc(&[0.5, 0.5], &[-1.0, 1.0]), Some(0.5));
-        assert_eq!(auc(&[0.5, 0.7], &[1.0, 1.0]), None);
-        // A NaN score is a tie group of its own, never a loop that cannot advance.
-        assert_eq!(auc(&[f32::NAN, 0.1, f32::NAN], &[1.0, -1.0, -1.0]), Some(0.75));
-    }
 }

@@ -1,17 +1,51 @@
 //! Multiclass softmax regression on LIBSVM files whose labels are class ids
 //! `0..C-1`.
 
-use wildsgd::checkpoint::Checkpoint;
+use wildsgd::checkpoint::{Checkpoint, Persist};
 use wildsgd::data::CsrDataset;
 use wildsgd::{Error, Model, Schedule, Softmax};
 
-use crate::{
-    read_data, restrict, train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, InFile, PredictArgs,
-    Run, Saved,
-};
+use crate::args::{EvalArgs, PredictArgs};
+use crate::kind::Kind;
+use crate::run::{param, trainer_line, Defaults, Done, Failure, Run};
+use crate::svm::{read_data, restrict, Ignored, InFile};
+use crate::train_loop::{train_loop, Described, Saved, Source};
+
+/// Multiclass softmax regression.
+pub(crate) struct SoftmaxKind;
+
+impl Kind for SoftmaxKind {
+    fn names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("softmax", "Multiclass softmax regression (labels 0..C-1; LIBSVM)")]
+    }
+
+    fn defaults(&self, _model: &str) -> Defaults {
+        DEFAULTS
+    }
+
+    fn train(&self, run: &Run) -> Result<Done, Failure> {
+        train(run)
+    }
+
+    fn loads(&self, c: &Checkpoint) -> bool {
+        c.kind == Softmax::KIND
+    }
+
+    fn saved_l2(&self, c: &Checkpoint, file: &str) -> Result<f32, Error> {
+        Ok(c.model::<Softmax>(file)?.l2_strength())
+    }
+
+    fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+        eval(c, name, a)
+    }
+
+    fn predict(&self, c: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+        predict(c, name, a)
+    }
+}
 
 /// The Fashion-MNIST example's settings (`examples/fashion_mnist.rs`).
-pub(crate) const DEFAULTS: Defaults = Defaults {
+const DEFAULTS: Defaults = Defaults {
     epochs: 6,
     schedule: Schedule::EpochDecay {
         initial: 0.01,
@@ -21,7 +55,7 @@ pub(crate) const DEFAULTS: Defaults = Defaults {
     average: true,
 };
 
-pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
+fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let resumed = match &run.resume {
@@ -34,7 +68,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
-                return Err(crate::param(
+                return Err(param(
                     "valid-fraction",
                     format!("{f} of {} rows leaves no validation rows", data.len()),
                 )
@@ -56,7 +90,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         Some(c) => {
             let m = c.model::<Softmax>(&ckpt_name)?;
             if train.n_features() > m.n_features() {
-                return Err(crate::param(
+                return Err(param(
                     "data",
                     format!(
                         "{}: {} features, but the checkpoint {ckpt_name} has {}",
@@ -126,7 +160,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
     json.insert("features".into(), model.n_features().into());
     json.insert("classes".into(), model.n_classes().into());
     json.insert("model".into(), "softmax".into());
-    let summary: crate::Summary<'_> = Box::new(|w: &[f32]| -> Result<Vec<String>, Error> {
+    let summary: crate::train_loop::Summary<'_> = Box::new(|w: &[f32], _: &mut crate::train_loop::Json| -> Result<Vec<String>, Error> {
         Ok(match &valid {
             Some(v) => {
                 let c = model.confusion(w, v)?;
@@ -145,7 +179,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         json,
         summary,
     };
-    train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+    train_loop(run, &model, Source::Fixed(&train), valid.as_ref(), trainer, weights, described)
 }
 
 /// The model and the data to apply it to, features beyond the model dropped.
@@ -154,7 +188,7 @@ fn load(
     name: &str,
     path: &std::path::Path,
     read: &wildsgd::data::ReadOptions,
-) -> Result<(Softmax, CsrDataset, crate::Ignored), Error> {
+) -> Result<(Softmax, CsrDataset, Ignored), Error> {
     let model = ckpt.model::<Softmax>(name)?;
     let (data, ignored) = restrict(&read_data(path, Some(model.n_features()), read, 2)?, model.n_features());
     if ignored.values > 0 {
@@ -165,7 +199,7 @@ fn load(
 
 /// Loss (mean cross-entropy), accuracy and each class's recall; the
 /// confusion matrix with `--verbose`.
-pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
     let (model, data, _) = load(ckpt, name, &a.data, &a.limits.read())?;
     if data.is_empty() {
         return Err(Error::EmptyDataset { what: "evaluation" });
@@ -176,7 +210,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
     let w = &ckpt.weights[..];
     let loss = (0..data.len()).map(|i| model.loss(w, data.row(i), wildsgd::Step::new(0.0))).sum::<f64>() / data.len() as f64;
     if !loss.is_finite() {
-        return Err(crate::param(
+        return Err(param(
             "data",
             format!(
                 "{}: the loss is {loss}: the feature values are too large for this model (f32 overflow)",
@@ -206,7 +240,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
 }
 
 /// The predicted class of each row.
-pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
     let (model, data, _) = load(ckpt, name, &a.data, &a.limits.read())?;
     Ok((0..data.len())
         .map(|i| model.predict(&ckpt.weights[..], &data.row(i)).to_string())

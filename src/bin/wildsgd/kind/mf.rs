@@ -4,12 +4,53 @@ use std::path::Path;
 
 use wildsgd::checkpoint::{tables, Checkpoint, Table};
 use wildsgd::data::{read_ratings_with, Ratings, ReadOptions};
+use wildsgd::checkpoint::Persist;
 use wildsgd::{Error, MatrixFactorization, Model};
 
-use crate::{train_loop, trainer_line, Defaults, Described, Done, EvalArgs, Failure, PredictArgs, Run, Saved};
+use crate::args::{EvalArgs, PredictArgs};
+use crate::kind::Kind;
+use crate::run::{param, trainer_line, Defaults, Done, Failure, Run};
+use crate::train_loop::{train_loop, Described, Saved, Source};
+
+/// Matrix factorisation.
+pub(crate) struct MfKind;
+
+impl Kind for MfKind {
+    fn names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("mf", "Matrix factorisation (ratings file: `user item rating` per line)")]
+    }
+
+    fn defaults(&self, _model: &str) -> Defaults {
+        DEFAULTS
+    }
+
+    fn flags(&self) -> &'static [&'static str] {
+        &["rank"]
+    }
+
+    fn train(&self, run: &Run) -> Result<Done, Failure> {
+        train(run)
+    }
+
+    fn loads(&self, c: &Checkpoint) -> bool {
+        c.kind == MatrixFactorization::KIND
+    }
+
+    fn saved_l2(&self, c: &Checkpoint, file: &str) -> Result<f32, Error> {
+        Ok(c.model::<MatrixFactorization>(file)?.l2_strength())
+    }
+
+    fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+        eval(c, name, a)
+    }
+
+    fn predict(&self, c: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+        predict(c, name, a)
+    }
+}
 
 /// `MatrixFactorization`'s defaults, tuned on MovieLens 100k.
-pub(crate) const DEFAULTS: Defaults = Defaults {
+const DEFAULTS: Defaults = Defaults {
     epochs: MatrixFactorization::DEFAULT_EPOCHS,
     schedule: MatrixFactorization::DEFAULT_SCHEDULE,
     l2: MatrixFactorization::DEFAULT_L2,
@@ -38,17 +79,10 @@ fn into_ids(data: &Ratings, path: &Path, user_ids: &[String], item_ids: &[String
         .map_err(|e| in_ratings_file(e, path))
 }
 
-pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
+fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let rank = a.rank.unwrap_or(MatrixFactorization::DEFAULT_RANK);
-    if rank == 0 || rank > wildsgd::limits::MAX_RANK {
-        return Err(crate::param(
-            "rank",
-            format!("must be in 1..={}, got {rank}", wildsgd::limits::MAX_RANK),
-        )
-        .into());
-    }
     let mut data = read_ratings_with(&a.data, &run.read)?;
     if let Some(h) = &data.header {
         say!(quiet, "{}: skipped the header line {h:?}", a.data.display());
@@ -62,7 +96,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
-                return Err(crate::param(
+                return Err(param(
                     "valid-fraction",
                     format!("{f} of {} ratings leaves no validation ratings", data.len()),
                 )
@@ -146,7 +180,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
     json.insert("items".into(), train.n_items().into());
     json.insert("rank".into(), model.rank().into());
     json.insert("model".into(), "mf".into());
-    let summary: crate::Summary<'_> = Box::new(|w: &[f32]| -> Result<Vec<String>, Error> {
+    let summary: crate::train_loop::Summary<'_> = Box::new(|w: &[f32], _: &mut crate::train_loop::Json| -> Result<Vec<String>, Error> {
         Ok(match &valid {
             Some(v) => vec![format!(
                 "valid rmse {:.4} (predictions clipped to the training range)",
@@ -160,7 +194,7 @@ pub(crate) fn train(run: &Run) -> Result<Done, Failure> {
         json,
         summary,
     };
-    train_loop(run, &model, &train, valid.as_ref(), trainer, weights, described)
+    train_loop(run, &model, Source::Fixed(&train), valid.as_ref(), trainer, weights, described)
 }
 
 /// The saved form of `model`, trained on `train`: with its id tables.
@@ -230,7 +264,7 @@ fn load(
 
 /// Loss (mean ½ e², unclipped, as training reports it) and RMSE of the
 /// clipped predictions.
-pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
+fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
     let (model, data) = load(ckpt, name, &a.data, &a.limits.read())?;
     let w = &ckpt.weights[..];
     let rmse = model.rmse(w, &data).map_err(|e| in_ratings_file(e, &a.data))?;
@@ -249,7 +283,7 @@ pub(crate) fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Er
 }
 
 /// The predicted rating of each line (clipped to the training range).
-pub(crate) fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
+fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error> {
     let (model, data) = load(ckpt, name, &a.data, &a.limits.read())?;
     let w = &ckpt.weights[..];
     Ok((0..data.len())
