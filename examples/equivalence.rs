@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::equivalence::{Comparison, LaggedRule, Harness};
+use wildsgd::equivalence::{Comparison, Harness, LaggedRule};
 use wildsgd::{Error, Linear, Loss, Policy, Schedule, Trainer};
 
 #[derive(Parser, Debug)]

@@ -19,10 +19,10 @@ pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train};
 pub(crate) use hogwild::{segment, share};
 pub(crate) use job::initial_store;
 
+pub use crate::schedule::{epoch_order, Schedule};
 pub use driver::EpochData;
 pub use job::Job;
 pub use report::{EpochReport, Outcome, Report, TracePoint, Trained};
-pub use crate::schedule::{epoch_order, Schedule};
 pub use stop::StopFlag;
 
 use crate::error::Error;

@@ -90,7 +90,7 @@
 use std::sync::OnceLock;
 
 use wildsgd::data::{CsrDataset, Synthetic};
-use wildsgd::equivalence::{Comparison, LaggedRule, Harness, Verdict};
+use wildsgd::equivalence::{Comparison, Harness, LaggedRule, Verdict};
 use wildsgd::policy::rule::{HotColdRule, Merge, ReplicasRule};
 use wildsgd::policy::{Touches, UpdateRule, Worker, PROBE_SAMPLES};
 use wildsgd::{Error, Linear, Loss, Model, Policy, Schedule, Trainer, WeightStore};

@@ -313,7 +313,9 @@ fn divergence_is_reported_with_the_last_finite_weights() {
         .schedule(sched)
         .fit(&model_one(), &data)
         .unwrap();
-    let Outcome::Diverged { epoch, .. } = d.outcome else { panic!() };
+    let Outcome::Diverged { epoch, .. } = d.outcome else {
+        panic!()
+    };
     assert!(epoch >= 1, "{epoch}");
     assert_eq!(d.report.epochs.len(), epoch);
     assert!(d.weights[0].is_finite());

@@ -53,12 +53,12 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-pub use crate::persist::{bad, Decoder, Encoder, Persist};
 pub use self::legacy::tables;
 pub use self::table::Table;
 pub use crate::error::CheckpointIssue;
-pub use crate::output::write_atomically;
 use crate::error::Error;
+pub use crate::output::write_atomically;
+pub use crate::persist::{bad, Decoder, Encoder, Persist};
 use crate::{Policy, Schedule, Trainer};
 
 /// The first 8 bytes of every checkpoint.

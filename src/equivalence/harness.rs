@@ -414,4 +414,3 @@ fn run(seed: u64, trained: Result<Trained, Error>) -> Result<Run, Error> {
         update_seconds: report.update_seconds(),
     })
 }
-

@@ -205,8 +205,12 @@ impl Model for Linear {
 
     fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
         let (s, l) = (self.bias_scale, self.l2);
-        super::check_parameter("bias_scale", s.is_finite() && s > 0.0, || format!("must be finite and > 0, got {s}"))?;
-        super::check_parameter("l2", l.is_finite() && l >= 0.0, || format!("must be finite and >= 0, got {l}"))?;
+        super::check_parameter("bias_scale", s.is_finite() && s > 0.0, || {
+            format!("must be finite and > 0, got {s}")
+        })?;
+        super::check_parameter("l2", l.is_finite() && l >= 0.0, || {
+            format!("must be finite and >= 0, got {l}")
+        })?;
         if data.n_features() > self.n_features {
             // Rows may still fit; check each so the error names the row.
             for i in 0..data.len() {

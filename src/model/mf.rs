@@ -329,8 +329,12 @@ impl Model for MatrixFactorization {
     fn validate(&self, data: &Ratings) -> Result<(), Error> {
         let (m, l, sd) = (self.mean, self.l2, self.init_std);
         super::check_parameter("global_mean", m.is_finite(), || format!("must be finite, got {m}"))?;
-        super::check_parameter("l2", l.is_finite() && l >= 0.0, || format!("must be finite and >= 0, got {l}"))?;
-        super::check_parameter("init_std", sd.is_finite() && sd > 0.0, || format!("must be finite and > 0, got {sd}"))?;
+        super::check_parameter("l2", l.is_finite() && l >= 0.0, || {
+            format!("must be finite and >= 0, got {l}")
+        })?;
+        super::check_parameter("init_std", sd.is_finite() && sd > 0.0, || {
+            format!("must be finite and > 0, got {sd}")
+        })?;
         if let Some((lo, hi)) = self.clip {
             super::check_parameter("clip", lo.is_finite() && hi.is_finite() && lo <= hi, || {
                 format!("the range must be finite with lo <= hi, got [{lo}, {hi}]")

@@ -262,7 +262,9 @@ impl Model for Softmax {
 
     fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
         let l = self.l2;
-        super::check_parameter("l2", l.is_finite() && l >= 0.0, || format!("must be finite and >= 0, got {l}"))?;
+        super::check_parameter("l2", l.is_finite() && l >= 0.0, || {
+            format!("must be finite and >= 0, got {l}")
+        })?;
         for (row, &y) in data.labels().iter().enumerate() {
             class_of(row, y, self.n_classes)?;
         }

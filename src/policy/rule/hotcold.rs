@@ -1,5 +1,5 @@
-use crate::model::{Weights, WeightsMut};
 use super::{Buffer, Periodic};
+use crate::model::{Weights, WeightsMut};
 use crate::policy::{Touches, UpdateRule};
 use crate::store::WeightStore;
 use crate::sync::{AtomicF32, Ordering::Relaxed};

@@ -118,8 +118,8 @@ impl Buffer for Replica<'_> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::policy::Worker;
     use crate::model::{Weights, WeightsMut};
+    use crate::policy::Worker;
 
     #[test]
     fn sum_merges_whole_changes_and_reloads_others_progress() {
