@@ -47,7 +47,6 @@ pub mod mesh;
 pub mod metrics;
 pub mod model;
 pub mod output;
-pub mod persist;
 pub mod policy;
 pub mod schedule;
 pub mod store;

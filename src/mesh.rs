@@ -223,7 +223,7 @@ impl MeshTrained {
 }
 
 type Router<'a, D> = Box<dyn Fn(&D, usize) -> Result<Routes, String> + Sync + 'a>;
-type MeshEpochHook<'a> = Box<dyn FnMut(&EpochReport) -> crate::Control + 'a>;
+type MeshEpochHook<'a> = Box<dyn FnMut(&EpochReport) -> crate::trainer::Control + 'a>;
 type MeshWeightsHook<'a> = Box<dyn FnMut(usize, &[f32]) -> Result<(), Error> + 'a>;
 
 /// Several models trained in one pool; see the [module docs](self).
@@ -324,8 +324,8 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     }
 
     /// Called after each epoch with the run's report (the sum over the
-    /// cortices); [`Control::Stop`](crate::Control::Stop) ends training.
-    pub fn on_epoch(self, f: impl FnMut(&EpochReport) -> crate::Control + 'a) -> Self {
+    /// cortices); [`Control::Stop`](crate::trainer::Control::Stop) ends training.
+    pub fn on_epoch(self, f: impl FnMut(&EpochReport) -> crate::trainer::Control + 'a) -> Self {
         *self.on_epoch.borrow_mut() = Some(Box::new(f));
         self
     }

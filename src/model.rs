@@ -9,11 +9,13 @@
 //! tight loop with no dynamic dispatch per weight.
 
 mod linear;
+pub mod persist;
 mod mf;
 mod sgns;
 mod softmax;
 
 pub use linear::{Linear, Loss};
+pub use persist::Persist;
 pub use mf::MatrixFactorization;
 pub use sgns::{auc, corrupt_targets, Sgns, UnigramTable, MAX_DIM, UNIGRAM_POWER};
 pub use softmax::{cross_entropy, softmax_in_place, Confusion, Softmax, SyntheticClasses, MAX_CLASSES};
@@ -62,7 +64,7 @@ impl WeightsMut for Vec<f32> {
     }
 }
 
-impl Weights for crate::WeightStore {
+impl Weights for crate::store::WeightStore {
     #[inline]
     fn read(&self, j: usize) -> f32 {
         self.get(j)

@@ -91,7 +91,7 @@ pub enum Policy {
 
 impl Policy {
     /// The policies without parameters, in a stable order.
-    pub const ALL: [Policy; 5] = [
+    pub const PARAMETERLESS: [Policy; 5] = [
         Policy::Sequential,
         Policy::Racy,
         Policy::AtomicAdd,
@@ -172,7 +172,7 @@ impl std::str::FromStr for Policy {
                 });
             }
         }
-        Policy::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+        Policy::PARAMETERLESS.into_iter().find(|p| p.name() == s).ok_or_else(|| {
             bad(format!(
                 "unknown policy {s:?}; expected one of sequential, racy, atomic, locked, auto, batched:N, \
                  hotcold:K:M, replicas:M, delayed:M"

@@ -10,13 +10,13 @@
 
 mod driver;
 pub(crate) mod evaluate;
-mod hogwild;
+mod pool;
 mod job;
 mod report;
 mod stop;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train};
-pub(crate) use hogwild::{segment, share};
+pub(crate) use pool::{segment, share};
 pub(crate) use job::initial_store;
 
 pub use crate::schedule::{epoch_order, Schedule};

@@ -1,8 +1,13 @@
 //! The frame every format version shares: the header's promised length,
 //! the length and CRC checks, the weights, and the trainer's state fields.
 
-use super::{bad, legacy, CheckpointIssue, Schedule, HEADER, MAGIC, OLDEST_VERSION, VERSION};
-use crate::Policy;
+use super::{bad, CheckpointIssue, Schedule, HEADER, MAGIC, OLDEST_VERSION, VERSION};
+use crate::policy::Policy;
+
+/// Version 1's fixed header, before the weights.
+pub(super) const HEADER_V1: usize = 80;
+/// Version 2's fixed header, before the parameter block.
+pub(super) const HEADER_V2: usize = 56;
 
 /// Checks the length against `header + extra + 4 n + 4` (and `n` against
 /// [`MAX_WEIGHTS`](crate::limits::MAX_WEIGHTS)) and the CRC; returns the
@@ -80,8 +85,8 @@ pub(crate) fn expected_len(head: &[u8]) -> Result<u64, CheckpointIssue> {
         .get(8..12)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
     let (header, extra, n) = match version {
-        Some(1) => (legacy::HEADER_V1, Some(0), field(56)),
-        Some(2) => (legacy::HEADER_V2, field(40), field(48)),
+        Some(1) => (HEADER_V1, Some(0), field(56)),
+        Some(2) => (HEADER_V2, field(40), field(48)),
         Some(VERSION) => (HEADER, field(48), field(56)),
         Some(found) => return Err(unsupported(found)),
         None => (HEADER, None, None),

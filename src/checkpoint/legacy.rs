@@ -30,16 +30,14 @@
 
 use std::collections::BTreeMap;
 
-use super::frame::{check_frame, policy_of, schedule_of, truncated, weights_of};
+use super::frame::{check_frame, policy_of, schedule_of, truncated, weights_of, HEADER_V1, HEADER_V2};
 use super::{bad, Checkpoint, CheckpointIssue, Decoder, Persist, Table};
 use crate::data::{CsrDataset, Ratings};
 use crate::model::{Sgns, UnigramTable, MAX_CLASSES, MAX_DIM};
-use crate::{Linear, Loss, MatrixFactorization, Policy, Schedule, Softmax};
+use crate::model::{Linear, Loss, MatrixFactorization, Softmax};
+use crate::policy::Policy;
+use crate::schedule::Schedule;
 
-/// Version 1's fixed header, before the weights.
-pub(super) const HEADER_V1: usize = 80;
-/// Version 2's fixed header, before the parameter block.
-pub(super) const HEADER_V2: usize = 56;
 
 /// The names of the tables a converted version-2 file carries (the
 /// `wildsgd` command writes and reads the same ones).

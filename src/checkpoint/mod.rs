@@ -58,8 +58,10 @@ pub use self::table::Table;
 pub use crate::error::CheckpointIssue;
 use crate::error::Error;
 pub use crate::output::write_atomically;
-pub use crate::persist::{bad, Decoder, Encoder, Persist};
-use crate::{Policy, Schedule, Trainer};
+pub use crate::model::persist::{bad, Decoder, Encoder, Persist};
+use crate::policy::Policy;
+use crate::schedule::Schedule;
+use crate::trainer::Trainer;
 
 /// The first 8 bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"WSGDCKPT";
@@ -262,9 +264,9 @@ impl Checkpoint {
             source,
         };
         let mut file = File::open(path).map_err(io)?;
-        let mut head = Vec::with_capacity(legacy::HEADER_V1);
+        let mut head = Vec::with_capacity(frame::HEADER_V1);
         (&mut file)
-            .take(legacy::HEADER_V1 as u64)
+            .take(frame::HEADER_V1 as u64)
             .read_to_end(&mut head)
             .map_err(io)?;
         let expected = match frame::expected_len(&head) {

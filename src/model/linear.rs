@@ -388,7 +388,7 @@ mod tests {
     }
 }
 
-/// [`Persist`](crate::persist::Persist) for [`Linear`] (after the tests: its
+/// [`Persist`](crate::model::persist::Persist) for [`Linear`] (after the tests: its
 /// own module, so that the model's code above stays as it is).
 mod persist {
     use super::{CsrDataset, Linear, Loss};
@@ -396,10 +396,10 @@ mod persist {
     /// Saved as: loss `u8` (0 logistic, 1 hinge, 2 squared), bias `u8`, bias
     /// scale `f32`, λ `f32`, features `u64`. A loaded model's L2 is scaled for no
     /// data: call [`l2`](Linear::l2) with the training data to resume.
-    impl crate::persist::Persist for Linear {
+    impl crate::model::persist::Persist for Linear {
         const KIND: &'static str = "linear";
 
-        fn encode(&self, out: &mut crate::persist::Encoder) {
+        fn encode(&self, out: &mut crate::model::persist::Encoder) {
             let loss = match self.loss {
                 Loss::Logistic => 0,
                 Loss::Hinge => 1,
@@ -412,8 +412,8 @@ mod persist {
                 .usize(self.n_features);
         }
 
-        fn decode(input: &mut crate::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
-            use crate::persist::bad;
+        fn decode(input: &mut crate::model::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
+            use crate::model::persist::bad;
             let loss = match input.u8("loss code")? {
                 0 => Loss::Logistic,
                 1 => Loss::Hinge,

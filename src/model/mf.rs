@@ -403,18 +403,18 @@ impl Model for MatrixFactorization {
 /// (`f32`), clip flag `u8`, clip low and high (`f32`, 0 without clipping). A
 /// loaded model's penalty is weighted for no data: call
 /// [`l2`](MatrixFactorization::l2) with the training ratings to resume.
-impl crate::persist::Persist for MatrixFactorization {
+impl crate::model::persist::Persist for MatrixFactorization {
     const KIND: &'static str = "mf";
 
-    fn encode(&self, out: &mut crate::persist::Encoder) {
+    fn encode(&self, out: &mut crate::model::persist::Encoder) {
         let (flag, lo, hi) = self.clip.map_or((false, 0.0, 0.0), |(lo, hi)| (true, lo, hi));
         out.usize(self.n_users).usize(self.n_items).usize(self.rank);
         out.f32(self.mean).f32(self.l2).f32(self.init_std);
         out.bool(flag).f32(lo).f32(hi);
     }
 
-    fn decode(input: &mut crate::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
-        use crate::persist::bad;
+    fn decode(input: &mut crate::model::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
+        use crate::model::persist::bad;
         let users = input.usize_in(0..=u32::MAX as usize, "users")?;
         let items = input.usize_in(0..=u32::MAX as usize, "items")?;
         let rank = input.usize_in(1..=crate::limits::MAX_RANK, "rank")?;

@@ -482,10 +482,10 @@ impl Model for Sgns {
 /// Saved as: items, dimension, negatives, negative seed (`u64`), then the
 /// negative table: its length `u64`, then per item its bucket's threshold
 /// and alias (`u32` each) and its probability (`f64`).
-impl crate::persist::Persist for Sgns {
+impl crate::model::persist::Persist for Sgns {
     const KIND: &'static str = "sgns";
 
-    fn encode(&self, out: &mut crate::persist::Encoder) {
+    fn encode(&self, out: &mut crate::model::persist::Encoder) {
         out.usize(self.n).usize(self.dim).usize(self.negatives).u64(self.seed);
         out.usize(self.table.entries.len());
         for (&(threshold, alias), &p) in self.table.entries.iter().zip(&self.table.probs) {
@@ -493,8 +493,8 @@ impl crate::persist::Persist for Sgns {
         }
     }
 
-    fn decode(input: &mut crate::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
-        use crate::persist::bad;
+    fn decode(input: &mut crate::model::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
+        use crate::model::persist::bad;
         let n = input.usize_in(1..=u32::MAX as usize, "items")?;
         let dim = input.usize_in(1..=MAX_DIM, "embedding dimension")?;
         input.expect_weights((n as u64).checked_mul(2 * dim as u64), "embeddings")?;

@@ -440,15 +440,15 @@ impl SyntheticClasses {
 
 /// Saved as: classes `u64`, features `u64`, λ `f32`. A loaded model's L2 is
 /// scaled for no data: call [`l2`](Softmax::l2) with the training data to resume.
-impl crate::persist::Persist for Softmax {
+impl crate::model::persist::Persist for Softmax {
     const KIND: &'static str = "softmax";
 
-    fn encode(&self, out: &mut crate::persist::Encoder) {
+    fn encode(&self, out: &mut crate::model::persist::Encoder) {
         out.usize(self.n_classes).usize(self.n_features).f32(self.l2);
     }
 
-    fn decode(input: &mut crate::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
-        use crate::persist::bad;
+    fn decode(input: &mut crate::model::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
+        use crate::model::persist::bad;
         let classes = input.usize_in(2..=MAX_CLASSES, "number of classes")?;
         let features = input.usize_in(1..=usize::MAX, "number of features")?;
         let l2 = input.f32("L2 strength")?;

@@ -2,7 +2,7 @@
 //! and a warm start, turned into an engine for the driver.
 
 use super::driver::{drive, EpochData, Hooks, Train};
-use super::hogwild::Hogwild;
+use super::pool::PoolEngine;
 use super::report::{EpochReport, Trained};
 use super::{Control, Trainer};
 use crate::data::Dataset;
@@ -137,7 +137,7 @@ impl<'a, M: Model> Job<'a, M> {
             return Err(store_mismatch(self.model.n_weights(), store.len()));
         }
         let pool = t.pool(t.thread_count())?;
-        let mut engine = Hogwild {
+        let mut engine = PoolEngine {
             model: self.model,
             store,
             pool: &pool,

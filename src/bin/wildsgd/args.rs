@@ -111,7 +111,7 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) data: PathBuf,
     /// The model to train.
-    #[arg(long, default_value = "logistic", value_parser = crate::kind::value_parser())]
+    #[arg(long, default_value = "logistic")]
     pub(crate) model: String,
     /// Worker threads (default: all cores; 1 for the sequential policy; at
     /// most 4 per core, more is capped with a note).
@@ -254,50 +254,6 @@ pub(crate) struct PredictArgs {
     pub(crate) limits: LimitArgs,
 }
 
-/// The command line, each kind's defaults (from the registry) in the help
-/// of the flags they stand in for.
-pub(crate) fn command() -> clap::Command {
-    use crate::kind::{defaults_help, lr_notes};
-    use clap::CommandFactory;
-    use wildsgd::Schedule;
-    let num = |v: f32| {
-        if v != 0.0 && v.abs() < 1e-3 {
-            format!("{v:e}")
-        } else {
-            v.to_string()
-        }
-    };
-    let rate = move |s: &Schedule| match *s {
-        Schedule::Constant(lr) => num(lr),
-        Schedule::InverseTime { initial, .. }
-        | Schedule::EpochDecay { initial, .. }
-        | Schedule::Linear { initial, .. } => num(initial),
-    };
-    let decay = move |s: &Schedule| match *s {
-        Schedule::InverseTime { decay, .. } | Schedule::EpochDecay { decay, .. } => Some(num(decay)),
-        _ => None,
-    };
-    let epochs = defaults_help(|d| Some(d.epochs.to_string()));
-    let lr = format!("{} ({})", defaults_help(|d| Some(rate(&d.schedule))), lr_notes());
-    let lr_decay = defaults_help(|d| decay(&d.schedule));
-    let l2 = defaults_help(|d| (d.l2 > 0.0).then(|| num(d.l2)));
-    let average = defaults_help(|d| Some(d.average.to_string()));
-    Cli::command().mut_subcommand("train", |c| {
-        c.mut_arg("epochs", |a| a.help(format!("Passes over the training data {epochs}")))
-            .mut_arg("lr", |a| a.help(format!("Initial learning rate {lr}")))
-            .mut_arg("lr_decay", |a| {
-                a.help(format!(
-                    "The schedule's decay, per epoch for epoch-decay, per sample for inverse-time {lr_decay}"
-                ))
-            })
-            .mut_arg("l2", |a| a.help(format!("L2 regularisation strength {l2}")))
-            .mut_arg("average", |a| {
-                a.help(format!(
-                    "Return the average of the last epoch's iterates (true/false) {average}"
-                ))
-            })
-    })
-}
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse::<Policy>().map_err(|e| e.to_string())

@@ -48,7 +48,7 @@ mod train_loop;
 
 fn main() -> ExitCode {
     // Usage errors exit with status 2.
-    let cli = Cli::from_arg_matches(&args::command().get_matches()).unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&kind::command().get_matches()).unwrap_or_else(|e| e.exit());
     let limits = match &cli.command {
         Command::Train(a) => a.limits,
         Command::Eval(a) => a.limits,
@@ -56,7 +56,10 @@ fn main() -> ExitCode {
     };
     wildsgd::limits::set_memory_limit(limits.max_memory);
     let result = match cli.command {
-        Command::Train(a) => run::train(a),
+        Command::Train(a) => {
+            let kind = kind::named(&a.model).expect("clap accepts the registry's names only");
+            kind::check_flags(kind, &a).map_err(Failure::from).and_then(|()| run::train(a, kind))
+        }
         Command::Eval(a) => eval(a).map(|()| Done::Finished).map_err(Failure::from),
         Command::Predict(a) => predict(a),
     };

@@ -29,7 +29,7 @@ use wildsgd::checkpoint::Checkpoint;
 use wildsgd::data::ReadOptions;
 use wildsgd::{Error, Model, Policy, Schedule, Trainer};
 
-use crate::args::{ScheduleKind, TrainArgs};
+use crate::args::{EvalArgs, PredictArgs, ScheduleKind, TrainArgs};
 use crate::{paths, signals};
 
 /// Why a command did not finish: a library error (exit 1), a usage error
@@ -223,7 +223,7 @@ fn capped_threads(asked: Option<usize>, quiet: bool) -> Option<usize> {
 /// checkpoint holds would silently not apply: it is refused (the same value
 /// as the checkpoint's is fine, so a run's command line can be repeated with
 /// --resume added).
-fn check_resume_flags(a: &TrainArgs, c: &Checkpoint, file: &str) -> Result<(), Error> {
+fn check_resume_flags(model: &dyn Kind, a: &TrainArgs, c: &Checkpoint, file: &str) -> Result<(), Error> {
     let (kind, initial, decay) = match c.schedule {
         Schedule::Constant(lr) => (ScheduleKind::Constant, lr, None),
         Schedule::InverseTime { initial, decay } => (ScheduleKind::InverseTime, initial, Some(decay)),
@@ -231,7 +231,9 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint, file: &str) -> Result<(), E
         Schedule::Linear { initial, .. } => (ScheduleKind::Constant, initial, None),
     };
     let linear = matches!(c.schedule, Schedule::Linear { .. });
-    let l2 = crate::kind::of_checkpoint(c, file, "resume from")?.saved_l2(c, file)?;
+    // A checkpoint of another kind is refused by the kind's own resume,
+    // which names both; there is no saved L2 to compare with then.
+    let l2 = if model.loads(c) { model.saved_l2(c, file)? } else { a.l2.unwrap_or_default() };
     let differs = |flag: &'static str, given: String, saved: String| {
         Err(param(
             flag,
@@ -272,11 +274,62 @@ fn check_resume_flags(a: &TrainArgs, c: &Checkpoint, file: &str) -> Result<(), E
     Ok(())
 }
 
-pub(crate) fn train(a: TrainArgs) -> Result<Done, Failure> {
+/// One model kind of the command line.
+/// What the run context needs of a model kind (the kinds, and the one
+/// registry listing them, are in `kind/`).
+pub(crate) trait Kind: Sync {
+    /// The names `--model` accepts for it, with each one's help.
+    fn names(&self) -> &'static [(&'static str, &'static str)];
+
+    /// What a flag that only this kind accepts calls it (`--rank applies to
+    /// ... only`): by default `--model NAME`, for a kind of several names a
+    /// word for them all.
+    fn group(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Its defaults for what the user did not give, `model` being the name
+    /// `--model` gave.
+    fn defaults(&self, model: &str) -> Defaults;
+
+    /// A note on its default learning rate, for `--lr`'s help.
+    fn lr_note(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The kind-specific flags (of [`KIND_FLAGS`]) it accepts.
+    fn flags(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Further checks of the arguments, before anything is read.
+    fn check(&self, _a: &TrainArgs) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Trains as `run` says.
+    fn train(&self, run: &Run) -> Result<Done, Failure>;
+
+    /// Whether a checkpoint holds one of its models (by the stored kind and tables).
+    fn loads(&self, c: &Checkpoint) -> bool;
+
+    /// The L2 strength of its model in `c` (0 for a kind without one).
+    fn saved_l2(&self, _c: &Checkpoint, _file: &str) -> Result<f32, Error> {
+        Ok(0.0)
+    }
+
+    /// Evaluates the checkpoint's model on `a.data`, printing the figures.
+    fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error>;
+
+    /// One prediction line per sample of `a.data`.
+    fn predict(&self, c: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error>;
+}
+
+/// Trains a model of `kind` (whose kind-specific flags the caller has
+/// checked) as `a` says.
+pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failure> {
     let clock = Instant::now();
-    let kind = crate::kind::named(&a.model).expect("clap accepts the registry's names only");
     let defaults = kind.defaults(&a.model);
-    crate::kind::check_flags(kind, &a)?;
     kind.check(&a)?;
     let checkpoint_path = a
         .checkpoint
@@ -302,7 +355,7 @@ pub(crate) fn train(a: TrainArgs) -> Result<Done, Failure> {
         let file = checkpoint_path
             .as_deref()
             .map_or_else(String::new, |p| p.display().to_string());
-        check_resume_flags(&a, c, &file)?;
+        check_resume_flags(kind, &a, c, &file)?;
     }
     let l2 = a.l2.unwrap_or(defaults.l2);
     if !(l2.is_finite() && l2 >= 0.0) {

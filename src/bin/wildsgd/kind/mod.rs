@@ -10,60 +10,13 @@
 use wildsgd::checkpoint::Checkpoint;
 use wildsgd::Error;
 
-use crate::args::{EvalArgs, PredictArgs, TrainArgs};
-use crate::run::{param, Defaults, Done, Failure, Run};
+use crate::args::TrainArgs;
+pub(crate) use crate::run::Kind;
+use crate::run::{param, Defaults};
 
 /// Helpers line and word2vec share (not a kind).
 mod sgns;
 
-/// One model kind of the command line.
-pub(crate) trait Kind: Sync {
-    /// The names `--model` accepts for it, with each one's help.
-    fn names(&self) -> &'static [(&'static str, &'static str)];
-
-    /// What a flag that only this kind accepts calls it (`--rank applies to
-    /// ... only`): by default `--model NAME`, for a kind of several names a
-    /// word for them all.
-    fn group(&self) -> Option<&'static str> {
-        None
-    }
-
-    /// Its defaults for what the user did not give, `model` being the name
-    /// `--model` gave.
-    fn defaults(&self, model: &str) -> Defaults;
-
-    /// A note on its default learning rate, for `--lr`'s help.
-    fn lr_note(&self) -> Option<&'static str> {
-        None
-    }
-
-    /// The kind-specific flags (of [`KIND_FLAGS`]) it accepts.
-    fn flags(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    /// Further checks of the arguments, before anything is read.
-    fn check(&self, _a: &TrainArgs) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// Trains as `run` says.
-    fn train(&self, run: &Run) -> Result<Done, Failure>;
-
-    /// Whether a checkpoint holds one of its models (by the stored kind and tables).
-    fn loads(&self, c: &Checkpoint) -> bool;
-
-    /// The L2 strength of its model in `c` (0 for a kind without one).
-    fn saved_l2(&self, _c: &Checkpoint, _file: &str) -> Result<f32, Error> {
-        Ok(0.0)
-    }
-
-    /// Evaluates the checkpoint's model on `a.data`, printing the figures.
-    fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error>;
-
-    /// One prediction line per sample of `a.data`.
-    fn predict(&self, c: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>, Error>;
-}
 
 /// Declares each kind's module and lists it in [`KINDS`]: one line per kind.
 macro_rules! registry {
@@ -186,4 +139,49 @@ pub(crate) fn lr_notes() -> String {
         notes.push(format!("{} decay linearly to 1e-4 of it", list(&linear)));
     }
     notes.join("; ")
+}
+
+/// The command line, each kind's defaults (from the registry) in the help
+/// of the flags they stand in for.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    use wildsgd::Schedule;
+    let num = |v: f32| {
+        if v != 0.0 && v.abs() < 1e-3 {
+            format!("{v:e}")
+        } else {
+            v.to_string()
+        }
+    };
+    let rate = move |s: &Schedule| match *s {
+        Schedule::Constant(lr) => num(lr),
+        Schedule::InverseTime { initial, .. }
+        | Schedule::EpochDecay { initial, .. }
+        | Schedule::Linear { initial, .. } => num(initial),
+    };
+    let decay = move |s: &Schedule| match *s {
+        Schedule::InverseTime { decay, .. } | Schedule::EpochDecay { decay, .. } => Some(num(decay)),
+        _ => None,
+    };
+    let epochs = defaults_help(|d| Some(d.epochs.to_string()));
+    let lr = format!("{} ({})", defaults_help(|d| Some(rate(&d.schedule))), lr_notes());
+    let lr_decay = defaults_help(|d| decay(&d.schedule));
+    let l2 = defaults_help(|d| (d.l2 > 0.0).then(|| num(d.l2)));
+    let average = defaults_help(|d| Some(d.average.to_string()));
+    crate::args::Cli::command().mut_subcommand("train", |c| {
+        c.mut_arg("model", |a| a.value_parser(value_parser()))
+            .mut_arg("epochs", |a| a.help(format!("Passes over the training data {epochs}")))
+            .mut_arg("lr", |a| a.help(format!("Initial learning rate {lr}")))
+            .mut_arg("lr_decay", |a| {
+                a.help(format!(
+                    "The schedule's decay, per epoch for epoch-decay, per sample for inverse-time {lr_decay}"
+                ))
+            })
+            .mut_arg("l2", |a| a.help(format!("L2 regularisation strength {l2}")))
+            .mut_arg("average", |a| {
+                a.help(format!(
+                    "Return the average of the last epoch's iterates (true/false) {average}"
+                ))
+            })
+    })
 }

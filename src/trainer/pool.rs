@@ -1,4 +1,4 @@
-//! The Hogwild! engine: the workers of a Rayon pool update one shared store
+//! The pool engine: the workers of a Rayon pool update one shared store
 //! through a rule's [`Worker`]s, which live for a whole epoch.
 
 use std::ops::Range;
@@ -15,7 +15,7 @@ use crate::policy::{UpdateRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{self, Mutex};
 
-pub(crate) struct Hogwild<'a, M, R> {
+pub(crate) struct PoolEngine<'a, M, R> {
     pub(crate) model: &'a M,
     pub(crate) store: &'a WeightStore,
     pub(crate) pool: &'a rayon::ThreadPool,
@@ -66,7 +66,7 @@ pub(crate) fn segment(points: &[usize], n: usize, s: usize) -> Range<usize> {
     start..points.get(s).copied().unwrap_or(n)
 }
 
-impl<M: Model, R: UpdateRule> Engine for Hogwild<'_, M, R> {
+impl<M: Model, R: UpdateRule> Engine for PoolEngine<'_, M, R> {
     type Data = M::Data;
 
     fn name(&self) -> String {
