@@ -9,14 +9,14 @@
 //! tight loop with no dynamic dispatch per weight.
 
 mod linear;
-pub mod persist;
 mod mf;
+pub mod persist;
 mod sgns;
 mod softmax;
 
 pub use linear::{Linear, Loss};
-pub use persist::Persist;
 pub use mf::MatrixFactorization;
+pub use persist::Persist;
 pub use sgns::{auc, corrupt_targets, Sgns, UnigramTable, MAX_DIM, UNIGRAM_POWER};
 pub use softmax::{cross_entropy, softmax_in_place, Confusion, Softmax, SyntheticClasses, MAX_CLASSES};
 

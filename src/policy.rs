@@ -172,12 +172,15 @@ impl std::str::FromStr for Policy {
                 });
             }
         }
-        Policy::PARAMETERLESS.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            bad(format!(
-                "unknown policy {s:?}; expected one of sequential, racy, atomic, locked, auto, batched:N, \
+        Policy::PARAMETERLESS
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                bad(format!(
+                    "unknown policy {s:?}; expected one of sequential, racy, atomic, locked, auto, batched:N, \
                  hotcold:K:M, replicas:M, delayed:M"
-            ))
-        })
+                ))
+            })
     }
 }
 

@@ -10,14 +10,14 @@
 
 mod driver;
 pub(crate) mod evaluate;
-mod pool;
 mod job;
+mod pool;
 mod report;
 mod stop;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train};
-pub(crate) use pool::{segment, share};
 pub(crate) use job::initial_store;
+pub(crate) use pool::{segment, share};
 
 pub use crate::schedule::{epoch_order, Schedule};
 pub use driver::EpochData;

@@ -33,11 +33,10 @@ use std::collections::BTreeMap;
 use super::frame::{check_frame, policy_of, schedule_of, truncated, weights_of, HEADER_V1, HEADER_V2};
 use super::{bad, Checkpoint, CheckpointIssue, Decoder, Persist, Table};
 use crate::data::{CsrDataset, Ratings};
-use crate::model::{Sgns, UnigramTable, MAX_CLASSES, MAX_DIM};
 use crate::model::{Linear, Loss, MatrixFactorization, Softmax};
+use crate::model::{Sgns, UnigramTable, MAX_CLASSES, MAX_DIM};
 use crate::policy::Policy;
 use crate::schedule::Schedule;
-
 
 /// The names of the tables a converted version-2 file carries (the
 /// `wildsgd` command writes and reads the same ones).

@@ -1,7 +1,7 @@
 use super::*;
 use crate::data::CsrDataset;
-use crate::model::{Sgns, UnigramTable};
 use crate::model::{Linear, Loss, MatrixFactorization, Softmax};
+use crate::model::{Sgns, UnigramTable};
 
 fn trainer() -> Trainer {
     Trainer::new()

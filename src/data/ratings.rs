@@ -8,8 +8,7 @@ use std::path::Path;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
+use rand::SeedableRng;
 
 use super::parse::{
     check_head, check_nul, decode_bytes, display_name, id_text, parse_error, parse_f32, quote, read_file, ParseIssue,
@@ -291,96 +290,6 @@ impl Dataset for Ratings {
     #[inline]
     fn sample(&self, i: usize) -> Rating {
         self.get(i)
-    }
-}
-
-/// A synthetic ratings problem with a known low-rank structure:
-/// `rating = mean + ⟨u_user, v_item⟩ + noise`, with factor entries drawn
-/// from a normal law of variance `1/√rank` (so the signal `⟨u, v⟩` has unit variance whatever
-/// the rank), Gaussian noise of standard deviation `noise`, and
-/// (user, item) pairs drawn uniformly (repeats possible). Everything is
-/// derived from `seed`.
-///
-/// ```
-/// use wildsgd::data::SyntheticRatings;
-///
-/// let r = SyntheticRatings { users: 50, items: 40, ratings: 1000, ..SyntheticRatings::default() }.generate()?;
-/// assert_eq!((r.len(), r.n_users(), r.n_items()), (1000, 50, 40));
-/// assert!((r.mean() - 3.5).abs() < 0.2);
-/// # Ok::<(), wildsgd::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct SyntheticRatings {
-    /// Number of users.
-    pub users: usize,
-    /// Number of items.
-    pub items: usize,
-    /// Number of ratings.
-    pub ratings: usize,
-    /// Rank of the hidden factors.
-    pub rank: usize,
-    /// The ratings' offset.
-    pub mean: f32,
-    /// Standard deviation of the Gaussian noise.
-    pub noise: f32,
-    /// Seed for everything.
-    pub seed: u64,
-}
-
-impl Default for SyntheticRatings {
-    /// ML-100k's shape: 943 users, 1682 items, 100k ratings around 3.5, with
-    /// a rank-5 truth and noise 0.5.
-    fn default() -> Self {
-        SyntheticRatings {
-            users: 943,
-            items: 1682,
-            ratings: 100_000,
-            rank: 5,
-            mean: 3.5,
-            noise: 0.5,
-            seed: 0,
-        }
-    }
-}
-
-impl SyntheticRatings {
-    /// Generates the ratings.
-    pub fn generate(&self) -> Result<Ratings, Error> {
-        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
-        if self.users == 0 || self.items == 0 || self.rank == 0 {
-            return bad("synthetic ratings", "users, items and rank must be at least 1".into());
-        }
-        if self.users > u32::MAX as usize || self.items > u32::MAX as usize {
-            return bad("synthetic ratings", "at most 2^32 - 1 users and items".into());
-        }
-        if !(self.noise.is_finite() && self.noise >= 0.0 && self.mean.is_finite()) {
-            return bad(
-                "synthetic ratings",
-                format!("mean {} and noise {} must be finite, noise >= 0", self.mean, self.noise),
-            );
-        }
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
-        let scale = 1.0 / (self.rank as f32).sqrt().sqrt();
-        let mut normal = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| scale * <StandardNormal as Distribution<f32>>::sample(&StandardNormal, &mut rng))
-                .collect()
-        };
-        let (u, v) = (normal(self.users * self.rank), normal(self.items * self.rank));
-        let mut out = Ratings::with_ids(self.users, self.items);
-        out.users.reserve_exact(self.ratings);
-        out.items.reserve_exact(self.ratings);
-        out.ratings.reserve_exact(self.ratings);
-        for _ in 0..self.ratings {
-            let (a, b) = (rng.random_range(0..self.users), rng.random_range(0..self.items));
-            let (pu, qi) = (&u[a * self.rank..][..self.rank], &v[b * self.rank..][..self.rank]);
-            let dot: f32 = pu.iter().zip(qi).map(|(x, y)| x * y).sum();
-            let e: f32 = StandardNormal.sample(&mut rng);
-            out.users.push(a as u32);
-            out.items.push(b as u32);
-            out.ratings.push(self.mean + dot + self.noise * e);
-        }
-        Ok(out)
     }
 }
 

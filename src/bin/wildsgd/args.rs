@@ -254,7 +254,6 @@ pub(crate) struct PredictArgs {
     pub(crate) limits: LimitArgs,
 }
 
-
 fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse::<Policy>().map_err(|e| e.to_string())
 }

@@ -58,7 +58,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => {
             let kind = kind::named(&a.model).expect("clap accepts the registry's names only");
-            kind::check_flags(kind, &a).map_err(Failure::from).and_then(|()| run::train(a, kind))
+            kind::check_flags(kind, &a)
+                .map_err(Failure::from)
+                .and_then(|()| run::train(a, kind))
         }
         Command::Eval(a) => eval(a).map(|()| Done::Finished).map_err(Failure::from),
         Command::Predict(a) => predict(a),

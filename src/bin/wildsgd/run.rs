@@ -233,7 +233,11 @@ fn check_resume_flags(model: &dyn Kind, a: &TrainArgs, c: &Checkpoint, file: &st
     let linear = matches!(c.schedule, Schedule::Linear { .. });
     // A checkpoint of another kind is refused by the kind's own resume,
     // which names both; there is no saved L2 to compare with then.
-    let l2 = if model.loads(c) { model.saved_l2(c, file)? } else { a.l2.unwrap_or_default() };
+    let l2 = if model.loads(c) {
+        model.saved_l2(c, file)?
+    } else {
+        a.l2.unwrap_or_default()
+    };
     let differs = |flag: &'static str, given: String, saved: String| {
         Err(param(
             flag,

@@ -17,7 +17,6 @@ use crate::run::{param, Defaults};
 /// Helpers line and word2vec share (not a kind).
 mod sgns;
 
-
 /// Declares each kind's module and lists it in [`KINDS`]: one line per kind.
 macro_rules! registry {
     ($($module:ident :: $kind:ident),* $(,)?) => {
