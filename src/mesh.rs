@@ -324,7 +324,9 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     }
 
     /// Called after each epoch with the run's report (the sum over the
-    /// cortices); [`Control::Stop`](crate::trainer::Control::Stop) ends training.
+    /// cortices); [`Control::Stop`](crate::trainer::Control::Stop) ends
+    /// training. Used by the next fit only (a mesh fitted again, as the
+    /// equivalence harness does once per seed, runs without it).
     pub fn on_epoch(self, f: impl FnMut(&EpochReport) -> crate::trainer::Control + 'a) -> Self {
         *self.on_epoch.borrow_mut() = Some(Box::new(f));
         self
@@ -333,6 +335,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     /// Called after each epoch that ended finite with the epoch and every
     /// cortex's weights, one after another in the order they were added
     /// ([`split`](MeshTrained::split) cuts them): the place for checkpoints.
+    /// Used by the next fit only, as [`on_epoch`](Self::on_epoch).
     pub fn on_weights(self, f: impl FnMut(usize, &[f32]) -> Result<(), Error> + 'a) -> Self {
         *self.on_weights.borrow_mut() = Some(Box::new(f));
         self

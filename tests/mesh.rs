@@ -191,3 +191,91 @@ fn the_equivalence_harness_accepts_a_mesh() {
         .to_string()
         .contains("no cortex called"));
 }
+
+/// The mesh runs through the trainer's epoch loop: validation, loss subsets,
+/// evaluation points, averaging, hooks, warm starts and stop flags all apply,
+/// and no report field is left NaN or zero.
+#[test]
+fn the_mesh_honours_the_trainers_settings() {
+    use wildsgd::trainer::{Outcome, StopFlag};
+    use wildsgd::Control;
+    let (all, domain, _) = domains(2_000);
+    let (train, valid) = (
+        all.subset(&(0..4_500).collect::<Vec<_>>()),
+        all.subset(&(4_500..6_000).collect::<Vec<_>>()),
+    );
+    let (dt, dv) = (domain[..4_500].to_vec(), domain[4_500..].to_vec());
+    let models: Vec<Linear> = (0..3).map(|_| Linear::new(Loss::Logistic, 3_000).bias(true)).collect();
+    let t = Trainer::new()
+        .threads(2)
+        .epochs(3)
+        .seed(4)
+        .evals_per_epoch(4)
+        .loss_rows(Some(1_000))
+        .average(true);
+    let build = |t: Trainer| {
+        let mut mesh = Mesh::new(t);
+        for (name, m) in DOMAINS.iter().zip(&models) {
+            mesh = mesh.cortex(name, m, Policy::HotCold { hot: 64, every: 8 });
+        }
+        let (dt, dv) = (dt.clone(), dv.clone());
+        mesh.route(move |d: &CsrDataset, i| {
+            let dom = if d.len() == 4_500 { dt[i] } else { dv[i] };
+            Ok(Routes::only(dom))
+        })
+    };
+    let saved = std::cell::RefCell::new(Vec::new());
+    let trained = build(t.clone())
+        .validation(&valid)
+        .on_weights(|epoch, w| {
+            saved.borrow_mut().push((epoch, w.len()));
+            Ok(())
+        })
+        .fit(&train)
+        .unwrap();
+    assert_eq!(trained.outcome, Outcome::Finished);
+    assert_eq!(*saved.borrow(), vec![(0, 3 * 3_001), (1, 3 * 3_001), (2, 3 * 3_001)]);
+    let run = &trained.report.run;
+    assert_eq!(run.epochs.len(), 3);
+    assert_eq!(run.trace.len(), 12, "4 points per epoch");
+    assert_eq!(trained.report.policies, vec!["hotcold:64:8"; 3]);
+    for e in &run.epochs {
+        assert!(
+            e.train_loss.is_finite() && e.valid_loss.is_some_and(f64::is_finite),
+            "{e:?}"
+        );
+        assert!(e.learning_rate.is_finite() && e.learning_rate > 0.0);
+    }
+    for (e, m) in trained.report.epochs.iter().zip(&run.epochs) {
+        let sum: f64 = e.cortices.iter().map(|c| c.loss).sum();
+        assert!(
+            (sum - m.train_loss).abs() < 1e-9,
+            "the run's objective is the cortices' sum"
+        );
+        assert!(e.cortices.iter().all(|c| c.valid_loss.is_some_and(f64::is_finite)));
+    }
+    let news = trained.report.cortex("news").unwrap();
+    assert!(news
+        .epochs
+        .iter()
+        .all(|e| e.valid_loss.is_some() && e.learning_rate.is_finite()));
+
+    // A warm start from the result, and an early stop from the epoch hook.
+    let flat: Vec<f32> = trained.cortices.iter().flat_map(|(_, w)| w.iter().copied()).collect();
+    assert_eq!(trained.split(&flat).unwrap()[1], trained.weights("mail").unwrap());
+    let stopped = build(t.clone().epochs(5).average(false))
+        .on_epoch(|e| if e.epoch == 1 { Control::Stop } else { Control::Continue })
+        .fit_from(&train, 4, Some(&flat))
+        .unwrap();
+    assert_eq!(stopped.outcome, Outcome::StoppedEarly { epoch: 1 });
+    assert!(
+        stopped.report.run.epochs[0].train_loss < run.epochs[0].train_loss,
+        "it started warm"
+    );
+
+    // A raised stop flag stops the mesh before it trains anything.
+    let flag = StopFlag::new();
+    flag.raise();
+    let none = build(t.stop_flag(flag)).fit(&train).unwrap();
+    assert_eq!(none.outcome, Outcome::Interrupted { epoch: 0, samples: 0 });
+}

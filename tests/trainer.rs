@@ -449,3 +449,30 @@ fn batched_with_size_one_is_atomic_add() {
     let (bl, sl) = (b.report.final_loss().unwrap(), seq.report.final_loss().unwrap());
     assert!(((bl - sl) / sl).abs() < 1e-4, "{bl} vs {sl}");
 }
+
+/// Observing a run does not change it: evaluation points and tail-averaging
+/// points pause the workers without ending them, so buffering policies
+/// merge exactly where they would unobserved. On one thread the runs are
+/// deterministic, so the weights agree bit for bit.
+#[test]
+fn evaluation_points_do_not_change_the_optimiser() {
+    let data = problem(3_000, 500, 11);
+    let model = logistic(&data);
+    for policy in [
+        Policy::Batched { size: 64 },
+        Policy::HotCold { hot: 32, every: 50 },
+        Policy::Replicas {
+            every: 100,
+            merge: wildsgd::policy::Merge::Sum,
+        },
+    ] {
+        let t = Trainer::new().threads(1).epochs(2).seed(5).policy(policy);
+        let plain = t.fit(&model, &data).unwrap();
+        let observed = t.clone().evals_per_epoch(7).fit(&model, &data).unwrap();
+        assert_eq!(
+            plain.weights, observed.weights,
+            "{policy}: evaluation points changed the run"
+        );
+        assert_eq!(observed.report.trace.len(), 14);
+    }
+}

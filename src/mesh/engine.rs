@@ -33,6 +33,7 @@ pub(crate) trait Spec<D: Dataset + ?Sized>: Sync {
 /// A cortex ready to train.
 pub(crate) trait Cortex<D: Dataset + ?Sized>: Sync {
     fn name(&self) -> &str;
+    fn validate(&self, data: &D) -> Result<(), Error>;
     /// The policy's name as resolved.
     fn policy(&self) -> &str;
     fn init(&self, seed: u64) -> Result<WeightStore, Error>;
@@ -159,6 +160,9 @@ impl<D: Dataset + ?Sized, C: Cortex<D>> Cortex<D> for Borrowed<'_, C> {
     fn name(&self) -> &str {
         self.0.name()
     }
+    fn validate(&self, data: &D) -> Result<(), Error> {
+        Cortex::validate(self.0, data)
+    }
     fn policy(&self) -> &str {
         self.0.policy()
     }
@@ -193,6 +197,10 @@ impl<D: Dataset + ?Sized, C: Cortex<D>> Cortex<D> for Borrowed<'_, C> {
 impl<M: Model, R: UpdateRule> Cortex<M::Data> for Typed<'_, M, R> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn validate(&self, data: &M::Data) -> Result<(), Error> {
+        self.model.validate(data)
     }
 
     fn policy(&self) -> &str {
@@ -455,8 +463,14 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
         self.pool.current_num_threads()
     }
 
-    fn validate(&self, _: &D) -> Result<(), Error> {
-        Ok(()) // each cortex validated the data before its policy was resolved
+    fn validate(&self, data: &D) -> Result<(), Error> {
+        for c in self.cortices {
+            c.validate(data).map_err(|e| Error::InvalidParameter {
+                name: "cortex",
+                reason: format!("{:?}: {e}", c.name()),
+            })?;
+        }
+        Ok(())
     }
 
     fn epoch(
