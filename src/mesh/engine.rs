@@ -596,6 +596,17 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
         self.stores.iter().all(WeightStore::all_finite)
     }
 
+    fn non_finite(&self) -> Option<String> {
+        let bad: Vec<&str> = self
+            .cortices
+            .iter()
+            .zip(self.stores)
+            .filter(|(_, s)| !s.all_finite())
+            .map(|(c, _)| c.name())
+            .collect();
+        (!bad.is_empty()).then(|| format!("a weight of cortex {} is NaN or infinite", bad.join(", ")))
+    }
+
     fn snapshot_into(&self, out: &mut Vec<f32>) {
         out.clear();
         let mut part = Vec::new();

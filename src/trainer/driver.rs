@@ -54,6 +54,11 @@ pub(crate) trait Engine {
     fn validation(&self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) -> (f64, Option<f64>);
     /// Whether every weight is finite.
     fn all_finite(&self) -> bool;
+    /// What is non-finite among the weights, if anything (for the
+    /// divergence guard's message).
+    fn non_finite(&self) -> Option<String> {
+        (!self.all_finite()).then(|| "a weight is NaN or infinite".to_string())
+    }
     /// Copies all weights into `out`.
     fn snapshot_into(&self, out: &mut Vec<f32>);
     /// Overwrites all weights.
@@ -297,10 +302,8 @@ pub(crate) fn drive<E: Engine>(
             Some(format!("the training loss is {loss}"))
         } else if let Some(l) = valid_loss.filter(|l| !l.is_finite()) {
             Some(format!("the validation loss is {l}"))
-        } else if !engine.all_finite() {
-            Some("a weight is NaN or infinite".to_string())
         } else {
-            None
+            engine.non_finite()
         };
         if let Some(reason) = bad {
             return Ok(Trained {
