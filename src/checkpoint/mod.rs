@@ -43,7 +43,7 @@
 //! decodes the model, checking every value before it is used.
 
 mod frame;
-pub mod legacy;
+mod legacy;
 mod table;
 #[cfg(test)]
 mod tests;
