@@ -92,12 +92,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "settings: rank {}, λ {}, init_std {}, {:?}, {} epochs, μ = {:.4}, clip {:?}, racy x{}",
         model.rank(),
-        model.l2_strength(),
+        model.get_l2(),
         args.init_std,
         schedule,
         args.epochs,
-        model.mean(),
-        model.clip_range(),
+        model.get_global_mean(),
+        model.get_clip(),
         args.threads
     );
     println!(
@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let test_rmse = model.rmse(&trained.weights, &test)?;
     println!(
         "held-out RMSE {test_rmse:.4} (clamped to {:?}; unclamped {:.4}); {:.1} s wall",
-        model.clip_range(),
+        model.get_clip(),
         model.clone().clip(None).rmse(&trained.weights, &test)?,
         clock.elapsed().as_secs_f64()
     );

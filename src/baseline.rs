@@ -107,7 +107,7 @@ fn linear_segment(
     range: Range<usize>,
 ) {
     let d = m.n_features();
-    let (bias, bias_scale, l2, loss) = (m.has_bias(), m.bias_rate(), m.l2_strength(), m.loss_fn());
+    let (bias, bias_scale, l2, loss) = (m.get_bias(), m.get_bias_scale(), m.get_l2(), m.get_loss());
     let base = (epoch * order.len()) as u64;
     for p in range {
         let x = data.sample(order[p] as usize);

@@ -7,6 +7,16 @@
 //! load+store, a `fetch_add`, a write under a lock, ...). The view's type is a
 //! generic parameter, so each (model, policy) pair is monomorphised into a
 //! tight loop with no dynamic dispatch per weight.
+//!
+//! # Builders
+//!
+//! The built-in models and the [`Trainer`](crate::Trainer) share one style:
+//! a method `x(value)` sets `x` and returns the builder, and `get_x()` reads
+//! it back (as `std::process::Command` does); sizes fixed at construction
+//! are plain nouns (`n_features`, `n_classes`, `rank`, `n_items`). No builder
+//! panics on a value it cannot use: [`Model::validate`], which the trainer
+//! runs before any step, reports it as
+//! `Error::InvalidParameter` naming it.
 
 mod linear;
 mod mf;

@@ -109,9 +109,11 @@ fn save_load_and_damaged_files() {
         "{e}"
     );
     let m: Linear = c
-        .model_matching("m.ckpt", |m: &Linear| (m.loss_fn() != Loss::Logistic).then(String::new))
+        .model_matching("m.ckpt", |m: &Linear| {
+            (m.get_loss() != Loss::Logistic).then(String::new)
+        })
         .unwrap();
-    assert_eq!((m.n_features(), m.has_bias(), m.l2_strength()), (5, true, 1e-6));
+    assert_eq!((m.n_features(), m.get_bias(), m.get_l2()), (5, true, 1e-6));
     // A table asked for that is not there.
     let e = c.strings("m.ckpt", tables::NAMES).unwrap_err();
     assert!(matches!(issue(e), CheckpointIssue::MissingTable { .. }));
@@ -375,10 +377,10 @@ fn a_format_1_linear_checkpoint_still_loads_and_evaluates() {
     let m = c.model::<Linear>("old").unwrap();
     assert_eq!(
         (
-            m.loss_fn(),
-            m.has_bias(),
-            m.bias_rate(),
-            m.l2_strength(),
+            m.get_loss(),
+            m.get_bias(),
+            m.get_bias_scale(),
+            m.get_l2(),
             m.n_features()
         ),
         (Loss::Logistic, true, 0.01, 0.001, 2)
@@ -549,7 +551,7 @@ fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
     assert_eq!(back, c);
     let rebuilt = back.model::<Softmax>("softmax.model").unwrap();
     assert_eq!(
-        (rebuilt.n_classes(), rebuilt.n_features(), rebuilt.l2_strength()),
+        (rebuilt.n_classes(), rebuilt.n_features(), rebuilt.get_l2()),
         (3, 6, 1e-3)
     );
     assert_eq!(
@@ -585,8 +587,8 @@ fn softmax_and_mf_checkpoints_round_trip_and_rebuild_their_models() {
         back.strings("mf.model", tables::ITEM_IDS).unwrap(),
     );
     assert_eq!((rebuilt.rank(), users.len(), items.len()), (3, 30, 20));
-    assert_eq!(rebuilt.clip_range(), ratings.range());
-    let l2 = rebuilt.l2_strength();
+    assert_eq!(rebuilt.get_clip(), ratings.range());
+    let l2 = rebuilt.get_l2();
     let rebuilt = rebuilt.l2(l2, &ratings);
     assert_eq!(
         rebuilt.rmse(&back.weights, &ratings).unwrap().to_bits(),

@@ -36,7 +36,7 @@ fn objective(m: &MatrixFactorization, w: &[f32], r: Rating) -> f64 {
             .map(|&x| f64::from(x).powi(2))
             .sum::<f64>()
     };
-    m.loss(w, r, Step::new(0.0)) + 0.5 * f64::from(m.l2_strength()) * (sq(m.user_row(r.user)) + sq(m.item_row(r.item)))
+    m.loss(w, r, Step::new(0.0)) + 0.5 * f64::from(m.get_l2()) * (sq(m.user_row(r.user)) + sq(m.item_row(r.item)))
 }
 
 #[test]

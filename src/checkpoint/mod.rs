@@ -33,7 +33,7 @@
 //! 3 `u64`s (a `u64` count, then the values), 4 a finite `f64`.
 //!
 //! Versions 1 (linear models only) and 2 (one fixed layout per built-in
-//! model) are still read, and converted: see [`legacy`].
+//! model) are still read, and converted: see `src/checkpoint/legacy.rs`.
 //!
 //! [`Checkpoint::save`] writes to a temporary file in the same directory,
 //! fsyncs it, renames it over the target and fsyncs the directory, so a crash

@@ -48,7 +48,7 @@ fn round_trips_bit_for_bit_with_every_table_type() {
     assert!(d.u64s("x", "text").is_err(), "a table of another type is missing");
     let m = d.model::<Linear>("x").unwrap();
     assert_eq!(
-        (m.loss_fn(), m.n_features(), m.has_bias(), m.l2_strength()),
+        (m.get_loss(), m.n_features(), m.get_bias(), m.get_l2()),
         (Loss::Hinge, 3, true, 1e-5)
     );
 }
@@ -120,7 +120,7 @@ fn every_model_round_trips_and_refuses_forged_parameters_before_allocating() {
     let c = Checkpoint::new(&mf, &t, 1, vec![0.0; 9]);
     let back = c.model::<MatrixFactorization>("f").unwrap();
     assert_eq!(
-        (back.rank(), back.mean(), back.clip_range()),
+        (back.rank(), back.get_global_mean(), back.get_clip()),
         (2, 3.0, Some((1.0, 5.0)))
     );
     let e = forged(&c, |e| {

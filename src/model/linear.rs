@@ -137,7 +137,7 @@ impl Linear {
     }
 
     /// The bias's learning-rate factor.
-    pub fn bias_rate(&self) -> f32 {
+    pub fn get_bias_scale(&self) -> f32 {
         self.bias_scale
     }
 
@@ -159,7 +159,7 @@ impl Linear {
     }
 
     /// The loss function.
-    pub fn loss_fn(&self) -> Loss {
+    pub fn get_loss(&self) -> Loss {
         self.loss
     }
 
@@ -169,12 +169,12 @@ impl Linear {
     }
 
     /// Whether the model has a bias weight (at index [`n_features`](Self::n_features)).
-    pub fn has_bias(&self) -> bool {
+    pub fn get_bias(&self) -> bool {
         self.bias
     }
 
     /// The L2 strength λ.
-    pub fn l2_strength(&self) -> f32 {
+    pub fn get_l2(&self) -> f32 {
         self.l2
     }
 

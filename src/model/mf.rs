@@ -223,18 +223,23 @@ impl MatrixFactorization {
         self.rank
     }
 
-    /// The global mean `μ`.
-    pub fn mean(&self) -> f32 {
+    /// The global mean `μ` ([`global_mean`](Self::global_mean)).
+    pub fn get_global_mean(&self) -> f32 {
         self.mean
     }
 
+    /// The standard deviation of the initial factors ([`init_std`](Self::init_std)).
+    pub fn get_init_std(&self) -> f32 {
+        self.init_std
+    }
+
     /// The L2 strength λ.
-    pub fn l2_strength(&self) -> f32 {
+    pub fn get_l2(&self) -> f32 {
         self.l2
     }
 
     /// The clip range of predictions, if any.
-    pub fn clip_range(&self) -> Option<(f32, f32)> {
+    pub fn get_clip(&self) -> Option<(f32, f32)> {
         self.clip
     }
 

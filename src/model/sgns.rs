@@ -276,6 +276,11 @@ impl Sgns {
         self
     }
 
+    /// The seed of the negative draws ([`seed`](Self::seed)).
+    pub fn get_seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The number of items.
     pub fn n_items(&self) -> usize {
         self.n
@@ -528,7 +533,7 @@ impl crate::model::persist::Persist for Sgns {
 
 impl Sgns {
     /// Negatives per pair (`k`, set by [`negatives`](Sgns::negatives)).
-    pub fn n_negatives(&self) -> usize {
+    pub fn get_negatives(&self) -> usize {
         self.negatives
     }
 }

@@ -154,7 +154,7 @@ impl Softmax {
     }
 
     /// The L2 strength λ.
-    pub fn l2_strength(&self) -> f32 {
+    pub fn get_l2(&self) -> f32 {
         self.l2
     }
 

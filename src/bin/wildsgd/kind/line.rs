@@ -172,7 +172,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
             (model, t)
         }
     };
-    let (dim, k) = (model.embedding_dim(), model.n_negatives());
+    let (dim, k) = (model.embedding_dim(), model.get_negatives());
     let weights = run.start_weights(&model)?;
     say!(
         quiet,

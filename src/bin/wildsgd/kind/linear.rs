@@ -56,7 +56,7 @@ impl Kind for LinearKind {
     }
 
     fn saved_l2(&self, c: &Checkpoint, file: &str) -> Result<f32, Error> {
-        Ok(c.model::<Linear>(file)?.l2_strength())
+        Ok(c.model::<Linear>(file)?.get_l2())
     }
 
     fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
@@ -202,8 +202,8 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         quiet,
         "model: {}{}, l2 {}; {}",
         loss.name(),
-        if model.has_bias() { " with bias" } else { "" },
-        model.l2_strength(),
+        if model.get_bias() { " with bias" } else { "" },
+        model.get_l2(),
         trainer_line(&trainer)
     );
     let mut json = serde_json::Map::new();
@@ -232,10 +232,10 @@ fn resumed_model(
     train: &CsrDataset,
 ) -> Result<Linear, Error> {
     let model = c.model_matching(file, |m: &Linear| {
-        if m.loss_fn() != loss {
-            Some(format!("it holds a {} model, not {}", m.loss_fn().name(), loss.name()))
-        } else if m.has_bias() != bias {
-            Some(format!("bias {} in the file, {bias} asked for", m.has_bias()))
+        if m.get_loss() != loss {
+            Some(format!("it holds a {} model, not {}", m.get_loss().name(), loss.name()))
+        } else if m.get_bias() != bias {
+            Some(format!("bias {} in the file, {bias} asked for", m.get_bias()))
         } else if m.n_features() < n_features {
             Some(format!(
                 "{} features in the file, but the data has {n_features}",
@@ -245,7 +245,7 @@ fn resumed_model(
             None
         }
     })?;
-    let l2 = model.l2_strength();
+    let l2 = model.get_l2();
     Ok(model.l2(l2, train))
 }
 
@@ -277,7 +277,7 @@ fn load(
 ) -> Result<(Linear, CsrDataset, Ignored), Error> {
     let model = ckpt.model::<Linear>(name)?;
     let mut data = read_data(data_path, Some(model.n_features()), read, 1)?;
-    if classify && model.loss_fn() != Loss::Squared {
+    if classify && model.get_loss() != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;
     }
     let (data, ignored) = restrict(&data, model.n_features());
@@ -290,7 +290,7 @@ fn margins(model: &Linear, weights: &[f32], data: &CsrDataset) -> Vec<f32> {
 
 fn eval(ckpt: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
     let (model, data, ignored) = load(ckpt, name, &a.data, true, &a.limits.read())?;
-    let loss_fn = model.loss_fn();
+    let loss_fn = model.get_loss();
     let m = margins(&model, &ckpt.weights, &data);
     check_margins(&m, &a.data)?;
     let labels = data.labels();
@@ -338,7 +338,7 @@ fn predict(ckpt: &Checkpoint, name: &str, a: &PredictArgs) -> Result<Vec<String>
     if ignored.values > 0 {
         eprintln!("wildsgd: ignored {ignored}");
     }
-    let logistic = model.loss_fn() == Loss::Logistic;
+    let logistic = model.get_loss() == Loss::Logistic;
     let m = margins(&model, &ckpt.weights, &data);
     check_margins(&m, &a.data)?;
     Ok(m.into_iter()

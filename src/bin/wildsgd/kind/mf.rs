@@ -37,7 +37,7 @@ impl Kind for MfKind {
     }
 
     fn saved_l2(&self, c: &Checkpoint, file: &str) -> Result<f32, Error> {
-        Ok(c.model::<MatrixFactorization>(file)?.l2_strength())
+        Ok(c.model::<MatrixFactorization>(file)?.get_l2())
     }
 
     fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
@@ -121,7 +121,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
     let model = match &run.resume {
         Some(c) => {
             let m = c.model::<MatrixFactorization>(&ckpt_name)?;
-            let l2 = m.l2_strength();
+            let l2 = m.get_l2();
             m.l2(l2, &train)
         }
         None => MatrixFactorization::for_ratings(&train, rank)?.l2(run.l2, &train),
@@ -164,9 +164,9 @@ fn train(run: &Run) -> Result<Done, Failure> {
         quiet,
         "model: mf, rank {}, l2 {}, global mean {:.4}, {}; {}",
         model.rank(),
-        model.l2_strength(),
-        model.mean(),
-        match model.clip_range() {
+        model.get_l2(),
+        model.get_global_mean(),
+        match model.get_clip() {
             Some((lo, hi)) => format!("predictions clipped to [{lo}, {hi}]"),
             None => "predictions not clipped".into(),
         },

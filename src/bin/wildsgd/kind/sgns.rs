@@ -150,7 +150,7 @@ pub(crate) fn load<'c>(ckpt: &'c Checkpoint, name: &str) -> Result<Loaded<'c>, E
         return Err(bad("sub-sampling threshold", subsample.to_string()));
     }
     Ok(Loaded {
-        negatives: model.n_negatives(),
+        negatives: model.get_negatives(),
         model,
         text,
         names,

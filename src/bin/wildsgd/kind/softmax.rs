@@ -32,7 +32,7 @@ impl Kind for SoftmaxKind {
     }
 
     fn saved_l2(&self, c: &Checkpoint, file: &str) -> Result<f32, Error> {
-        Ok(c.model::<Softmax>(file)?.l2_strength())
+        Ok(c.model::<Softmax>(file)?.get_l2())
     }
 
     fn eval(&self, c: &Checkpoint, name: &str, a: &EvalArgs) -> Result<(), Error> {
@@ -101,7 +101,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
                 )
                 .into());
             }
-            let l2 = m.l2_strength();
+            let l2 = m.get_l2();
             m.l2(l2, &train)
         }
         None => {
@@ -149,7 +149,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
         "model: softmax, {} classes x {} features (+ bias), l2 {}, tail averaging {}; {}",
         model.n_classes(),
         model.n_features(),
-        model.l2_strength(),
+        model.get_l2(),
         run.averaging(),
         trainer_line(&trainer)
     );

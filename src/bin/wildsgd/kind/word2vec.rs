@@ -187,7 +187,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
         }
     };
     wildsgd::word2vec::check_vocabulary(&model, &train)?;
-    let (dim, k) = (model.embedding_dim(), model.n_negatives());
+    let (dim, k) = (model.embedding_dim(), model.get_negatives());
     let weights = run.start_weights(&model)?;
     say!(
         quiet,
