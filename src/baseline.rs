@@ -13,7 +13,7 @@ use std::ops::Range;
 use crate::data::{CsrDataset, Dataset};
 use crate::error::Error;
 use crate::model::{Linear, Model, Step};
-use crate::trainer::{drive, evaluate, segment, Engine, Hooks, Schedule, Train, Trained, Trainer};
+use crate::trainer::{drive, evaluate, segments, Engine, Hooks, Schedule, Train, Trained, Trainer};
 
 /// Trains `model` on `train` with a plain single-threaded loop, using the
 /// trainer's epochs, schedule, seed and evaluation settings (its thread count
@@ -160,10 +160,9 @@ impl<M: Model> Engine for Plain<'_, M> {
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64 {
-        for s in 0..=points.len() {
-            let range = segment(points, order.len(), s);
+        for (range, paused) in segments(points, order.len()) {
             (self.segment)(self.model, &mut self.w, data, sched, epoch, order, range);
-            if s < points.len() {
+            if paused {
                 pause(self);
             }
         }

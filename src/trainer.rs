@@ -17,7 +17,7 @@ mod stop;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train};
 pub(crate) use job::initial_store;
-pub(crate) use pool::{segment, share};
+pub(crate) use pool::{segments, share};
 
 pub use crate::schedule::{epoch_order, Schedule};
 pub use driver::EpochData;

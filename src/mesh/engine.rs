@@ -13,7 +13,7 @@ use crate::model::{Model, Step};
 use crate::policy::{self, Policy, UpdateRule, UseRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{self, Mutex};
-use crate::trainer::{evaluate, initial_store, segment, share, Engine, Schedule, StopFlag, Trainer};
+use crate::trainer::{evaluate, initial_store, segments, share, Engine, Schedule, StopFlag, Trainer};
 
 /// A cortex as added to the mesh, before its data is seen.
 pub(crate) trait Spec<D: Dataset + ?Sized>: Sync {
@@ -501,8 +501,7 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
             .collect();
         let base = (epoch * n) as u64;
         let (mut applied, mut seconds) = (0u64, 0.0f64);
-        for s in 0..=points.len() {
-            let seg = segment(points, n, s);
+        for (seg, paused) in segments(points, n) {
             let clock = Instant::now();
             applied += this
                 .pool
@@ -537,7 +536,7 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
                 .into_iter()
                 .sum::<u64>();
             seconds += clock.elapsed().as_secs_f64();
-            if s < points.len() {
+            if paused {
                 pause(this);
             }
         }
