@@ -8,7 +8,7 @@ use wildsgd::data::{read_edge_list_with, read_metis_with, Graph, Pairs, ReadOpti
 use wildsgd::model::{Sgns, UnigramTable};
 use wildsgd::{Error, Schedule};
 
-use super::sgns::{index_of, load, saved, schedule, NEGATIVES, VALID_FRACTION};
+use super::sgns::{index_of, load, resumed_trainer, saved, schedule, NEGATIVES, VALID_FRACTION};
 use crate::args::{EvalArgs, GraphFormat, PredictArgs, TrainArgs};
 use crate::kind::Kind;
 use crate::run::{param, trainer_line, Defaults, Done, Failure, Run};
@@ -160,16 +160,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
         }
         Some(c) => {
             let model = resumed_model(c, run, &names, &counts)?;
-            // A linear decay spans the whole run: over the epochs asked for now.
-            let t = run.trainer();
-            let t = match t.get_schedule() {
-                Schedule::Linear { initial, .. } => t.schedule(Schedule::Linear {
-                    initial,
-                    samples: samples as u64,
-                }),
-                _ => t,
-            };
-            (model, t)
+            (model, resumed_trainer(run, samples))
         }
     };
     let (dim, k) = (model.embedding_dim(), model.get_negatives());

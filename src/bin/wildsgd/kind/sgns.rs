@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use wildsgd::checkpoint::{tables, Checkpoint, Table};
 use wildsgd::data::{read_corpus_bytes, read_text, Pairs};
 use wildsgd::model::{corrupt_targets, Sgns, UnigramTable};
-use wildsgd::{Error, Schedule};
+use wildsgd::{Error, Schedule, Trainer};
 
 use crate::args::{PredictArgs, TrainArgs};
-use crate::run::{check_schedule, param, schedule_of};
+use crate::run::{check_schedule, param, schedule_of, Run};
 use crate::train_loop::Saved;
 
 pub(crate) const NEGATIVES: usize = 5;
@@ -65,6 +65,19 @@ pub(crate) fn schedule(a: &TrainArgs, lr: f32, samples: usize) -> Result<Schedul
     };
     check_schedule(&s)?;
     Ok(s)
+}
+
+/// A resumed run's trainer: the checkpoint's schedule, except that a linear
+/// decay spans the whole run, so over the `samples` updates asked for now.
+pub(crate) fn resumed_trainer(run: &Run, samples: usize) -> Trainer {
+    let t = run.trainer();
+    match t.get_schedule() {
+        Schedule::Linear { initial, .. } => t.schedule(Schedule::Linear {
+            initial,
+            samples: samples as u64,
+        }),
+        _ => t,
+    }
 }
 
 /// At most [`MAX_EVAL_PAIRS`] of `pairs`, evenly spaced.

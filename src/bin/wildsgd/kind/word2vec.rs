@@ -9,7 +9,9 @@ use wildsgd::model::{Sgns, UnigramTable};
 use wildsgd::word2vec::SkipGramEpochs;
 use wildsgd::{Error, Schedule};
 
-use super::sgns::{index_of, load, pair_aucs, saved, schedule, thin, NEGATIVES, VALID_FRACTION};
+use super::sgns::{
+    index_of, load, pair_aucs, resumed_trainer, saved, schedule, thin, NEGATIVES, VALID_FRACTION,
+};
 use crate::args::{EvalArgs, PredictArgs, TrainArgs};
 use crate::kind::Kind;
 use crate::run::{param, trainer_line, Defaults, Done, Failure, Run};
@@ -174,16 +176,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
             (model, run.trainer().schedule(schedule(a, 0.025, samples)?))
         }
         Some((model, _, _)) => {
-            // A linear decay spans the whole run: over the epochs asked for now.
-            let t = run.trainer();
-            let t = match t.get_schedule() {
-                Schedule::Linear { initial, .. } => t.schedule(Schedule::Linear {
-                    initial,
-                    samples: samples as u64,
-                }),
-                _ => t,
-            };
-            (model, t)
+            (model, resumed_trainer(run, samples))
         }
     };
     wildsgd::word2vec::check_vocabulary(&model, &train)?;
