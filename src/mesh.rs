@@ -415,7 +415,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             on_epoch: self.on_epoch.borrow_mut().take(),
             on_weights: self.on_weights.borrow_mut().take(),
         };
-        let trained = drive(t, &mut engine, &mut Train::Fixed(data), self.valid, hooks, &pool);
+        let trained = drive(t, &mut engine, &mut Train::Validated(data), self.valid, hooks, &pool);
         let (epochs, joined) = engine.into_log();
         let trained = trained?;
         let mut at = 0;

@@ -101,20 +101,27 @@ pub trait EpochData<D: ?Sized> {
 pub(crate) enum Train<'a, D: ?Sized> {
     /// The same data every epoch.
     Fixed(&'a D),
-    /// Data made for each epoch.
+    /// The same data every epoch, already checked (length and
+    /// [`Engine::validate`]) by the caller: a job that probed it, or the
+    /// mesh, which validates before it routes and probes.
+    Validated(&'a D),
+    /// Data made for each epoch (each is validated).
     PerEpoch(Box<dyn EpochData<D> + 'a>),
 }
 
 impl<D: ?Sized> Train<'_, D> {
     pub(crate) fn get(&mut self, epoch: usize) -> Result<&D, Error> {
         match self {
-            Train::Fixed(d) => Ok(*d),
+            Train::Fixed(d) | Train::Validated(d) => Ok(*d),
             Train::PerEpoch(src) => src.epoch(epoch),
         }
     }
 
-    fn fixed(&self) -> bool {
-        matches!(self, Train::Fixed(_))
+    /// Records that the caller has checked fixed data.
+    pub(crate) fn mark_validated(&mut self) {
+        if let Train::Fixed(d) = *self {
+            *self = Train::Validated(d);
+        }
     }
 }
 
@@ -196,20 +203,22 @@ pub(crate) fn drive<E: Engine>(
     let (mut avg_sum, mut scratch) = (Vec::new(), Vec::new());
     let (mut total_samples, mut total_seconds) = (0u64, 0.0f64);
     let k = t.evals_per_epoch;
-    let mut checked: Option<usize> = None; // the length of the data last validated
-    let mut loss_rows: Option<Vec<u32>> = None;
+    let per_epoch = matches!(train, Train::PerEpoch(_));
+    let mut validated = matches!(train, Train::Validated(_));
+    let mut loss_rows: Option<(usize, Option<Vec<u32>>)> = None; // for data of this length
 
     for epoch in t.start_epoch..t.epochs {
-        let fixed = train.fixed();
         let data = train.get(epoch)?;
         let n = data.len();
-        if checked != Some(n) || !fixed {
+        if !validated {
             check_training_len(n)?;
             engine.validate(data).map_err(|e| e.in_dataset("training"))?;
-            loss_rows = loss_subset(t, n);
-            checked = Some(n);
+            validated = !per_epoch;
         }
-        let rows = loss_rows.as_deref();
+        if loss_rows.as_ref().is_none_or(|(len, _)| *len != n) {
+            loss_rows = Some((n, loss_subset(t, n)));
+        }
+        let rows = loss_rows.as_ref().and_then(|(_, r)| r.as_deref());
         let epoch_start = Instant::now();
         order.resize(n, 0);
         epoch_order(t.seed, epoch, &mut order);

@@ -69,6 +69,9 @@ impl<'a, M: Model> Job<'a, M> {
         let threads = t.thread_count();
         let samples = policy::probe_samples(t.policy, threads);
         let touches = if samples > 0 { Some(self.probe(samples)?) } else { None };
+        if touches.is_some() {
+            self.train.mark_validated(); // the probe checked it
+        }
         policy::resolve(
             t.policy,
             touches.as_ref(),
