@@ -38,6 +38,7 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::model::Model;
 use crate::policy::{Policy, UpdateRule};
+use crate::store::WeightStore;
 use crate::trainer::{check_training_len, drive, EpochReport, Hooks, Outcome, Report, Train, Trained, Trainer};
 use engine::{Cortex, MeshEngine, Spec, Typed};
 
@@ -394,18 +395,13 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
             stores.push(c.init(seed)?);
         }
         if let Some(w) = warm {
-            let total: usize = stores.iter().map(|s| s.len()).sum();
-            if w.len() != total {
-                return Err(Error::LengthMismatch {
-                    what: "warm-start weights of the mesh's cortices",
-                    expected: total,
-                    found: w.len(),
-                });
-            }
-            let mut at = 0;
-            for s in &stores {
-                s.load_from(&w[at..at + s.len()])?;
-                at += s.len();
+            let parts = cut(w, stores.iter().map(WeightStore::len)).ok_or_else(|| Error::LengthMismatch {
+                what: "warm-start weights of the mesh's cortices",
+                expected: stores.iter().map(WeightStore::len).sum(),
+                found: w.len(),
+            })?;
+            for (s, part) in stores.iter().zip(parts) {
+                s.load_from(part)?;
             }
         }
         let policies = cortices.iter().map(|c| c.policy().to_string()).collect();
@@ -418,15 +414,12 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         let trained = drive(t, &mut engine, &mut Train::Validated(data), self.valid, hooks, &pool);
         let (epochs, joined) = engine.into_log();
         let trained = trained?;
-        let mut at = 0;
+        let parts =
+            cut(&trained.weights, stores.iter().map(WeightStore::len)).expect("the driver's weights are the stores'");
         let cortices = cortices
             .iter()
-            .zip(&stores)
-            .map(|(c, s)| {
-                let w = trained.weights[at..at + s.len()].to_vec();
-                at += s.len();
-                (c.name().to_string(), w)
-            })
+            .zip(parts)
+            .map(|(c, w)| (c.name().to_string(), w.to_vec()))
             .collect();
         Ok(MeshTrained {
             cortices,
@@ -451,15 +444,21 @@ impl MeshTrained {
     /// Cuts weights laid out as [`Mesh::on_weights`] hands them (every
     /// cortex's, one after another) into this run's cortices' lengths.
     pub fn split<'w>(&self, weights: &'w [f32]) -> Option<Vec<&'w [f32]>> {
-        let mut out = Vec::with_capacity(self.cortices.len());
-        let mut rest = weights;
-        for (_, w) in &self.cortices {
-            let (here, tail) = rest.split_at_checked(w.len())?;
-            out.push(here);
-            rest = tail;
-        }
-        rest.is_empty().then_some(out)
+        cut(weights, self.cortices.iter().map(|(_, w)| w.len()))
     }
+}
+
+/// Cuts `flat` (every cortex's weights, one after another) into pieces of
+/// `lens`; `None` unless the lengths add up to exactly `flat`'s.
+fn cut(flat: &[f32], lens: impl IntoIterator<Item = usize>) -> Option<Vec<&[f32]>> {
+    let mut out = Vec::new();
+    let mut rest = flat;
+    for n in lens {
+        let (here, tail) = rest.split_at_checked(n)?;
+        out.push(here);
+        rest = tail;
+    }
+    rest.is_empty().then_some(out)
 }
 
 /// Routes every sample of `data` once, up front: errors surface before any

@@ -616,11 +616,10 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
     }
 
     fn load(&mut self, weights: &[f32]) {
-        let mut at = 0;
-        for s in self.stores {
-            s.load_from(&weights[at..at + s.len()])
-                .expect("weights of the stores' lengths");
-            at += s.len();
+        let parts =
+            super::cut(weights, self.stores.iter().map(WeightStore::len)).expect("weights of the stores' lengths");
+        for (s, part) in self.stores.iter().zip(parts) {
+            s.load_from(part).expect("a part of its store's length");
         }
     }
 
