@@ -13,7 +13,7 @@ use std::ops::Range;
 use crate::data::{CsrDataset, Dataset};
 use crate::error::Error;
 use crate::model::{Linear, Model, Step};
-use crate::trainer::{drive, evaluate, segments, Engine, Hooks, Schedule, Train, Trained, Trainer};
+use crate::trainer::{ahead, drive, evaluate, segments, Engine, Hooks, Schedule, Train, Trained, Trainer, Visit};
 
 /// Trains `model` on `train` with a plain single-threaded loop, using the
 /// trainer's epochs, schedule, seed and evaluation settings (its thread count
@@ -53,8 +53,8 @@ pub fn plain<M: Model>(trainer: &Trainer, model: &M, train: &M::Data) -> Result<
     run(trainer, model, train, model_segment::<M>)
 }
 
-/// The samples `order[range]` of `epoch`, applied to `w`.
-type Segment<M> = fn(&M, &mut [f32], &<M as Model>::Data, &Schedule, usize, &[u32], Range<usize>);
+/// The samples at positions `range` of the visit in `epoch`, applied to `w`.
+type Segment<M> = fn(&M, &mut [f32], &Visit<'_, <M as Model>::Data>, &Schedule, usize, Range<usize>);
 
 fn run<M: Model>(trainer: &Trainer, model: &M, train: &M::Data, segment: Segment<M>) -> Result<Trained, Error> {
     crate::limits::check_weights("the model", model.n_weights() as u64, 3)?;
@@ -82,17 +82,20 @@ struct Plain<'m, M: Model> {
 fn model_segment<M: Model>(
     m: &M,
     w: &mut [f32],
-    data: &M::Data,
+    visit: &Visit<'_, M::Data>,
     sched: &Schedule,
     epoch: usize,
-    order: &[u32],
     range: Range<usize>,
 ) {
-    let base = (epoch * order.len()) as u64;
+    let base = (epoch * visit.order.len()) as u64;
     for p in range {
+        if visit.prefetch {
+            ahead(m, visit, w, epoch, p);
+        }
         let lr = sched.rate(epoch, base + p as u64);
-        let index = order[p] as usize;
-        m.step(w, data.sample(index), Step { lr, epoch, index });
+        let i = visit.order[p] as usize;
+        let index = visit.index(i);
+        m.step(w, visit.data.sample(i), Step { lr, epoch, index });
     }
 }
 
@@ -100,16 +103,21 @@ fn model_segment<M: Model>(
 fn linear_segment(
     m: &Linear,
     w: &mut [f32],
-    data: &CsrDataset,
+    visit: &Visit<'_, CsrDataset>,
     sched: &Schedule,
     epoch: usize,
-    order: &[u32],
     range: Range<usize>,
 ) {
     let d = m.n_features();
     let (bias, bias_scale, l2, loss) = (m.get_bias(), m.get_bias_scale(), m.get_l2(), m.get_loss());
+    let (data, order) = (visit.data, visit.order);
     let base = (epoch * order.len()) as u64;
     for p in range {
+        if visit.prefetch {
+            if let Some(&i) = order.get(p + 8) {
+                data.prefetch(i as usize);
+            }
+        }
         let x = data.sample(order[p] as usize);
         let lr = sched.rate(epoch, base + p as u64);
         let mut margin = if bias { w[d] } else { 0.0 };
@@ -153,20 +161,19 @@ impl<M: Model> Engine for Plain<'_, M> {
 
     fn epoch(
         &mut self,
-        data: &M::Data,
+        visit: &Visit<'_, M::Data>,
         sched: &Schedule,
         epoch: usize,
-        order: &[u32],
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64 {
-        for (range, paused) in segments(points, order.len()) {
-            (self.segment)(self.model, &mut self.w, data, sched, epoch, order, range);
+        for (range, paused) in segments(points, visit.order.len()) {
+            (self.segment)(self.model, &mut self.w, visit, sched, epoch, range);
             if paused {
                 pause(self);
             }
         }
-        order.len() as u64
+        visit.order.len() as u64
     }
 
     fn objective(

@@ -55,6 +55,34 @@ pub trait Dataset: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// A copy holding the samples `rows` (indices into `self`), in that
+    /// order: what the trainer's once-per-run shuffle makes
+    /// ([`Order`](crate::schedule::Order)). `None`, the default, when the
+    /// type cannot copy itself: the trainer then visits a
+    /// [full permutation](crate::schedule::Order::Full) of the data as
+    /// given, and says so in its report. Implement it (with
+    /// [`sample_bytes`](Self::sample_bytes) and
+    /// [`prefetch`](Self::prefetch)) for a dataset of your own to get the
+    /// block orders' speed.
+    fn gather(&self, rows: &[u32]) -> Option<Box<Self>> {
+        let _ = rows;
+        None
+    }
+
+    /// The mean bytes of memory one sample occupies (its row data), from
+    /// which block orders choose their block size. The default is the size
+    /// of the sample value itself.
+    fn sample_bytes(&self) -> usize {
+        std::mem::size_of::<Self::Sample<'_>>()
+    }
+
+    /// Hints that sample `i` will be read soon (a software prefetch of its
+    /// memory); `i < self.len()`. The default does nothing.
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        let _ = i;
+    }
 }
 
 impl<T: Sync> Dataset for [T] {

@@ -210,4 +210,26 @@ pub trait Model: Sync {
         let _ = (w, sample);
         None
     }
+
+    /// Calls `ahead` with each run of weights that [`step`](Self::step)
+    /// on `sample` at `at` will touch and that is worth asking memory for
+    /// early: the trainer calls it a few samples before the step (a
+    /// software prefetch; it never changes what is computed). Matrix
+    /// factorisation names its two factor rows, SGNS its input row and its
+    /// output rows. The default names none: a model whose weights stay in
+    /// cache gains nothing.
+    ///
+    /// ```
+    /// use wildsgd::{data::Rating, MatrixFactorization, Model, Step};
+    ///
+    /// let mf = MatrixFactorization::new(3, 4, 2)?;
+    /// let mut runs = Vec::new();
+    /// mf.prefetch_rows(Rating { user: 1, item: 2, value: 4.0 }, Step::new(0.1), |r| runs.push(r));
+    /// assert_eq!(runs.len(), 2); // the user's row and the item's row
+    /// assert!(runs.iter().all(|r| r.len() == 3)); // bias + rank 2
+    /// # Ok::<(), wildsgd::Error>(())
+    /// ```
+    fn prefetch_rows<F: FnMut(std::ops::Range<usize>)>(&self, sample: SampleOf<'_, Self>, at: Step, ahead: F) {
+        let _ = (sample, at, ahead);
+    }
 }

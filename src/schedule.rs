@@ -125,8 +125,201 @@ pub fn epoch_order(seed: u64, epoch: usize, order: &mut [u32]) {
     for (i, o) in order.iter_mut().enumerate() {
         *o = i as u32;
     }
-    let stream = seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407);
-    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(stream));
+    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(stream(seed, epoch)));
+}
+
+/// The order in which each epoch visits the training rows.
+///
+/// SGD's per-sample cost is mostly the wait for the row's memory when rows
+/// are visited at random addresses. Every order but [`Full`](Order::Full)
+/// first shuffles the rows once per run (a seeded physical copy the trainer
+/// makes, unless [`Trainer::rows_shuffled`](crate::Trainer::rows_shuffled)
+/// says the data already is), so that whatever structure the file has
+/// (rows grouped by label, by user, by folder) is gone, and then reads that
+/// copy in runs of consecutive rows that memory streams. The equivalence
+/// harness shows the default converges to the loss of a full permutation
+/// (tests/order.rs, benches/results/…/order/).
+///
+/// ```
+/// use wildsgd::schedule::Order;
+///
+/// let mut order = vec![0u32; 10];
+/// Order::Blocks { rows: 4, shuffle_within: false }.fill(7, 0, 4, &mut order);
+/// // Blocks of 4 consecutive rows (the last one shorter), in a seeded order.
+/// for run in order.chunk_by(|a, b| b == &(a + 1)) {
+///     assert!(run[0] % 4 == 0 && run.len() <= 4);
+/// }
+/// let mut sorted = order.clone();
+/// sorted.sort_unstable();
+/// assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Order {
+    /// A fresh seeded permutation of all rows each epoch, on the data as
+    /// given (no copy): the textbook order (scikit-learn's, the Hogwild!
+    /// paper's), and wildsgd's before 0.2.
+    Full,
+    /// Each epoch, a fresh seeded order of blocks of `rows` consecutive rows
+    /// of the once-shuffled data, with the rows of each block in a fresh
+    /// seeded order when `shuffle_within` (else as stored). `rows: 0`
+    /// chooses from the data: about 32 KiB of row data per block
+    /// ([`block_rows`]).
+    Blocks {
+        /// Rows per block; 0 chooses from the row size.
+        rows: usize,
+        /// Whether the rows of a block are visited in a random order.
+        shuffle_within: bool,
+    },
+    /// The once-shuffled rows in the same order every epoch: a streaming
+    /// bound, for measurement (the order never changes between epochs).
+    Stored,
+}
+
+impl Default for Order {
+    /// Blocks of about 32 KiB of rows, each in a random order.
+    fn default() -> Self {
+        Order::Blocks {
+            rows: 0,
+            shuffle_within: true,
+        }
+    }
+}
+
+/// The bytes of row data a block of [`Order::Blocks`] aims for: a fraction
+/// of every current core's L1 data cache, and many DRAM pages' worth of
+/// sequential reads.
+pub const BLOCK_BYTES: usize = 32 * 1024;
+
+/// Rows per block for rows of `sample_bytes` bytes each: [`BLOCK_BYTES`] of
+/// them, at least 8 rows (so a block is never a single long row) and at
+/// most 4096 (so tiny rows still change places between epochs).
+///
+/// ```
+/// use wildsgd::schedule::block_rows;
+///
+/// assert_eq!(block_rows(500), 65);   // an RCV1 row: 61 nonzeros of 8 bytes
+/// assert_eq!(block_rows(12), 2730);  // a (user, item, rating) triple
+/// assert_eq!(block_rows(1 << 20), 8);
+/// assert_eq!(block_rows(0), 4096);
+/// ```
+pub fn block_rows(sample_bytes: usize) -> usize {
+    (BLOCK_BYTES / sample_bytes.max(1)).clamp(8, 4096)
+}
+
+impl Order {
+    /// Whether the order reads a once-shuffled copy of the rows.
+    pub fn shuffles_once(&self) -> bool {
+        !matches!(self, Order::Full)
+    }
+
+    /// The rows per block for rows of `sample_bytes` bytes (1 for
+    /// [`Full`](Order::Full), every row for [`Stored`](Order::Stored)).
+    pub fn block(&self, sample_bytes: usize, n: usize) -> usize {
+        match *self {
+            Order::Full => 1,
+            Order::Blocks { rows: 0, .. } => block_rows(sample_bytes),
+            Order::Blocks { rows, .. } => rows,
+            Order::Stored => n.max(1),
+        }
+    }
+
+    /// Fills `order` with the visit order of `epoch` (positions in the
+    /// data, a permutation of `0..order.len()`), a function of
+    /// `(seed, epoch)` and the `block` size alone.
+    pub fn fill(&self, seed: u64, epoch: usize, block: usize, order: &mut [u32]) {
+        match *self {
+            Order::Full => epoch_order(seed, epoch, order),
+            Order::Stored => {
+                for (i, o) in order.iter_mut().enumerate() {
+                    *o = i as u32;
+                }
+            }
+            Order::Blocks { shuffle_within, .. } => {
+                let n = order.len();
+                let block = block.max(1);
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(stream(seed, epoch));
+                let mut blocks: Vec<u32> = (0..n.div_ceil(block) as u32).collect();
+                blocks.shuffle(&mut rng);
+                let mut at = 0;
+                for b in blocks {
+                    let start = b as usize * block;
+                    let end = (start + block).min(n);
+                    let run = &mut order[at..at + (end - start)];
+                    for (o, i) in run.iter_mut().zip(start..end) {
+                        *o = i as u32;
+                    }
+                    if shuffle_within {
+                        run.shuffle(&mut rng);
+                    }
+                    at += end - start;
+                }
+            }
+        }
+    }
+
+    /// A short name for reports: `full`, `blocks:65`, `blocks-in-order:65`,
+    /// `stored`.
+    pub fn describe(&self, block: usize) -> String {
+        match *self {
+            Order::Full => "full".into(),
+            Order::Blocks {
+                shuffle_within: true, ..
+            } => format!("blocks:{block}"),
+            Order::Blocks { .. } => format!("blocks-in-order:{block}"),
+            Order::Stored => "stored".into(),
+        }
+    }
+}
+
+impl std::str::FromStr for Order {
+    type Err = String;
+
+    /// `full`, `blocks` (the default, rows chosen from the data),
+    /// `blocks:N`, `blocks-in-order[:N]` or `stored`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, rows) = match s.split_once(':') {
+            Some((name, rows)) => {
+                let rows: usize = rows
+                    .parse()
+                    .ok()
+                    .filter(|&r| r > 0)
+                    .ok_or_else(|| format!("block size {rows:?} is not a positive whole number"))?;
+                (name, rows)
+            }
+            None => (s, 0),
+        };
+        match (name, rows) {
+            ("full", 0) => Ok(Order::Full),
+            ("stored", 0) => Ok(Order::Stored),
+            ("blocks", rows) => Ok(Order::Blocks {
+                rows,
+                shuffle_within: true,
+            }),
+            ("blocks-in-order", rows) => Ok(Order::Blocks {
+                rows,
+                shuffle_within: false,
+            }),
+            _ => Err(format!(
+                "unknown order {s:?}: expected full, blocks, blocks:N, blocks-in-order[:N] or stored"
+            )),
+        }
+    }
+}
+
+/// The permutation of `0..n` a run's once-per-run shuffle applies: the
+/// trainer's copy holds original row `perm[i]` at position `i`. A function
+/// of `seed` alone (and of `epoch` for data made per epoch).
+pub fn once_permutation(seed: u64, epoch: Option<usize>, n: usize) -> Vec<u32> {
+    let mut perm: Vec<u32> = (0..n as u32).collect();
+    let salt = 0x5EED_0F0C_E5A1_u64.wrapping_add(epoch.map_or(0, |e| e as u64 + 1));
+    perm.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(
+        seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ));
+    perm
+}
+
+fn stream(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)
 }
 
 #[cfg(test)]
@@ -146,6 +339,68 @@ mod tests {
         assert_ne!(a, b, "seed changes the order");
         a.sort_unstable();
         assert_eq!(a, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn block_orders_are_seeded_permutations_of_runs() {
+        for order in [
+            Order::Blocks {
+                rows: 7,
+                shuffle_within: true,
+            },
+            Order::Blocks {
+                rows: 7,
+                shuffle_within: false,
+            },
+            Order::Stored,
+            Order::Full,
+        ] {
+            let (mut a, mut b) = (vec![0u32; 100], vec![0u32; 100]);
+            order.fill(3, 2, 7, &mut a);
+            order.fill(3, 2, 7, &mut b);
+            assert_eq!(a, b, "{order:?}: seeded");
+            if order != Order::Stored {
+                order.fill(3, 3, 7, &mut b);
+                assert_ne!(a, b, "{order:?}: a fresh order each epoch");
+            }
+            if let Order::Blocks { .. } = order {
+                // Every aligned block of 7 rows is visited once, as one run.
+                let mut seen = [false; 15];
+                let mut at = 0;
+                while at < 100 {
+                    let blk = a[at] as usize / 7;
+                    assert!(!seen[blk], "block {blk} visited twice");
+                    seen[blk] = true;
+                    let len = if blk == 14 { 2 } else { 7 };
+                    assert!(a[at..at + len].iter().all(|&i| i as usize / 7 == blk));
+                    at += len;
+                }
+            }
+            a.sort_unstable();
+            assert_eq!(a, (0..100).collect::<Vec<_>>(), "{order:?}: a permutation");
+        }
+    }
+
+    #[test]
+    fn orders_parse() {
+        assert_eq!("full".parse::<Order>(), Ok(Order::Full));
+        assert_eq!("blocks".parse::<Order>(), Ok(Order::default()));
+        assert_eq!(
+            "blocks-in-order:64".parse::<Order>(),
+            Ok(Order::Blocks {
+                rows: 64,
+                shuffle_within: false
+            })
+        );
+        assert!("blocks:0".parse::<Order>().is_err());
+        assert!("full:3".parse::<Order>().is_err());
+        assert!("random".parse::<Order>().unwrap_err().contains("unknown order"));
+        let p = once_permutation(1, None, 50);
+        assert_eq!(p, once_permutation(1, None, 50));
+        assert_ne!(p, once_permutation(1, Some(0), 50));
+        let mut s = p.clone();
+        s.sort_unstable();
+        assert_eq!(s, (0..50).collect::<Vec<_>>());
     }
 
     #[test]

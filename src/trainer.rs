@@ -15,11 +15,11 @@ mod pool;
 mod report;
 mod stop;
 
-pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train};
+pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train, Visit};
 pub(crate) use job::initial_store;
-pub(crate) use pool::{segments, share};
+pub(crate) use pool::{ahead, segments, share};
 
-pub use crate::schedule::{epoch_order, Schedule};
+pub use crate::schedule::{epoch_order, Order, Schedule};
 pub use driver::EpochData;
 pub use job::Job;
 pub use report::{EpochReport, Outcome, Report, TracePoint, Trained};
@@ -67,6 +67,9 @@ pub struct Trainer {
     loss_rows: Option<usize>,
     evals_per_epoch: usize,
     start_epoch: usize,
+    order: Order,
+    rows_shuffled: bool,
+    prefetch: bool,
     #[serde(skip)]
     stop: Option<StopFlag>,
 }
@@ -83,6 +86,9 @@ impl Default for Trainer {
             loss_rows: None,
             evals_per_epoch: 1,
             start_epoch: 0,
+            order: Order::default(),
+            rows_shuffled: false,
+            prefetch: true,
             stop: None,
         }
     }
@@ -160,6 +166,56 @@ impl Trainer {
     pub fn start_epoch(mut self, epoch: usize) -> Self {
         self.start_epoch = epoch;
         self
+    }
+
+    /// The order each epoch visits the rows in (default
+    /// [`Order::default`]: blocks of about 32 KiB of consecutive rows of a
+    /// once-shuffled copy, each block's rows in a random order). Every
+    /// policy, the mesh and the [`baseline`](crate::baseline) loop use the
+    /// same order, a function of the seed and the epoch.
+    ///
+    /// ```
+    /// use wildsgd::{data::Synthetic, schedule::Order, Linear, Loss, Policy, Trainer};
+    ///
+    /// let data = Synthetic { rows: 4000, features: 500, ..Synthetic::default() }.generate()?;
+    /// let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
+    /// let t = Trainer::new().epochs(2).policy(Policy::Sequential);
+    /// let blocks = t.clone().fit(&model, &data)?;
+    /// let full = t.order(Order::Full).fit(&model, &data)?;
+    /// assert_eq!(full.report.order, "full");
+    /// assert!(blocks.report.order.starts_with("blocks:"));
+    /// let (b, f) = (blocks.report.final_loss().unwrap(), full.report.final_loss().unwrap());
+    /// assert!((b - f).abs() / f < 0.05, "{b} vs {f}");
+    /// # Ok::<(), wildsgd::Error>(())
+    /// ```
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Promises that the training rows are already in a seeded random
+    /// order (the caller shuffled them, e.g. with
+    /// [`CsrDataset::split`](crate::data::CsrDataset::split), which returns
+    /// its halves shuffled), so block orders read them as they are instead
+    /// of making a shuffled copy: no memory for a second copy of the data.
+    /// On rows grouped by label or source this breaks convergence; the
+    /// default (`false`) is always safe.
+    pub fn rows_shuffled(mut self, shuffled: bool) -> Self {
+        self.rows_shuffled = shuffled;
+        self
+    }
+
+    /// Whether the per-sample loop prefetches upcoming rows (and the weight
+    /// rows models name with [`Model::prefetch_rows`](crate::Model::prefetch_rows))
+    /// a few samples ahead. Default on; off only to measure what it gives.
+    pub fn prefetch(mut self, prefetch: bool) -> Self {
+        self.prefetch = prefetch;
+        self
+    }
+
+    /// The order setting.
+    pub fn get_order(&self) -> Order {
+        self.order
     }
 
     /// Stop when `flag` is raised: every worker finishes its sample in

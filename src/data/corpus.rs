@@ -575,4 +575,19 @@ impl Dataset for Pairs {
         let (source, target) = self.pairs[i];
         Pair { source, target }
     }
+
+    fn gather(&self, rows: &[u32]) -> Option<Box<Self>> {
+        Some(Box::new(Pairs {
+            pairs: rows.iter().map(|&i| self.pairs[i as usize]).collect(),
+        }))
+    }
+
+    fn sample_bytes(&self) -> usize {
+        8
+    }
+
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        crate::prefetch::read(&self.pairs[i]);
+    }
 }

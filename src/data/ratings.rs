@@ -291,6 +291,30 @@ impl Dataset for Ratings {
     fn sample(&self, i: usize) -> Rating {
         self.get(i)
     }
+
+    fn gather(&self, rows: &[u32]) -> Option<Box<Self>> {
+        let pick = |v: &[u32]| rows.iter().map(|&i| v[i as usize]).collect();
+        Some(Box::new(Ratings {
+            users: pick(&self.users),
+            items: pick(&self.items),
+            ratings: rows.iter().map(|&i| self.ratings[i as usize]).collect(),
+            user_ids: self.user_ids.clone(),
+            item_ids: self.item_ids.clone(),
+            had_header: self.had_header,
+            header: self.header.clone(),
+        }))
+    }
+
+    fn sample_bytes(&self) -> usize {
+        12
+    }
+
+    #[inline]
+    fn prefetch(&self, i: usize) {
+        crate::prefetch::read(&self.users[i]);
+        crate::prefetch::read(&self.items[i]);
+        crate::prefetch::read(&self.ratings[i]);
+    }
 }
 
 /// Reads a ratings file (gzip-compressed or not), with the default

@@ -13,7 +13,7 @@ use crate::model::{Model, Step};
 use crate::policy::{self, Policy, UpdateRule, UseRule, Worker};
 use crate::store::WeightStore;
 use crate::sync::{self, Mutex};
-use crate::trainer::{evaluate, initial_store, segments, share, Engine, Schedule, StopFlag, Trainer};
+use crate::trainer::{evaluate, initial_store, segments, share, Engine, Schedule, StopFlag, Trainer, Visit};
 
 /// A cortex as added to the mesh, before its data is seen.
 pub(crate) trait Spec<D: Dataset + ?Sized>: Sync {
@@ -59,7 +59,8 @@ pub(crate) trait Cortex<D: Dataset + ?Sized>: Sync {
 }
 
 pub(crate) trait ErasedWorker<D: ?Sized>: Send {
-    fn step(&mut self, data: &D, at: Step);
+    /// Steps sample `i` of `data` (`at.index` names its original row).
+    fn step(&mut self, data: &D, i: usize, at: Step);
     fn finish(&mut self);
 }
 
@@ -248,8 +249,8 @@ struct TypedWorker<'s, M, W> {
 
 impl<M: Model, W: Worker> ErasedWorker<M::Data> for TypedWorker<'_, M, W> {
     #[inline]
-    fn step(&mut self, data: &M::Data, at: Step) {
-        let sample = data.sample(at.index);
+    fn step(&mut self, data: &M::Data, i: usize, at: Step) {
+        let sample = data.sample(i);
         let model = self.model;
         self.worker.update(|w| model.step(w, sample, at));
     }
@@ -416,6 +417,7 @@ fn step_set<D: Dataset + ?Sized>(
     offset: usize,
     mask: u64,
     data: &D,
+    i: usize,
     at: Step,
     join: bool,
 ) {
@@ -427,15 +429,15 @@ fn step_set<D: Dataset + ?Sized>(
     if !join || here.count_ones() == 1 {
         for (c, w) in workers.iter_mut().enumerate() {
             if here >> c & 1 == 1 {
-                w.step(data, at);
+                w.step(data, i, at);
             }
         }
         return;
     }
     let (left, right) = workers.split_at_mut(len / 2);
     rayon::join(
-        || step_set(left, offset, mask, data, at, true),
-        || step_set(right, offset + len / 2, mask, data, at, true),
+        || step_set(left, offset, mask, data, i, at, true),
+        || step_set(right, offset + len / 2, mask, data, i, at, true),
     );
 }
 
@@ -475,14 +477,14 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
 
     fn epoch(
         &mut self,
-        data: &D,
+        visit: &Visit<'_, D>,
         sched: &Schedule,
         epoch: usize,
-        order: &[u32],
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64 {
         let this = &*self;
+        let (data, order) = (visit.data, visit.order);
         let (n, stop, routes) = (order.len(), this.stop.as_ref(), &this.routes);
         let lanes: Vec<CachePadded<Mutex<Lane<'_, D>>>> = this
             .decided
@@ -514,21 +516,29 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
                         if stop.is_some_and(StopFlag::is_raised) {
                             return (p - start) as u64;
                         }
+                        if visit.prefetch {
+                            if let Some(&ahead) = order.get(p + 8) {
+                                data.prefetch(ahead as usize);
+                            }
+                        }
                         let i = order[p] as usize;
-                        let r = routes[i];
+                        // Routes are per original row; the copy's rows are
+                        // named by `visit.index`.
+                        let index = visit.index(i);
+                        let r = routes[index];
                         let at = Step {
                             lr: sched.rate(epoch, base + p as u64),
                             epoch,
-                            index: i,
+                            index,
                         };
                         if r.count() < 2 {
                             if r.0 != 0 {
-                                workers[r.0.trailing_zeros() as usize].step(data, at);
+                                workers[r.0.trailing_zeros() as usize].step(data, i, at);
                             }
                             continue;
                         }
                         let join = chooser.next();
-                        step_set(workers, 0, r.0, data, at, join);
+                        step_set(workers, 0, r.0, data, i, at, join);
                         chooser.done(join);
                     }
                     mine.len() as u64

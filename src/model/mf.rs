@@ -386,6 +386,12 @@ impl Model for MatrixFactorization {
         }
     }
 
+    fn prefetch_rows<F: FnMut(std::ops::Range<usize>)>(&self, r: Rating, _at: Step, mut ahead: F) {
+        let (a, b) = (self.user_row(r.user), self.item_row(r.item));
+        ahead(a..a + self.rank + 1);
+        ahead(b..b + self.rank + 1);
+    }
+
     fn penalty<W: Weights + ?Sized>(&self, w: &W) -> f64 {
         if self.l2 == 0.0 || self.n_train == 0 {
             return 0.0;

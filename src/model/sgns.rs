@@ -462,6 +462,18 @@ impl Model for Sgns {
         loss
     }
 
+    fn prefetch_rows<F: FnMut(std::ops::Range<usize>)>(&self, pair: Pair, at: Step, mut ahead: F) {
+        let d = self.dim;
+        let input = self.input(pair.source);
+        ahead(input..input + d);
+        let target = self.output(pair.target);
+        ahead(target..target + d);
+        for j in 0..self.negatives {
+            let t = self.output(self.negative(pair, at, j));
+            ahead(t..t + d);
+        }
+    }
+
     fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, pair: Pair, at: Step) {
         let lr = at.lr;
         let d = self.dim;

@@ -9,9 +9,10 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
 use super::report::{EpochReport, Outcome, Report, TracePoint, Trained};
-use super::{epoch_order, Control, EpochReportHook, Schedule, Trainer, WeightsHook};
+use super::{Control, EpochReportHook, Order, Schedule, Trainer, WeightsHook};
 use crate::data::Dataset;
 use crate::error::Error;
+use crate::schedule::once_permutation;
 
 /// The minimum number of points at which tail averaging samples the iterates.
 const AVERAGE_POINTS: usize = 16;
@@ -27,17 +28,17 @@ pub(crate) trait Engine {
     fn threads(&self) -> usize;
     /// Checks that `data` fits the model(s) before it is trained on.
     fn validate(&self, data: &Self::Data) -> Result<(), Error>;
-    /// Applies the samples `order` names, in one epoch whose workers live
+    /// Applies the samples `visit` names, in one epoch whose workers live
     /// throughout it: at each of `points` (non-decreasing positions in
-    /// `order`) every worker stops after the samples before it and `pause`
-    /// runs with the workers idle and nothing merged. Returns the samples
-    /// applied: all of them unless a raised stop flag ended the epoch early.
+    /// `visit.order`) every worker stops after the samples before it and
+    /// `pause` runs with the workers idle and nothing merged. Returns the
+    /// samples applied: all of them unless a raised stop flag ended the
+    /// epoch early.
     fn epoch(
         &mut self,
-        data: &Self::Data,
+        visit: &Visit<'_, Self::Data>,
         sched: &Schedule,
         epoch: usize,
-        order: &[u32],
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64;
@@ -67,6 +68,75 @@ pub(crate) trait Engine {
     /// cortices' losses here).
     fn end_epoch(&mut self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) {
         let _ = (pool, data, epoch);
+    }
+}
+
+/// One epoch's visit of the training rows: the rows as trained on (the
+/// once-shuffled copy, or the data as given), the positions in them in
+/// visiting order, and the original row of each position of a copy (what
+/// [`Step::index`](crate::model::Step::index) names, so a model's draws
+/// follow the row, not where the shuffle put it).
+pub(crate) struct Visit<'a, D: ?Sized> {
+    pub(crate) data: &'a D,
+    pub(crate) order: &'a [u32],
+    pub(crate) names: Option<&'a [u32]>,
+    /// Whether to prefetch rows and weights ahead of the loop.
+    pub(crate) prefetch: bool,
+}
+
+impl<D: ?Sized> Visit<'_, D> {
+    /// The original row of position `i` of [`data`](Self::data).
+    #[inline]
+    pub(crate) fn index(&self, i: usize) -> usize {
+        match self.names {
+            Some(names) => names[i] as usize,
+            None => i,
+        }
+    }
+}
+
+/// The once-per-run shuffled copy of the training rows an order reads
+/// (`None` under [`Order::Full`], or when the data is used as given).
+struct Shuffled<D: ?Sized> {
+    /// The data length and epoch (for per-epoch data) it was made for.
+    made_for: (usize, Option<usize>),
+    copy: Option<(Box<D>, Vec<u32>)>,
+}
+
+/// Makes (or keeps) the shuffled copy of `data` the trainer's order needs,
+/// and returns the order actually used: [`Order::Full`] when the data's
+/// type cannot copy itself or memory does not allow a copy, with the reason.
+fn shuffle_once<D: Dataset + ?Sized>(
+    t: &Trainer,
+    data: &D,
+    epoch: Option<usize>,
+    shuffled: &mut Shuffled<D>,
+) -> (Order, Option<String>) {
+    let order = t.order;
+    if !order.shuffles_once() || t.rows_shuffled {
+        shuffled.copy = None;
+        return (order, None);
+    }
+    let n = data.len();
+    if shuffled.copy.is_some() && shuffled.made_for == (n, epoch) {
+        return (order, None);
+    }
+    shuffled.copy = None; // drop the last epoch's copy before making the next
+    let bytes = crate::limits::bytes(n as u64, data.sample_bytes() as u64 + 4);
+    if let Err(e) = crate::limits::check_memory("a shuffled copy of the training data", bytes) {
+        return (Order::Full, Some(format!("no memory for a shuffled copy: {e}")));
+    }
+    let perm = once_permutation(t.seed, epoch, n);
+    match data.gather(&perm) {
+        Some(copy) => {
+            shuffled.copy = Some((copy, perm));
+            shuffled.made_for = (n, epoch);
+            (order, None)
+        }
+        None => (
+            Order::Full,
+            Some("the dataset type cannot copy itself (Dataset::gather)".into()),
+        ),
     }
 }
 
@@ -197,6 +267,10 @@ pub(crate) fn drive<E: Engine>(
         threads: engine.threads(),
         ..Report::default()
     };
+    let mut shuffled = Shuffled {
+        made_for: (0, None),
+        copy: None,
+    };
     let mut last_finite = Vec::new();
     engine.snapshot_into(&mut last_finite);
     let (mut order, mut points) = (Vec::new(), Vec::new());
@@ -220,8 +294,30 @@ pub(crate) fn drive<E: Engine>(
         }
         let rows = loss_rows.as_ref().and_then(|(_, r)| r.as_deref());
         let epoch_start = Instant::now();
+        let (how, fallback) = shuffle_once(t, data, per_epoch.then_some(epoch), &mut shuffled);
+        let block = how.block(data.sample_bytes(), n);
+        if report.order.is_empty() || fallback.is_some() {
+            report.order = match fallback {
+                Some(why) => format!("full (instead of {}: {why})", t.order.describe(block)),
+                None => how.describe(block),
+            };
+        }
         order.resize(n, 0);
-        epoch_order(t.seed, epoch, &mut order);
+        how.fill(t.seed, epoch, block, &mut order);
+        let visit = match &shuffled.copy {
+            Some((copy, perm)) => Visit {
+                data: &**copy,
+                order: &order,
+                names: Some(perm),
+                prefetch: t.prefetch,
+            },
+            None => Visit {
+                data,
+                order: &order,
+                names: None,
+                prefetch: t.prefetch,
+            },
+        };
         let average = t.average && epoch + 1 == t.epochs;
         // Averaging samples the iterates at AVERAGE_POINTS (or more) evenly
         // spaced points of the epoch: exact under every policy and thread
@@ -263,7 +359,7 @@ pub(crate) fn drive<E: Engine>(
             }
             pause_seconds += pause_clock.elapsed().as_secs_f64();
         };
-        let applied = engine.epoch(data, &t.schedule, epoch, &order, &points, &mut pause);
+        let applied = engine.epoch(&visit, &t.schedule, epoch, &points, &mut pause);
         let update_seconds = clock.elapsed().as_secs_f64() - pause_seconds;
         if t.stop_requested() {
             if engine.all_finite() {

@@ -54,6 +54,10 @@ pub struct Report {
     pub policy: String,
     /// Worker threads used.
     pub threads: usize,
+    /// The order epochs visited the rows in ([`Order::describe`](crate::schedule::Order::describe)):
+    /// `full`, `blocks:65`…, or `full (instead of …: why)` when the trainer
+    /// could not make the shuffled copy a block order reads.
+    pub order: String,
     /// One entry per completed epoch.
     pub epochs: Vec<EpochReport>,
     /// The loss curve, sampled [`evals_per_epoch`](crate::Trainer::evals_per_epoch)

@@ -140,6 +140,7 @@ impl Run {
             t = t.threads(n);
         }
         t.loss_rows((self.a.loss_rows > 0).then_some(self.a.loss_rows))
+            .order(self.a.order.unwrap_or_default())
             .stop_flag(self.interrupts.flag())
     }
 

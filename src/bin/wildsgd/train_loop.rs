@@ -192,8 +192,9 @@ pub(crate) fn train_loop<M: Model>(
     }
     say!(
         quiet,
-        "done: {} epochs, {:.0} samples/s over {:.3} s of updates, {:.2} s in all",
+        "done: {} epochs in order {}, {:.0} samples/s over {:.3} s of updates, {:.2} s in all",
         r.epochs.len(),
+        r.order,
         r.samples_per_sec(),
         r.update_seconds(),
         total_seconds
@@ -346,6 +347,7 @@ pub(crate) fn write_report(
     for (k, v) in [
         ("threads", serde_json::json!(r.threads)),
         ("policy", serde_json::json!(r.policy)),
+        ("order", serde_json::json!(r.order)),
         ("total_seconds", serde_json::json!(total_seconds)),
         ("update_seconds", serde_json::json!(r.update_seconds())),
         ("samples_per_sec", serde_json::json!(r.samples_per_sec())),
