@@ -21,6 +21,7 @@ use clap::{Parser, ValueEnum};
 use plotters::prelude::*;
 use serde::Serialize;
 use wildsgd::data::{CsrDataset, Synthetic, SyntheticRatings};
+use wildsgd::schedule::Order;
 use wildsgd::trainer::{Report, Trained};
 use wildsgd::{baseline, Linear, Loss, MatrixFactorization, Model, Policy, Schedule, Trainer};
 
@@ -64,12 +65,13 @@ struct Args {
     /// Thread counts, comma separated (default 1, 2, 4, ... up to the cores).
     #[arg(long, value_delimiter = ',')]
     threads: Option<Vec<usize>>,
-    /// Policies, comma separated: plain, sequential, racy, atomic, locked,
+    /// Policies, comma separated: plain, plain-full (the plain loop in
+    /// `Order::Full`), sequential, racy, atomic, locked,
     /// batched:N, hotcold:K:M, replicas:M, delayed:M, auto.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "plain,sequential,racy,atomic,locked,batched:32,hotcold:65534:32,delayed:1024,replicas:1024,auto"
+        default_value = "plain,plain-full,sequential,racy,atomic,locked,batched:32,hotcold:65534:32,delayed:1024,replicas:1024,auto"
     )]
     policies: Vec<String>,
     /// Repetitions; each figure is their median.
@@ -99,6 +101,8 @@ struct Row {
     reps: usize,
     samples_per_sec: f64,
     speedup_vs_plain: f64,
+    /// Samples/s over the plain loop's under `Order::Full` (the textbook order).
+    speedup_vs_plain_full: f64,
     final_loss: f64,
     target_loss: f64,
     seconds_to_target: Option<f64>,
@@ -170,7 +174,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut wanted = Vec::new();
     for p in &args.policies {
         match p.as_str() {
-            "plain" | "sequential" => wanted.push((p.clone(), 1)),
+            "plain" | "plain-full" | "sequential" => wanted.push((p.clone(), 1)),
             other => {
                 let policy: Policy = other.parse()?;
                 wanted.extend(threads.iter().map(|&t| (policy.to_string(), t)));
@@ -304,6 +308,9 @@ impl Sweep<'_> {
                 let before = status_kib("VmRSS:").unwrap_or(0);
                 let trained = if c.policy == "plain" {
                     plain(&t)?
+                } else if c.policy == "plain-full" {
+                    // The second yardstick: the same loop in the textbook order.
+                    plain(&t.order(Order::Full))?
                 } else {
                     t.policy(c.policy.parse()?).threads(c.threads).fit(model, data)?
                 };
@@ -347,6 +354,10 @@ impl Sweep<'_> {
             .find(|c| c.policy == "plain")
             .map(summary)
             .unwrap_or((f64::NAN, f64::NAN, None));
+        let plain_full = configs
+            .iter()
+            .find(|c| c.policy == "plain-full")
+            .map_or(f64::NAN, |c| summary(c).0);
         let cpu = cpu_model();
         let rows: Vec<Row> = configs
             .iter()
@@ -361,6 +372,7 @@ impl Sweep<'_> {
                     reps: args.reps,
                     samples_per_sec: sps,
                     speedup_vs_plain: sps / plain.0,
+                    speedup_vs_plain_full: sps / plain_full,
                     final_loss: fin,
                     target_loss: target,
                     seconds_to_target: stt,
@@ -408,8 +420,8 @@ fn markdown(rows: &[Row], args: &Args, name: &str, cpu: &str, cores: usize) -> S
     let mut s = format!(
         "Problem {name}, {} rows, model {}, {} epochs, median of {} reps; target loss {:.5} ({}% above sequential).\n\
          Machine: {cpu}, {cores} cores. Command: `scaling {}`\n\n\
-         | policy | threads | samples/s | vs plain | final loss | s to target | time-to-target vs plain | peak RSS MiB | RSS growth MiB |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | policy | threads | samples/s | vs plain | vs plain-full | final loss | s to target | time-to-target vs plain | peak RSS MiB | RSS growth MiB |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
         args.samples,
         args.model,
         args.epochs,
@@ -420,11 +432,12 @@ fn markdown(rows: &[Row], args: &Args, name: &str, cpu: &str, cores: usize) -> S
     );
     for r in rows {
         s += &format!(
-            "| {} | {} | {:.0} | {:.2}x | {:.5} | {} | {} | {:.1} | {:.1} |\n",
+            "| {} | {} | {:.0} | {:.2}x | {:.2}x | {:.5} | {} | {} | {:.1} | {:.1} |\n",
             r.policy,
             r.threads,
             r.samples_per_sec,
             r.speedup_vs_plain,
+            r.speedup_vs_plain_full,
             r.final_loss,
             opt(r.seconds_to_target, 3),
             opt(r.time_to_target_speedup, 2).replace("never", "-")

@@ -120,11 +120,9 @@ fn linear_segment(
         }
         let x = data.sample(order[p] as usize);
         let lr = sched.rate(epoch, base + p as u64);
-        let mut margin = if bias { w[d] } else { 0.0 };
-        for (&j, &v) in x.indices.iter().zip(x.values) {
-            margin += w[j as usize] * v;
-        }
-        let g = loss.derivative(margin, x.label);
+        // The model's own margin (its summation order), so the weights
+        // stay bit-identical to Sequential's.
+        let g = loss.derivative(m.margin(&w[..], &x), x.label);
         if l2 == 0.0 {
             if g == 0.0 {
                 continue;

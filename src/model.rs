@@ -98,7 +98,10 @@ pub struct Step {
     pub lr: f32,
     /// The epoch, from 0.
     pub epoch: usize,
-    /// The sample's row in its dataset.
+    /// The sample's row in the dataset the caller handed the trainer — the
+    /// original row even when the trainer reads a once-shuffled copy
+    /// ([`Order`](crate::schedule::Order)), so draws keyed on it (SGNS's
+    /// negatives) follow the row, not where the shuffle put it.
     pub index: usize,
 }
 

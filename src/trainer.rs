@@ -1,9 +1,11 @@
 //! The trainer: configuration, the Rayon Hogwild! loop, schedules and reports.
 //!
 //! A [`Trainer`] holds the configuration (threads, epochs, [`Schedule`],
-//! seed, [`Policy`], iterate averaging, evaluation settings). Each run builds
-//! its own Rayon pool (never the global one), draws a fresh seeded order of
-//! the samples each epoch, splits it into one contiguous share per worker, and
+//! seed, [`Policy`], [`Order`], iterate averaging, evaluation settings). Each
+//! run builds its own Rayon pool (never the global one), shuffles the rows
+//! once into a copy it reads in runs (unless the order is [`Order::Full`]),
+//! draws a fresh seeded [`Order`] of the samples each epoch, splits it into
+//! one contiguous share per worker, and
 //! each worker applies a model step after every sample through its policy's
 //! view: no lock is taken in the `Racy`/`AtomicAdd` loop, and nothing is
 //! allocated per sample.
@@ -96,8 +98,8 @@ impl Default for Trainer {
 
 impl Trainer {
     /// The defaults: all available cores, 5 epochs, [`Schedule::default`],
-    /// seed 0, [`Policy::Auto`], no averaging, loss over all training rows,
-    /// one loss evaluation per epoch.
+    /// seed 0, [`Policy::Auto`], [`Order::default`] with prefetching, no
+    /// averaging, loss over all training rows, one loss evaluation per epoch.
     pub fn new() -> Self {
         Self::default()
     }

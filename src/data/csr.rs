@@ -124,6 +124,7 @@ impl CsrDataset {
     }
 
     /// Row `i`.
+    #[inline]
     pub fn row(&self, i: usize) -> SparseRow<'_> {
         let r = self.indptr[i]..self.indptr[i + 1];
         SparseRow {

@@ -186,11 +186,30 @@ impl Linear {
     }
 
     /// The margin `w·x + b` of a row.
+    ///
+    /// Summed in four interleaved partial sums: one running sum makes each
+    /// add wait for the last (61 nonzeros: ~240 cycles of add latency, more
+    /// than the loads take once rows stream from memory); four chains cut
+    /// that by four. The result is the same on every run and thread.
     #[inline]
     pub fn margin<W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>) -> f32 {
-        let mut m = if self.bias { w.read(self.n_features) } else { 0.0 };
-        for (&j, &v) in x.indices.iter().zip(x.values) {
+        let (idx, val) = (x.indices, x.values);
+        let n = idx.len().min(val.len());
+        let (idx, val) = (&idx[..n], &val[..n]);
+        let mut acc = [0.0f32; 4];
+        let (ic, vc) = (idx.chunks_exact(4), val.chunks_exact(4));
+        let (ir, vr) = (ic.remainder(), vc.remainder());
+        for (i4, v4) in ic.zip(vc) {
+            for l in 0..4 {
+                acc[l] += w.read(i4[l] as usize) * v4[l];
+            }
+        }
+        let mut m = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        for (&j, &v) in ir.iter().zip(vr) {
             m += w.read(j as usize) * v;
+        }
+        if self.bias {
+            m += w.read(self.n_features);
         }
         m
     }
