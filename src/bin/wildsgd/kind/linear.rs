@@ -109,7 +109,9 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     if loss != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(&a.data))?;
     }
-    let (train, valid) = match (a.valid_fraction, &a.valid) {
+    // A split returns both halves in a seeded random order: the trainer's
+    // block order may read them as they are (no second copy of the rows).
+    let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
@@ -119,7 +121,8 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
                 )
                 .into());
             }
-            (t, Some(v))
+            drop(data);
+            (t, Some(v), true)
         }
         (None, Some(path)) => {
             let mut v = read_data(path, Some(data.n_features()), &run.read, 1)?;
@@ -130,16 +133,16 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             if ignored.values > 0 {
                 say!(quiet, "validation: ignored {ignored}");
             }
-            (data, Some(v))
+            (data, Some(v), false)
         }
-        (None, None) => (data, None),
+        (None, None) => (data, None, false),
     };
     let n_features = train.n_features();
     let model = match &run.resume {
         Some(c) => resumed_model(c, &ckpt_name, loss, !a.no_bias, n_features, &train)?,
         None => Linear::new(loss, n_features).bias(!a.no_bias).l2(run.l2, &train),
     };
-    let mut trainer = run.trainer();
+    let mut trainer = run.trainer().rows_shuffled(shuffled);
     if loss == Loss::Logistic && a.lr.is_none() && run.resume.is_none() {
         // The default rate is for unit-norm rows: a step moves the margin by
         // about lr·‖x‖²·g, so rows of another scale get it divided out.

@@ -92,7 +92,9 @@ fn train(run: &Run) -> Result<Done, Failure> {
         let (user_ids, item_ids) = id_tables(c, &ckpt_name, &c.model::<MatrixFactorization>(&ckpt_name)?)?;
         data = into_ids(&data, &a.data, user_ids, item_ids)?;
     }
-    let (train, valid) = match (a.valid_fraction, &a.valid) {
+    // A split returns both halves in a seeded random order: the trainer's
+    // block order may read them as they are (no second copy of the rows).
+    let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
@@ -102,7 +104,8 @@ fn train(run: &Run) -> Result<Done, Failure> {
                 )
                 .into());
             }
-            (t, Some(v))
+            drop(data);
+            (t, Some(v), true)
         }
         (None, Some(path)) => {
             let v = into_ids(
@@ -111,9 +114,9 @@ fn train(run: &Run) -> Result<Done, Failure> {
                 &data.user_ids,
                 &data.item_ids,
             )?;
-            (data, Some(v))
+            (data, Some(v), false)
         }
-        (None, None) => (data, None),
+        (None, None) => (data, None, false),
     };
     if train.is_empty() {
         return Err(Error::EmptyDataset { what: "training" }.into());
@@ -135,7 +138,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
         }
         .into());
     }
-    let trainer = run.trainer();
+    let trainer = run.trainer().rows_shuffled(shuffled);
     let weights = run.start_weights(&model)?;
     say!(
         quiet,

@@ -64,7 +64,9 @@ fn train(run: &Run) -> Result<Done, Failure> {
     };
     // At least two classes: the width check counts two weights per feature.
     let data = read_data(&a.data, resumed.as_ref().map(Softmax::n_features), &run.read, 2)?;
-    let (train, valid) = match (a.valid_fraction, &a.valid) {
+    // A split returns both halves in a seeded random order: the trainer's
+    // block order may read them as they are (no second copy of the rows).
+    let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
             if v.is_empty() {
@@ -74,7 +76,8 @@ fn train(run: &Run) -> Result<Done, Failure> {
                 )
                 .into());
             }
-            (t, Some(v))
+            drop(data);
+            (t, Some(v), true)
         }
         (None, Some(path)) => {
             let v = read_data(path, Some(data.n_features()), &run.read, 2)?;
@@ -82,9 +85,9 @@ fn train(run: &Run) -> Result<Done, Failure> {
             if ignored.values > 0 {
                 say!(quiet, "validation: ignored {ignored}");
             }
-            (data, Some(v))
+            (data, Some(v), false)
         }
-        (None, None) => (data, None),
+        (None, None) => (data, None, false),
     };
     let model = match &run.resume {
         Some(c) => {
@@ -119,7 +122,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
             .validate(v)
             .map_err(|e| e.in_file(a.valid.as_deref().unwrap_or(&a.data)))?;
     }
-    let trainer = run.trainer();
+    let trainer = run.trainer().rows_shuffled(shuffled);
     let weights = run.start_weights(&model)?;
     say!(
         quiet,
