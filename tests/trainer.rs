@@ -476,3 +476,122 @@ fn evaluation_points_do_not_change_the_optimiser() {
         assert_eq!(observed.report.trace.len(), 14);
     }
 }
+
+/// A model that records, per step, the row it was told (`Step::index`) and
+/// the row's own id (its value), so a test can see the copy's rows are named
+/// by their original position.
+struct Recorder;
+
+impl wildsgd::Model for Recorder {
+    type Data = wildsgd::data::Pairs;
+    fn n_weights(&self) -> usize {
+        1
+    }
+    fn loss<W: wildsgd::Weights + ?Sized>(&self, _: &W, _: wildsgd::data::Pair, _: wildsgd::Step) -> f64 {
+        0.0
+    }
+    fn step<W: wildsgd::WeightsMut + ?Sized>(&self, w: &mut W, p: wildsgd::data::Pair, at: wildsgd::Step) {
+        // Pair (i, i) is row i of the caller's data: any mismatch poisons the weight.
+        if p.source as usize != at.index {
+            w.add(0, f32::NAN);
+        } else {
+            w.add(0, 1.0);
+        }
+    }
+}
+
+#[test]
+fn every_order_visits_each_row_once_per_epoch_and_names_its_original_row() {
+    use wildsgd::data::Pairs;
+    use wildsgd::schedule::Order;
+    let data = Pairs::new((0..5000u32).map(|i| (i, i)).collect());
+    for order in [
+        Order::Full,
+        Order::default(),
+        Order::Blocks {
+            rows: 7,
+            shuffle_within: false,
+        },
+        Order::Stored,
+    ] {
+        for (policy, threads) in [(Policy::Sequential, 1), (Policy::AtomicAdd, 2)] {
+            let t = Trainer::new()
+                .epochs(3)
+                .policy(policy)
+                .threads(threads)
+                .order(order)
+                .seed(4);
+            let trained = t.fit(&Recorder, &data).unwrap();
+            assert!(
+                matches!(trained.outcome, Outcome::Finished),
+                "{order:?} {policy}: {:?}",
+                trained.outcome
+            );
+            // AtomicAdd loses nothing: one +1 per sample per epoch.
+            assert_eq!(trained.weights[0], 15_000.0, "{order:?} {policy}");
+        }
+    }
+}
+
+#[test]
+fn data_that_cannot_copy_itself_is_visited_in_a_full_permutation_and_the_report_says_why() {
+    #[derive(Clone, Copy)]
+    struct Mean;
+    impl wildsgd::Model for Mean {
+        type Data = Vec<f32>;
+        fn n_weights(&self) -> usize {
+            1
+        }
+        fn loss<W: wildsgd::Weights + ?Sized>(&self, w: &W, x: &f32, _: wildsgd::Step) -> f64 {
+            0.5 * f64::from(w.read(0) - x).powi(2)
+        }
+        fn step<W: wildsgd::WeightsMut + ?Sized>(&self, w: &mut W, x: &f32, at: wildsgd::Step) {
+            let e = w.read(0) - x;
+            w.add(0, -at.lr * e);
+        }
+    }
+    let data: Vec<f32> = (0..1000).map(|i| (i % 10) as f32).collect();
+    let t = Trainer::new()
+        .epochs(2)
+        .policy(Policy::Sequential)
+        .schedule(wildsgd::Schedule::Constant(0.01));
+    let blocks = t.fit(&Mean, &data).unwrap();
+    let full = t
+        .clone()
+        .order(wildsgd::schedule::Order::Full)
+        .fit(&Mean, &data)
+        .unwrap();
+    assert!(
+        blocks.report.order.starts_with("full (instead of blocks:"),
+        "{}",
+        blocks.report.order
+    );
+    assert!(
+        blocks.report.order.contains("Dataset::gather"),
+        "{}",
+        blocks.report.order
+    );
+    assert_eq!(full.report.order, "full");
+    assert_eq!(blocks.weights, full.weights, "the fallback is exactly the full order");
+}
+
+#[test]
+fn promised_shuffled_rows_are_read_as_they_are() {
+    let train = problem(3000, 400, 2);
+    let model = logistic(&train);
+    let t = Trainer::new().epochs(2).policy(Policy::Sequential).seed(9);
+    // With the promise the rows are read in place: the visit is that of a
+    // copy made by the identity permutation, i.e. different from the
+    // trainer's own shuffled copy, and equal to training on the copy itself.
+    let own = t.clone().fit(&model, &train).unwrap();
+    let promised = t.clone().rows_shuffled(true).fit(&model, &train).unwrap();
+    assert_ne!(own.weights, promised.weights);
+    let perm = wildsgd::schedule::once_permutation(9, None, train.len());
+    let copy = train.gather_rows(&perm);
+    let on_copy = t.clone().rows_shuffled(true).fit(&model, &copy).unwrap();
+    assert_eq!(
+        own.weights, on_copy.weights,
+        "the trainer's copy is gather_rows(once_permutation)"
+    );
+    assert!(own.report.order.starts_with("blocks:"));
+}
