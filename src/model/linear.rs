@@ -277,7 +277,7 @@ impl Model for Linear {
             for (&j, &v) in x.indices.iter().zip(x.values) {
                 let j = j as usize;
                 let wj = w.read(j);
-                w.add(j, -(lr * (g * v + self.l2_factor(j) * wj)));
+                w.add_read(j, wj, -(lr * (g * v + self.l2_factor(j) * wj)));
             }
         }
         if self.bias && g != 0.0 {

@@ -98,6 +98,11 @@ impl WeightsMut for RacyView<'_> {
         let w = &self.0[j];
         w.store(w.load(Relaxed) + delta, Relaxed);
     }
+
+    #[inline]
+    fn add_read(&mut self, j: usize, current: f32, delta: f32) {
+        self.0[j].store(current + delta, Relaxed);
+    }
 }
 
 /// A view whose `add` is an atomic `fetch_add`.
