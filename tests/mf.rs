@@ -4,7 +4,9 @@
 //! (`#[ignore]`d: needs data-cache/), sequential equivalence of the lock-free policies,
 //! and an allocation-free step.
 
-use std::path::PathBuf;
+#[path = "common/cache.rs"]
+mod cache;
+use cache::cached;
 
 use wildsgd::data::{read_ratings, Dataset, Rating, Ratings, SyntheticRatings};
 use wildsgd::equivalence::{Harness, Verdict};
@@ -302,17 +304,6 @@ fn recovers_a_synthetic_low_rank_matrix() {
     assert!(spread > 0.9, "{spread}");
     // Noise alone gives 0.1; predicting the mean gives the spread (about 1).
     assert!(rmse < 0.2, "held-out RMSE {rmse}");
-}
-
-/// The path of `data-cache/<rel>`; panics, naming it, when it is absent.
-fn cached(rel: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-cache").join(rel);
-    assert!(
-        p.exists(),
-        "{} is absent; run `bash scripts/fetch-data` to fetch it",
-        p.display()
-    );
-    p
 }
 
 /// The target: held-out RMSE ≤ 0.93 on a random 90/10 split of

@@ -3,20 +3,11 @@
 //! runs it (`--ignored`) when that data is present, and says it skipped it
 //! when not; run by hand without its data, it fails naming the missing file.
 
-use std::path::PathBuf;
+#[path = "common/cache.rs"]
+mod cache;
+use cache::cached;
 
 use wildsgd::data::{read_edge_list, read_libsvm, read_metis, read_ratings, LibsvmOptions};
-
-/// The path of `data-cache/<rel>`; panics, naming it, when it is absent.
-fn cached(rel: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-cache").join(rel);
-    assert!(
-        p.exists(),
-        "{} is absent; run `bash scripts/fetch-data` to fetch it",
-        p.display()
-    );
-    p
-}
 
 #[test]
 #[ignore = "needs data-cache/ml-100k.inter; run scripts/fetch-data"]

@@ -2,7 +2,9 @@
 //! checks, that it learns, that it allocates nothing per step, that parallel
 //! training converges to the sequential loss, and Fashion-MNIST accuracy.
 
-use std::path::PathBuf;
+#[path = "common/cache.rs"]
+mod cache;
+use cache::cached;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -317,17 +319,6 @@ fn parallel_training_is_equivalent_to_sequential() {
         assert_eq!(cmp.verdict, Verdict::Equivalent, "\n{cmp}");
         assert!(cmp.rel_gap.abs() < 0.01, "{cmp}");
     }
-}
-
-/// The path of `data-cache/<rel>`; panics, naming it, when it is absent.
-fn cached(rel: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data-cache").join(rel);
-    assert!(
-        p.exists(),
-        "{} is absent; run `bash scripts/fetch-data` to fetch it",
-        p.display()
-    );
-    p
 }
 
 /// Fashion-MNIST, all 60,000 training images, 3 epochs with 2 RacyRule threads
