@@ -56,6 +56,10 @@ struct Args {
     /// Model loss: logistic, hinge or squared (linear problems).
     #[arg(long, default_value = "logistic")]
     model: String,
+    /// The linear model's update: sgd or adaptive (the plain loop takes the
+    /// same update, so the ratios stay like for like).
+    #[arg(long, default_value = "sgd")]
+    update: wildsgd::model::Update,
     /// Factor rank for `--problem mf`.
     #[arg(long, default_value_t = 32)]
     rank: usize,
@@ -229,6 +233,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (name, data) = problem(&args)?;
     let model = Linear::new(loss, data.n_features()).bias(true).l2(1e-6, &data);
+    let model = match args.update {
+        wildsgd::model::Update::Adaptive => model.adaptive(&data),
+        wildsgd::model::Update::Sgd => model,
+    };
     let data_bytes = (data.heap_bytes() + 4 * wildsgd::Model::n_weights(&model)) as u64;
     let describe = format!(
         "{name}: {} rows, {} features, {:.1} nnz/row",

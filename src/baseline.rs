@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use crate::data::{CsrDataset, Dataset};
 use crate::error::Error;
-use crate::model::{Linear, Model, Step};
+use crate::model::{shrink, Linear, Model, Step, Update};
 use crate::trainer::{ahead, drive, evaluate, segments, Engine, Hooks, Schedule, Train, Trained, Trainer, Visit};
 
 /// Trains `model` on `train` with a plain single-threaded loop, using the
@@ -108,6 +108,11 @@ fn linear_segment(
     epoch: usize,
     range: Range<usize>,
 ) {
+    if m.get_update() == Update::Adaptive {
+        // The adaptive update's per-coordinate maths is the model's own
+        // step on the slice: monomorphised, no atomics, the same bits.
+        return model_segment(m, w, visit, sched, epoch, range);
+    }
     let d = m.n_features();
     let (bias, bias_scale, l2, loss) = (m.get_bias(), m.get_bias_scale(), m.get_l2(), m.get_loss());
     let (data, order) = (visit.data, visit.order);
@@ -133,7 +138,8 @@ fn linear_segment(
         } else {
             for (&j, &v) in x.indices.iter().zip(x.values) {
                 let j = j as usize;
-                w[j] += -(lr * (g * v + m.l2_factor(j) * w[j]));
+                let wj = w[j];
+                w[j] += shrink(wj - lr * (g * v), lr * m.l2_factor(j)) - wj;
             }
         }
         if bias && g != 0.0 {

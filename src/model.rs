@@ -18,12 +18,14 @@
 //! runs before any step, reports it as
 //! `Error::InvalidParameter` naming it.
 
+mod adaptive;
 mod linear;
 mod mf;
 pub mod persist;
 mod sgns;
 mod softmax;
 
+pub use adaptive::{shrink, Update};
 pub use linear::{Linear, Loss};
 pub use mf::MatrixFactorization;
 pub use persist::Persist;
@@ -132,6 +134,24 @@ pub(crate) fn check_parameter(name: &'static str, ok: bool, reason: impl FnOnce(
     } else {
         Err(Error::InvalidParameter { name, reason: reason() })
     }
+}
+
+/// `Err(FeatureOutOfRange)` naming the first row of `data` with a feature
+/// at or past `dim`: how the sparse models check data wider than they are
+/// (rows may still fit; each is checked so the error names the row).
+pub(crate) fn check_features(data: &crate::data::CsrDataset, dim: usize) -> Result<(), Error> {
+    if data.n_features() > dim {
+        for i in 0..data.len() {
+            if let Some(&j) = data.row(i).indices.iter().find(|&&j| j as usize >= dim) {
+                return Err(Error::FeatureOutOfRange {
+                    row: i,
+                    index: j as usize,
+                    dim,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The sample type a model trains on: its dataset's [`Dataset::Sample`].

@@ -68,6 +68,33 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// The same schedule with every rate multiplied by `factor` (how the
+    /// trainer backs off after a blow-up).
+    ///
+    /// ```
+    /// use wildsgd::Schedule;
+    ///
+    /// let s = Schedule::EpochDecay { initial: 8.0, decay: 0.8 }.scaled(0.25);
+    /// assert_eq!(s, Schedule::EpochDecay { initial: 2.0, decay: 0.8 });
+    /// ```
+    pub fn scaled(self, factor: f32) -> Schedule {
+        match self {
+            Schedule::Constant(lr) => Schedule::Constant(lr * factor),
+            Schedule::InverseTime { initial, decay } => Schedule::InverseTime {
+                initial: initial * factor,
+                decay,
+            },
+            Schedule::EpochDecay { initial, decay } => Schedule::EpochDecay {
+                initial: initial * factor,
+                decay,
+            },
+            Schedule::Linear { initial, samples } => Schedule::Linear {
+                initial: initial * factor,
+                samples,
+            },
+        }
+    }
+
     /// The learning rate at global sample position `t` in `epoch`.
     #[inline]
     pub fn rate(&self, epoch: usize, t: u64) -> f32 {

@@ -23,8 +23,9 @@ pub(crate) use pool::{ahead, segments, share};
 
 pub use crate::schedule::{epoch_order, Order, Schedule};
 pub use driver::EpochData;
+pub use driver::BACK_OFFS;
 pub use job::Job;
-pub use report::{EpochReport, Outcome, Report, TracePoint, Trained};
+pub use report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
 pub use stop::StopFlag;
 
 use crate::error::Error;
@@ -72,6 +73,7 @@ pub struct Trainer {
     order: Order,
     rows_shuffled: bool,
     prefetch: bool,
+    blow_up_guard: bool,
     #[serde(skip)]
     stop: Option<StopFlag>,
 }
@@ -91,6 +93,7 @@ impl Default for Trainer {
             order: Order::default(),
             rows_shuffled: false,
             prefetch: true,
+            blow_up_guard: true,
             stop: None,
         }
     }
@@ -213,6 +216,37 @@ impl Trainer {
     pub fn prefetch(mut self, prefetch: bool) -> Self {
         self.prefetch = prefetch;
         self
+    }
+
+    /// Whether an epoch that ends with the training objective above the one
+    /// training started from (by more than 1%: a finite blow-up, which the
+    /// NaN and infinity checks let through) is run again from the weights
+    /// before it at a quarter of the rate, up to
+    /// [`BACK_OFFS`](crate::trainer::BACK_OFFS) times, then ends the run as
+    /// [`Outcome::Diverged`](crate::trainer::Outcome::Diverged) with the
+    /// last good weights. Default on; off for experiments that must see a
+    /// run recover on its own (the equivalence suite's stale-gradient
+    /// control does). The guard trusts an objective measured on all rows or
+    /// on a [`loss_rows`](Self::loss_rows) subset of at least 100 rows, and
+    /// stays out of runs measured on fewer. Every back-off is listed in
+    /// [`Report::back_offs`](crate::trainer::Report::back_offs).
+    ///
+    /// ```
+    /// use wildsgd::{data::Synthetic, Linear, Loss, Schedule, Trainer};
+    ///
+    /// let data = Synthetic { rows: 2000, features: 300, ..Synthetic::default() }.generate().unwrap();
+    /// let model = Linear::new(Loss::Squared, 300);
+    /// // A rate far too large for least squares: the first epochs blow up.
+    /// let trained = Trainer::new().epochs(3).schedule(Schedule::Constant(40.0)).fit(&model, &data).unwrap();
+    /// assert!(!trained.report.back_offs.is_empty() || trained.outcome.diverged());
+    /// ```
+    pub fn blow_up_guard(mut self, on: bool) -> Self {
+        self.blow_up_guard = on;
+        self
+    }
+
+    pub(crate) fn guards_blow_ups(&self) -> bool {
+        self.blow_up_guard
     }
 
     /// The order setting.

@@ -52,9 +52,9 @@ fn save_load_and_damaged_files() {
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..8], b"WSGDCKPT");
     // Header; metadata block: the policy name "sequential" and the kind "linear"
-    // with their lengths, the parameter block's length and 18 bytes of linear
-    // parameters, no tables; weights; CRC.
-    assert_eq!(bytes.len(), 64 + (4 + 10 + 4 + 6 + 8 + 18 + 4) + 4 * 6 + 4);
+    // with their lengths, the parameter block's length and 19 bytes of linear
+    // parameters (the last one the update), no tables; weights; CRC.
+    assert_eq!(bytes.len(), 64 + (4 + 10 + 4 + 6 + 8 + 19 + 4) + 4 * 6 + 4);
 
     // Truncated.
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
@@ -172,9 +172,12 @@ fn train_args(data: &Path) -> Vec<String> {
 /// The weights after every epoch of the uninterrupted run, from the library.
 fn reference(data: &Path) -> Vec<Vec<f32>> {
     let train = read_libsvm(data, &LibsvmOptions::default()).unwrap().data;
+    // The command line's default update: the kills and resumes must keep
+    // the accumulators too.
     let model = Linear::new(Loss::Logistic, train.n_features())
         .bias(true)
-        .l2(1e-6, &train);
+        .l2(1e-6, &train)
+        .adaptive(&train);
     let trainer = Trainer::new()
         .policy(Policy::Sequential)
         .epochs(EPOCHS)

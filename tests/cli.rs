@@ -491,7 +491,10 @@ fn softmax_trains_evaluates_and_predicts_classes() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("model: softmax, 3 classes x 4 features (+ bias), l2 0.0001, tail averaging true"),
+        // The defaults: the adaptive update, L2 1/rows (300 rows).
+        stdout.contains(
+            "model: softmax, 3 classes x 4 features (+ bias), l2 0.0033333334, adaptive update, tail averaging false"
+        ),
         "{stdout}"
     );
     assert!(

@@ -754,10 +754,22 @@ fn errors_name_the_flag_or_the_data_at_fault() {
     let tiny = d.path().join("tiny.svm");
     write(&tiny, b"1 1:1e-45\n-1 2:1e-45\n");
     for f in [&big, &tiny] {
-        let out = run(&["train", "--data", s(f), "--epochs", "1"]);
+        // Plain SGD divides its rate by the rows' mean squared norm, which
+        // these values make unusable: said, naming --lr.
+        let out = run(&["train", "--data", s(f), "--epochs", "1", "--update", "sgd"]);
         fails(&out, 1, "mean squared norm");
         assert!(text(&out.stderr).contains("--lr"));
     }
+    // The default (adaptive) update normalises each feature by its scale:
+    // values near f32's largest train; values all subnormal cannot (no f32
+    // weight could weigh them), said naming the feature.
+    let out = run(&["train", "--data", s(&big), "--epochs", "1", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    fails(
+        &run(&["train", "--data", s(&tiny), "--epochs", "1"]),
+        1,
+        "feature 0 (counting from 0): its largest |value|",
+    );
     let data = small_svm(d.path());
     fails(&run(&["train", "--data", s(&data), "--lr", "-1"]), 1, "invalid lr: ");
     fails(

@@ -1,6 +1,6 @@
 use super::*;
 use crate::data::CsrDataset;
-use crate::model::{Linear, Loss, MatrixFactorization, Softmax};
+use crate::model::{Linear, Loss, MatrixFactorization, Model, Softmax, Update};
 use crate::model::{Sgns, UnigramTable};
 
 fn trainer() -> Trainer {
@@ -92,8 +92,30 @@ fn every_model_round_trips_and_refuses_forged_parameters_before_allocating() {
         e.u8(2).bool(false).f32(f32::NAN).f32(0.0).u64(2);
     });
     assert!(e.model::<Linear>("f").unwrap_err().to_string().contains("bias scale"));
+    // A checkpoint from before the adaptive update (no update byte) is SGD.
+    let old = forged(&lin, |e| {
+        e.u8(2).bool(false).f32(1.0).f32(0.0).u64(2);
+    });
+    assert_eq!(old.model::<Linear>("f").unwrap().get_update(), Update::Sgd);
+    let e = forged(&lin, |e| {
+        e.u8(2).bool(false).f32(1.0).f32(0.0).u64(2).u8(7);
+    });
+    assert!(e.model::<Linear>("f").unwrap_err().to_string().contains("update code"));
+    // The adaptive model's accumulators are saved with its weights.
+    let data = CsrDataset::new(2);
+    let ada = Linear::new(Loss::Logistic, 2).bias(true).adaptive(&data);
+    let c = Checkpoint::new(&ada, &t, 1, vec![0.5; 6]);
+    let back = c.model::<Linear>("f").unwrap();
+    assert_eq!((back.get_update(), back.n_weights()), (Update::Adaptive, 6));
+    let e = forged(&c, |e| {
+        e.u8(0).bool(true).f32(1.0).f32(0.0).u64(2).u8(0);
+    });
+    assert!(
+        e.model::<Linear>("f").unwrap_err().to_string().contains("dimension"),
+        "3 SGD slots, 6 stored"
+    );
     let extra = forged(&lin, |e| {
-        e.u8(2).bool(false).f32(1.0).f32(0.0).u64(2).u8(0);
+        e.u8(2).bool(false).f32(1.0).f32(0.0).u64(2).u8(0).u8(0);
     });
     assert!(extra
         .model::<Linear>("f")

@@ -259,6 +259,31 @@ impl CsrDataset {
         df.iter().map(|&c| if c == 0 { 0.0 } else { n / c as f32 }).collect()
     }
 
+    /// For each of the first `width` features, `1 / max |x_j|` over the
+    /// rows: the inverse of the feature's scale, which the adaptive update
+    /// ([`Update::Adaptive`](crate::model::Update)) normalises by; 0 for a
+    /// feature that never occurs with a nonzero value.
+    ///
+    /// ```
+    /// use wildsgd::data::CsrDataset;
+    ///
+    /// let mut d = CsrDataset::new(3);
+    /// d.push(&[0, 2], &[4.0, -0.5], 1.0).unwrap();
+    /// d.push(&[0], &[-8.0], -1.0).unwrap();
+    /// assert_eq!(d.inverse_scales(4), vec![0.125, 0.0, 2.0, 0.0]);
+    /// ```
+    pub fn inverse_scales(&self, width: usize) -> Vec<f32> {
+        let mut max = vec![0.0f32; width.max(self.n_features)];
+        for (&j, &v) in self.indices.iter().zip(&self.values) {
+            let m = &mut max[j as usize];
+            *m = m.max(v.abs());
+        }
+        max.truncate(width);
+        // A subnormal scale's inverse overflows to infinity: the models'
+        // validate() refuses it, naming the feature.
+        max.iter().map(|&m| if m > 0.0 { 1.0 / m } else { 0.0 }).collect()
+    }
+
     /// Bytes of memory the dataset's arrays hold.
     pub fn heap_bytes(&self) -> usize {
         self.indptr.capacity() * std::mem::size_of::<usize>()

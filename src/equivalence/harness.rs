@@ -161,7 +161,10 @@ impl fmt::Display for Comparison {
 ///
 /// The trainer given to [`new`](Self::new) supplies everything but the
 /// policy, thread count and seed (epochs, schedule, averaging, evaluation
-/// settings); its seed is the first of the `K` consecutive seeds.
+/// settings); its seed is the first of the `K` consecutive seeds. The
+/// harness turns the trainer's [blow-up guard](Trainer::blow_up_guard) off
+/// on both sides: it compares what the policies do, not what the guard's
+/// back-offs would rescue.
 pub struct Harness<'a, M: Model> {
     trainer: Trainer,
     model: &'a M,
@@ -188,7 +191,7 @@ impl<'a, M: Model> Harness<'a, M> {
     /// A harness for `model` on `train`, with [`Settings::default`].
     pub fn new(trainer: &Trainer, model: &'a M, train: &'a M::Data) -> Self {
         Harness {
-            trainer: trainer.clone(),
+            trainer: trainer.clone().blow_up_guard(false),
             model,
             train,
             settings: Settings::default(),

@@ -1,5 +1,6 @@
 //! Sparse linear models: logistic regression, linear SVM, least squares.
 
+use super::adaptive::{self, shrink, Update};
 use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{CsrDataset, SparseRow};
 use crate::error::Error;
@@ -77,7 +78,16 @@ impl Loss {
 /// paper. Averaged over the rows this is exactly the gradient of `λ/2 ‖w‖²`,
 /// so the objective is the usual one, while a step still touches only the
 /// row's weights. The document frequencies come from the training data given
-/// to [`l2`](Self::l2).
+/// to [`l2`](Self::l2). The shrink is taken in closed form, `w / (1 + a)`
+/// ([`shrink`](crate::model::shrink)), so no rate, λ or rare feature can
+/// make it flip a weight's sign or grow it.
+///
+/// The update is plain SGD unless [`adaptive`](Self::adaptive) switches on
+/// the normalised AdaGrad update of [`Update::Adaptive`] (scale-invariant:
+/// multiplying a feature column by 1000 leaves every margin of the
+/// trajectory as it was). The adaptive model keeps each weight's
+/// accumulator in the slot after it; [`weight_index`](Self::weight_index)
+/// and [`coefficients`](Self::coefficients) find the weights either way.
 ///
 /// ```
 /// use wildsgd::{Linear, Loss, Trainer, data::Synthetic};
@@ -95,10 +105,18 @@ pub struct Linear {
     loss: Loss,
     n_features: usize,
     bias: bool,
-    bias_scale: f32,
+    /// `None`: the update's own default (see [`Linear::bias_scale`]).
+    bias_scale: Option<f32>,
     l2: f32,
     /// n / df_j per feature; empty when `l2 == 0`.
     inv_df: Vec<f32>,
+    update: Update,
+    /// 1 / max |x_j| per feature, for the adaptive update; empty for SGD.
+    inv_scale: Vec<f32>,
+    /// The training rows' mean normalised squared norm, and the adaptive
+    /// update's rate factor made from it (see `adaptive::rate_factor`).
+    mean_norm: f64,
+    rate_factor: f32,
 }
 
 impl Linear {
@@ -109,36 +127,88 @@ impl Linear {
             loss,
             n_features,
             bias: false,
-            bias_scale: 0.01,
+            bias_scale: None,
             l2: 0.0,
             inv_df: Vec::new(),
+            update: Update::Sgd,
+            inv_scale: Vec::new(),
+            mean_norm: 0.0,
+            rate_factor: 1.0,
         }
+    }
+
+    /// Switches to the adaptive update ([`Update::Adaptive`]), with each
+    /// feature's scale (its largest `|x_j|`) taken from `train`, the data the
+    /// model will be trained on. The model then has two store slots per
+    /// coordinate (the weight, then its accumulator).
+    ///
+    /// ```
+    /// use wildsgd::{data::Synthetic, Linear, Loss, Model, Trainer};
+    ///
+    /// let train = Synthetic { rows: 2000, features: 300, ..Synthetic::default() }.generate().unwrap();
+    /// let model = Linear::new(Loss::Logistic, 300).bias(true).adaptive(&train);
+    /// assert_eq!(model.n_weights(), 2 * 301);
+    /// let trained = Trainer::new().epochs(3).schedule(wildsgd::Schedule::Constant(0.5)).fit(&model, &train).unwrap();
+    /// let w = model.coefficients(&trained.weights);
+    /// assert_eq!(w.len(), 301); // 300 weights, then the bias
+    /// assert!(trained.report.epochs.last().unwrap().train_loss < 0.6);
+    /// ```
+    pub fn adaptive(mut self, train: &CsrDataset) -> Self {
+        self.update = Update::Adaptive;
+        self.inv_scale = train.inverse_scales(self.n_features);
+        self.mean_norm = adaptive::mean_normalised_norm(train, &self.inv_scale);
+        self.rate_factor = adaptive::rate_factor(self.mean_norm, self.bias);
+        self
+    }
+
+    /// The update: [`Update::Sgd`] unless [`adaptive`](Self::adaptive) was called.
+    pub fn get_update(&self) -> Update {
+        self.update
+    }
+
+    /// The store slot of feature `j`'s weight (`j = n_features` is the
+    /// bias): `j` for SGD, `2 j` for the adaptive update.
+    #[inline]
+    pub fn weight_index(&self, j: usize) -> usize {
+        j * self.update.stride()
+    }
+
+    /// The model's weights out of its store's `weights` (feature weights,
+    /// then the bias if any), without the adaptive update's accumulators.
+    pub fn coefficients(&self, weights: &[f32]) -> Vec<f32> {
+        weights.iter().step_by(self.update.stride()).copied().collect()
     }
 
     /// Adds (or removes) a bias weight, stored after the feature weights.
     pub fn bias(mut self, bias: bool) -> Self {
         self.bias = bias;
+        self.rate_factor = adaptive::rate_factor(self.mean_norm, bias);
         self
     }
 
-    /// Scales the bias's learning rate relative to the feature weights'
-    /// (default 0.01, as scikit-learn does for sparse data). The bias is the
-    /// one weight every sample moves, by a full `lr · g` with an implicit
-    /// feature value of 1, against feature values of about `1/√nnz` in
-    /// unit-norm rows; at full rate it random-walks and the training loss
-    /// jumps by several percent between evaluations.
+    /// Scales the bias's learning rate relative to the feature weights'.
+    /// The default is 0.01 for SGD, as scikit-learn does for sparse data:
+    /// the bias is the one weight every sample moves, by a full `lr · g`
+    /// with an implicit feature value of 1, against feature values of about
+    /// `1/√nnz` in unit-norm rows; at full rate it random-walks and the
+    /// training loss jumps by several percent between evaluations. For the
+    /// adaptive update the default is 1: the bias's own accumulator, which
+    /// every sample adds to, already shrinks its steps.
     ///
     /// An invalid value is not a panic: [`Model::validate`] (which the
     /// trainer runs before any step) reports it as
     /// [`Error::InvalidParameter`].
     pub fn bias_scale(mut self, scale: f32) -> Self {
-        self.bias_scale = scale;
+        self.bias_scale = Some(scale);
         self
     }
 
     /// The bias's learning-rate factor.
     pub fn get_bias_scale(&self) -> f32 {
-        self.bias_scale
+        self.bias_scale.unwrap_or(match self.update {
+            Update::Sgd => 0.01,
+            Update::Adaptive => 1.0,
+        })
     }
 
     /// Sets the L2 strength `λ`, with the document frequencies of `train`
@@ -193,6 +263,15 @@ impl Linear {
     /// that by four. The result is the same on every run and thread.
     #[inline]
     pub fn margin<W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>) -> f32 {
+        // The stride is a constant in each copy: SGD's loop is as it was.
+        match self.update {
+            Update::Sgd => self.margin_at::<1, W>(w, x),
+            Update::Adaptive => self.margin_at::<2, W>(w, x),
+        }
+    }
+
+    #[inline]
+    fn margin_at<const S: usize, W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>) -> f32 {
         let (idx, val) = (x.indices, x.values);
         let n = idx.len().min(val.len());
         let (idx, val) = (&idx[..n], &val[..n]);
@@ -201,17 +280,33 @@ impl Linear {
         let (ir, vr) = (ic.remainder(), vc.remainder());
         for (i4, v4) in ic.zip(vc) {
             for l in 0..4 {
-                acc[l] += w.read(i4[l] as usize) * v4[l];
+                acc[l] += w.read(S * i4[l] as usize) * v4[l];
             }
         }
         let mut m = (acc[0] + acc[1]) + (acc[2] + acc[3]);
         for (&j, &v) in ir.iter().zip(vr) {
-            m += w.read(j as usize) * v;
+            m += w.read(S * j as usize) * v;
         }
         if self.bias {
-            m += w.read(self.n_features);
+            m += w.read(S * self.n_features);
         }
         m
+    }
+
+    fn step_adaptive<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, lr: f32) {
+        let lr = lr * self.rate_factor;
+        let g = self.loss.derivative(self.margin_at::<2, W>(w, &x), x.label);
+        if g == 0.0 && self.l2 == 0.0 {
+            return;
+        }
+        for (&j, &v) in x.indices.iter().zip(x.values) {
+            let j = j as usize;
+            let l2 = if self.l2 == 0.0 { 0.0 } else { self.l2_factor(j) };
+            adaptive::step(w, 2 * j, g * v, self.inv_scale[j], lr, l2);
+        }
+        if self.bias && g != 0.0 {
+            adaptive::step(w, 2 * self.n_features, g, 1.0, lr * self.get_bias_scale(), 0.0);
+        }
     }
 }
 
@@ -219,28 +314,20 @@ impl Model for Linear {
     type Data = CsrDataset;
 
     fn n_weights(&self) -> usize {
-        self.n_features + usize::from(self.bias)
+        (self.n_features + usize::from(self.bias)) * self.update.stride()
     }
 
     fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
-        let (s, l) = (self.bias_scale, self.l2);
+        let (s, l) = (self.get_bias_scale(), self.l2);
         super::check_parameter("bias_scale", s.is_finite() && s > 0.0, || {
             format!("must be finite and > 0, got {s}")
         })?;
         super::check_parameter("l2", l.is_finite() && l >= 0.0, || {
             format!("must be finite and >= 0, got {l}")
         })?;
-        if data.n_features() > self.n_features {
-            // Rows may still fit; check each so the error names the row.
-            for i in 0..data.len() {
-                if let Some(&j) = data.row(i).indices.iter().find(|&&j| j as usize >= self.n_features) {
-                    return Err(Error::FeatureOutOfRange {
-                        row: i,
-                        index: j as usize,
-                        dim: self.n_features,
-                    });
-                }
-            }
+        super::check_features(data, self.n_features)?;
+        if self.update == Update::Adaptive {
+            adaptive::check_scales(&self.inv_scale, self.n_features)?;
         }
         if self.loss.classifies() {
             if let Some(row) = data.labels().iter().position(|&y| y != 1.0 && y != -1.0) {
@@ -265,7 +352,10 @@ impl Model for Linear {
     #[inline]
     fn step<W: WeightsMut + ?Sized>(&self, w: &mut W, x: SparseRow<'_>, at: Step) {
         let lr = at.lr;
-        let g = self.loss.derivative(self.margin(w, &x), x.label);
+        if self.update == Update::Adaptive {
+            return self.step_adaptive(w, x, lr);
+        }
+        let g = self.loss.derivative(self.margin_at::<1, W>(w, &x), x.label);
         if self.l2 == 0.0 {
             if g == 0.0 {
                 return;
@@ -277,11 +367,12 @@ impl Model for Linear {
             for (&j, &v) in x.indices.iter().zip(x.values) {
                 let j = j as usize;
                 let wj = w.read(j);
-                w.add_read(j, wj, -(lr * (g * v + self.l2_factor(j) * wj)));
+                let new = shrink(wj - lr * (g * v), lr * self.l2_factor(j));
+                w.add_read(j, wj, new - wj);
             }
         }
         if self.bias && g != 0.0 {
-            w.add(self.n_features, -(lr * g * self.bias_scale));
+            w.add(self.n_features, -(lr * g * self.get_bias_scale()));
         }
     }
 
@@ -289,7 +380,9 @@ impl Model for Linear {
         if self.l2 == 0.0 {
             return 0.0;
         }
-        let sq: f64 = (0..self.n_features).map(|j| f64::from(w.read(j)).powi(2)).sum();
+        let sq: f64 = (0..self.n_features)
+            .map(|j| f64::from(w.read(self.weight_index(j))).powi(2))
+            .sum();
         0.5 * f64::from(self.l2) * sq
     }
 
@@ -361,12 +454,128 @@ mod tests {
         m.step(&mut w, d.row(0), Step::new(lr));
         // Feature 2 appears in both rows (df = 2, n = 2): factor λ; feature 0 in one (factor 2λ).
         let g = Loss::Logistic.derivative(m.margin(&w0, &d.row(0)), 1.0);
-        assert!((w[0] - (w0[0] - lr * (g * 1.0 + 2.0 * lambda * w0[0]))).abs() < 1e-7);
-        assert!((w[2] - (w0[2] - lr * (g * 2.0 + lambda * w0[2]))).abs() < 1e-7);
+        // The shrink in closed form: (w - lr g x) / (1 + lr λ n/df).
+        assert!((w[0] - (w0[0] - lr * g * 1.0) / (1.0 + lr * 2.0 * lambda)).abs() < 1e-7);
+        assert!((w[2] - (w0[2] - lr * g * 2.0) / (1.0 + lr * lambda)).abs() < 1e-7);
+        // To first order in lr, the gradient of loss + lazy L2.
+        assert!((w[0] - (w0[0] - lr * (g * 1.0 + 2.0 * lambda * w0[0]))).abs() < 1e-5);
         assert!((w[4] - (w0[4] - lr * g * 0.01)).abs() < 1e-7);
         // Penalty: λ/2 ‖w‖² without the bias.
         let p = m.penalty(&w0);
         assert!((p - 0.05 * (0.04 + 0.01 + 0.09)).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn the_lazy_l2_step_is_stable_for_every_strength() {
+        // One row holding a rare feature (df = 1 of n = 1000 rows) and a
+        // gradient that pushes it one way: at lr·λ·n/df from 1e-3 to 1e3 the
+        // weight never flips sign against the shrink, never grows past what
+        // the loss step alone would give, and stays finite.
+        let mut d = CsrDataset::new(2);
+        d.push(&[0, 1], &[1.0, 1.0], 1.0).unwrap();
+        for _ in 1..1000 {
+            d.push(&[1], &[1.0], 1.0).unwrap();
+        }
+        for update in [Update::Sgd, Update::Adaptive] {
+            let mut a = 1e-3f32;
+            while a <= 1e3 {
+                let lr = 0.1f32;
+                let lambda = a / (lr * 1000.0);
+                let mut m = Linear::new(Loss::Logistic, 2).l2(lambda, &d);
+                if update == Update::Adaptive {
+                    m = m.adaptive(&d);
+                }
+                let s = m.weight_index(0);
+                let mut w = vec![0.0f32; m.n_weights()];
+                w[s] = 3.0;
+                for _ in 0..50 {
+                    let before = w[s];
+                    m.step(&mut w, d.row(0), Step::new(lr));
+                    assert!(
+                        w[s].is_finite() && w[s] >= 0.0,
+                        "{update:?} a={a}: {before} -> {}",
+                        w[s]
+                    );
+                    // The loss pushes w up by at most lr (|g| < 1, x = 1; adaptive: lr in its units).
+                    assert!(w[s] <= before + lr + 1e-6, "{update:?} a={a}: {before} -> {}", w[s]);
+                }
+                a *= 3.0;
+            }
+        }
+    }
+
+    #[test]
+    fn the_adaptive_trajectory_ignores_how_features_are_scaled() {
+        // The same data with columns multiplied by 1000, 1e-3 and 7: every
+        // margin along the way and at the end agrees (to float rounding),
+        // while plain SGD's trajectory changes completely.
+        let mut a = CsrDataset::new(3);
+        let mut b = CsrDataset::new(3);
+        let scale = [1000.0f32, 1e-3, 7.0];
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        for _ in 0..300 {
+            let x = [next(), next(), next()];
+            let y = if x[0] + 0.5 * x[1] - x[2] + 0.3 * next() > 0.0 {
+                1.0
+            } else {
+                -1.0
+            };
+            a.push(&[0, 1, 2], &x, y).unwrap();
+            let xs = [x[0] * scale[0], x[1] * scale[1], x[2] * scale[2]];
+            b.push(&[0, 1, 2], &xs, y).unwrap();
+        }
+        let run = |d: &CsrDataset, update: Update| {
+            let mut m = Linear::new(Loss::Logistic, 3).bias(true);
+            if update == Update::Adaptive {
+                m = m.adaptive(d);
+            }
+            let mut w = vec![0.0f32; m.n_weights()];
+            let mut margins = Vec::new();
+            for _ in 0..3 {
+                for i in 0..d.len() {
+                    m.step(&mut w, d.row(i), Step::new(0.3));
+                    margins.push(m.margin(&w, &d.row(i)));
+                }
+            }
+            margins
+        };
+        let (ma, mb) = (run(&a, Update::Adaptive), run(&b, Update::Adaptive));
+        let worst = ma
+            .iter()
+            .zip(&mb)
+            .map(|(p, q)| (p - q).abs() / p.abs().max(1.0))
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "adaptive margins differ by {worst}");
+        assert!(ma.last().unwrap().abs() > 0.1, "it learned something");
+        let (sa, sb) = (run(&a, Update::Sgd), run(&b, Update::Sgd));
+        let sgd = sa.iter().zip(&sb).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(
+            sgd.is_nan() || sgd >= 1.0,
+            "plain SGD is not invariant (control): {sgd}"
+        );
+    }
+
+    #[test]
+    fn adaptive_layout_and_a_loaded_model() {
+        let d = data();
+        let m = Linear::new(Loss::Logistic, 4).bias(true).adaptive(&d);
+        assert_eq!(m.n_weights(), 10);
+        assert_eq!(m.weight_index(4), 8);
+        assert_eq!(m.get_bias_scale(), 1.0);
+        let w: Vec<f32> = (0..10).map(|k| k as f32).collect();
+        assert_eq!(m.coefficients(&w), vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+        // The margin reads the weights, never the accumulators.
+        assert_eq!(m.margin(&w, &d.row(1)), 4.0 * 1.0 + 8.0);
+        let mut loaded = m.clone();
+        loaded.inv_scale.clear();
+        let e = loaded.validate(&d).unwrap_err();
+        assert!(e.to_string().contains("adaptive()"), "{e}");
     }
 
     #[test]
@@ -410,11 +619,14 @@ mod tests {
 /// [`Persist`](crate::model::persist::Persist) for [`Linear`] (after the tests: its
 /// own module, so that the model's code above stays as it is).
 mod persist {
-    use super::{CsrDataset, Linear, Loss};
+    use super::{CsrDataset, Linear, Loss, Update};
 
     /// Saved as: loss `u8` (0 logistic, 1 hinge, 2 squared), bias `u8`, bias
-    /// scale `f32`, λ `f32`, features `u64`. A loaded model's L2 is scaled for no
-    /// data: call [`l2`](Linear::l2) with the training data to resume.
+    /// scale `f32`, λ `f32`, features `u64`, then the update `u8` (0 SGD, 1
+    /// adaptive; absent in checkpoints older than the adaptive update, which
+    /// are SGD). A loaded model's L2 and feature scales are for no data:
+    /// call [`l2`](Linear::l2) (and [`adaptive`](Linear::adaptive)) with the
+    /// training data to resume.
     impl crate::model::persist::Persist for Linear {
         const KIND: &'static str = "linear";
 
@@ -426,9 +638,10 @@ mod persist {
             };
             out.u8(loss)
                 .bool(self.bias)
-                .f32(self.bias_scale)
+                .f32(self.get_bias_scale())
                 .f32(self.l2)
-                .usize(self.n_features);
+                .usize(self.n_features)
+                .u8(self.update.code());
         }
 
         fn decode(input: &mut crate::model::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
@@ -445,14 +658,26 @@ mod persist {
                 input.f32("L2 strength")?,
             );
             let n_features = input.u64("features")?;
-            input.expect_weights(n_features.checked_add(u64::from(bias)), "a linear model")?;
+            let update = if input.remaining() == 0 {
+                Update::Sgd
+            } else {
+                let code = input.u8("update code")?;
+                Update::from_code(code).ok_or_else(|| bad("update code", code))?
+            };
+            let slots = n_features
+                .checked_add(u64::from(bias))
+                .and_then(|n| n.checked_mul(update.stride() as u64));
+            input.expect_weights(slots, "a linear model")?;
             if !(bias_scale.is_finite() && bias_scale > 0.0) {
                 return Err(bad("bias scale", bias_scale));
             }
             if !(l2.is_finite() && l2 >= 0.0) {
                 return Err(bad("L2 strength", l2));
             }
-            let model = Linear::new(loss, n_features as usize).bias(bias).bias_scale(bias_scale);
+            let mut model = Linear::new(loss, n_features as usize).bias(bias).bias_scale(bias_scale);
+            // Scales come from the training data: until adaptive() is
+            // called again, validate() refuses to train the model.
+            model.update = update;
             Ok(model.l2(l2, &CsrDataset::new(0)))
         }
     }

@@ -10,6 +10,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 
+use super::adaptive::{self, shrink, Update};
 use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{CsrDataset, SparseRow};
 use crate::error::Error;
@@ -29,7 +30,9 @@ pub const MAX_CLASSES: usize = 256;
 /// `C × (d + 1)` weights, class-major: class `c` owns the row
 /// `c·(d+1) .. (c+1)·(d+1)`, holding its feature weights `w[c, 0..d]` then
 /// its bias `b[c]` at `c·(d+1) + d` (so `WeightStore::row(c, d + 1)` is
-/// class `c`'s row). They start at zero.
+/// class `c`'s row). They start at zero. The adaptive update
+/// ([`adaptive`](Softmax::adaptive)) doubles every index: each weight's
+/// accumulator follows it.
 ///
 /// # Objective
 ///
@@ -44,8 +47,12 @@ pub const MAX_CLASSES: usize = 256;
 ///
 /// A step computes all `C` logits, a numerically stable softmax (the
 /// largest logit is subtracted before `exp`), and applies
-/// `w[c, j] −= lr (g_c x_j + λ n/df_j · w[c, j])`, `b[c] −= lr g_c` with
-/// `g_c = p_c − [c = y]` for every class `c`.
+/// `w[c, j] ← shrink(w[c, j] − lr g_c x_j, lr λ n/df_j)`, `b[c] −= lr g_c`
+/// with `g_c = p_c − [c = y]` for every class `c` (the L2 shrink in closed
+/// form, [`shrink`](crate::model::shrink): it cannot overshoot). With
+/// [`adaptive`](Softmax::adaptive) each weight takes the normalised AdaGrad
+/// step of [`Update::Adaptive`] instead, and its accumulator sits in the
+/// store slot after it ([`index`](Softmax::index) accounts for it).
 ///
 /// ```
 /// use wildsgd::data::Dataset;
@@ -67,6 +74,11 @@ pub struct Softmax {
     l2: f32,
     /// n / df_j per feature; empty when `l2 == 0`.
     inv_df: Vec<f32>,
+    update: Update,
+    /// 1 / max |x_j| per feature, for the adaptive update; empty for SGD.
+    inv_scale: Vec<f32>,
+    /// The adaptive update's rate factor (`adaptive::rate_factor`).
+    rate_factor: f32,
 }
 
 impl Softmax {
@@ -93,6 +105,9 @@ impl Softmax {
             n_features,
             l2: 0.0,
             inv_df: Vec::new(),
+            update: Update::Sgd,
+            inv_scale: Vec::new(),
+            rate_factor: 1.0,
         })
     }
 
@@ -143,6 +158,35 @@ impl Softmax {
         self
     }
 
+    /// Switches to the adaptive update ([`Update::Adaptive`]: per-weight
+    /// AdaGrad on features normalised by their largest `|x_j|` in `train`,
+    /// the data the model will be trained on). Each weight's accumulator
+    /// sits in the store slot after it, so [`index`](Self::index) doubles.
+    ///
+    /// ```
+    /// use wildsgd::model::{Softmax, SyntheticClasses};
+    /// use wildsgd::{Model, Schedule, Trainer};
+    ///
+    /// let train = SyntheticClasses { rows: 2000, features: 16, classes: 3, ..SyntheticClasses::default() }
+    ///     .generate()
+    ///     .unwrap();
+    /// let model = Softmax::for_data(&train).unwrap().adaptive(&train);
+    /// assert_eq!(model.n_weights(), 2 * 3 * 17);
+    /// let trained = Trainer::new().epochs(5).schedule(Schedule::Constant(0.5)).fit(&model, &train).unwrap();
+    /// assert!(trained.report.epochs.last().unwrap().train_accuracy.unwrap() > 0.8);
+    /// ```
+    pub fn adaptive(mut self, train: &CsrDataset) -> Self {
+        self.update = Update::Adaptive;
+        self.inv_scale = train.inverse_scales(self.n_features);
+        self.rate_factor = adaptive::rate_factor(adaptive::mean_normalised_norm(train, &self.inv_scale), true);
+        self
+    }
+
+    /// The update: [`Update::Sgd`] unless [`adaptive`](Self::adaptive) was called.
+    pub fn get_update(&self) -> Update {
+        self.update
+    }
+
     /// The number of classes `C`.
     pub fn n_classes(&self) -> usize {
         self.n_classes
@@ -161,7 +205,7 @@ impl Softmax {
     /// The index of class `c`'s weight for feature `j` (`j = d` is its bias).
     #[inline]
     pub fn index(&self, c: usize, j: usize) -> usize {
-        c * (self.n_features + 1) + j
+        (c * (self.n_features + 1) + j) * self.update.stride()
     }
 
     /// Writes the `C` logits `w[c]·x + b[c]` of row `x` into `out`.
@@ -171,14 +215,14 @@ impl Softmax {
     #[inline]
     pub fn logits<W: Weights + ?Sized>(&self, w: &W, x: &SparseRow<'_>, out: &mut [f32]) {
         assert_eq!(out.len(), self.n_classes, "one logit per class");
-        let stride = self.n_features + 1;
+        let (stride, s) = (self.n_features + 1, self.update.stride());
         for (c, z) in out.iter_mut().enumerate() {
             let base = c * stride;
-            let mut s = w.read(base + self.n_features);
+            let mut sum = w.read((base + self.n_features) * s);
             for (&j, &v) in x.indices.iter().zip(x.values) {
-                s += w.read(base + j as usize) * v;
+                sum += w.read((base + j as usize) * s) * v;
             }
-            *z = s;
+            *z = sum;
         }
     }
 
@@ -190,10 +234,20 @@ impl Softmax {
         argmax(z)
     }
 
+    /// The data checks of [`Model::validate`] without the training ones:
+    /// class ids in range and features within the model.
+    fn check_data(&self, data: &CsrDataset) -> Result<(), Error> {
+        for (row, &y) in data.labels().iter().enumerate() {
+            class_of(row, y, self.n_classes)?;
+        }
+        super::check_features(data, self.n_features)?;
+        Ok(())
+    }
+
     /// The confusion matrix of the weights `w` on `data` (rows: true class,
     /// columns: predicted), after checking that `data` fits the model.
     pub fn confusion<W: Weights + ?Sized>(&self, w: &W, data: &CsrDataset) -> Result<Confusion, Error> {
-        self.validate(data)?;
+        self.check_data(data)?;
         let c = self.n_classes;
         let mut counts = vec![0u64; c * c];
         for i in 0..data.len() {
@@ -257,7 +311,7 @@ impl Model for Softmax {
     type Data = CsrDataset;
 
     fn n_weights(&self) -> usize {
-        self.n_classes * (self.n_features + 1)
+        self.n_classes * (self.n_features + 1) * self.update.stride()
     }
 
     fn validate(&self, data: &CsrDataset) -> Result<(), Error> {
@@ -265,21 +319,10 @@ impl Model for Softmax {
         super::check_parameter("l2", l.is_finite() && l >= 0.0, || {
             format!("must be finite and >= 0, got {l}")
         })?;
-        for (row, &y) in data.labels().iter().enumerate() {
-            class_of(row, y, self.n_classes)?;
+        if self.update == Update::Adaptive {
+            adaptive::check_scales(&self.inv_scale, self.n_features)?;
         }
-        if data.n_features() > self.n_features {
-            for i in 0..data.len() {
-                if let Some(&j) = data.row(i).indices.iter().find(|&&j| j as usize >= self.n_features) {
-                    return Err(Error::FeatureOutOfRange {
-                        row: i,
-                        index: j as usize,
-                        dim: self.n_features,
-                    });
-                }
-            }
-        }
-        Ok(())
+        self.check_data(data)
     }
 
     #[inline]
@@ -303,6 +346,18 @@ impl Model for Softmax {
             *py -= 1.0;
         }
         let stride = self.n_features + 1;
+        if self.update == Update::Adaptive {
+            let lr = lr * self.rate_factor;
+            for (c, &gc) in g.iter().enumerate() {
+                for (&j, &v) in x.indices.iter().zip(x.values) {
+                    let j = j as usize;
+                    let l2 = if self.l2 == 0.0 { 0.0 } else { self.l2 * self.inv_df[j] };
+                    adaptive::step(w, self.index(c, j), gc * v, self.inv_scale[j], lr, l2);
+                }
+                adaptive::step(w, self.index(c, self.n_features), gc, 1.0, lr, 0.0);
+            }
+            return;
+        }
         for (c, &gc) in g.iter().enumerate() {
             let base = c * stride;
             if self.l2 == 0.0 {
@@ -314,7 +369,8 @@ impl Model for Softmax {
                 for (&j, &v) in x.indices.iter().zip(x.values) {
                     let k = base + j as usize;
                     let wk = w.read(k);
-                    w.add(k, -(lr * (gc * v + self.l2 * self.inv_df[j as usize] * wk)));
+                    let new = shrink(wk - lr * (gc * v), lr * self.l2 * self.inv_df[j as usize]);
+                    w.add_read(k, wk, new - wk);
                 }
             }
             w.add(base + self.n_features, -(lr * gc));
@@ -327,9 +383,8 @@ impl Model for Softmax {
         }
         let mut sq = 0.0f64;
         for c in 0..self.n_classes {
-            let base = self.index(c, 0);
-            sq += (base..base + self.n_features)
-                .map(|k| f64::from(w.read(k)).powi(2))
+            sq += (0..self.n_features)
+                .map(|j| f64::from(w.read(self.index(c, j))).powi(2))
                 .sum::<f64>();
         }
         0.5 * f64::from(self.l2) * sq
@@ -438,13 +493,18 @@ impl SyntheticClasses {
     }
 }
 
-/// Saved as: classes `u64`, features `u64`, λ `f32`. A loaded model's L2 is
-/// scaled for no data: call [`l2`](Softmax::l2) with the training data to resume.
+/// Saved as: classes `u64`, features `u64`, λ `f32`, then the update `u8`
+/// (0 SGD, 1 adaptive; absent in older checkpoints, which are SGD). A loaded
+/// model's L2 and feature scales are for no data: call [`l2`](Softmax::l2)
+/// (and [`adaptive`](Softmax::adaptive)) with the training data to resume.
 impl crate::model::persist::Persist for Softmax {
     const KIND: &'static str = "softmax";
 
     fn encode(&self, out: &mut crate::model::persist::Encoder) {
-        out.usize(self.n_classes).usize(self.n_features).f32(self.l2);
+        out.usize(self.n_classes)
+            .usize(self.n_features)
+            .f32(self.l2)
+            .u8(self.update.code());
     }
 
     fn decode(input: &mut crate::model::persist::Decoder<'_>) -> Result<Self, crate::error::CheckpointIssue> {
@@ -452,14 +512,24 @@ impl crate::model::persist::Persist for Softmax {
         let classes = input.usize_in(2..=MAX_CLASSES, "number of classes")?;
         let features = input.usize_in(1..=usize::MAX, "number of features")?;
         let l2 = input.f32("L2 strength")?;
+        let update = if input.remaining() == 0 {
+            Update::Sgd
+        } else {
+            let code = input.u8("update code")?;
+            Update::from_code(code).ok_or_else(|| bad("update code", code))?
+        };
         let n = (features as u64)
             .checked_add(1)
-            .and_then(|f| f.checked_mul(classes as u64));
+            .and_then(|f| f.checked_mul(classes as u64))
+            .and_then(|f| f.checked_mul(update.stride() as u64));
         input.expect_weights(n, "a softmax model")?;
         if !(l2.is_finite() && l2 >= 0.0) {
             return Err(bad("L2 strength", l2));
         }
-        let model = Softmax::new(classes, features).map_err(|e| bad("softmax model", e))?;
+        let mut model = Softmax::new(classes, features).map_err(|e| bad("softmax model", e))?;
+        // Scales come from the training data: validate() refuses to train
+        // the model until adaptive() is called again.
+        model.update = update;
         Ok(model.l2(l2, &CsrDataset::new(0)))
     }
 }

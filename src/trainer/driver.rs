@@ -8,7 +8,7 @@ use std::time::Instant;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
-use super::report::{EpochReport, Outcome, Report, TracePoint, Trained};
+use super::report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
 use super::{Control, EpochReportHook, Order, Schedule, Trainer, WeightsHook};
 use crate::data::Dataset;
 use crate::error::Error;
@@ -216,6 +216,34 @@ pub(crate) fn check_training_len(n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Above this multiple of the starting objective, an epoch's end counts as
+/// a blow-up: SGD's noise near an optimum moves the objective by far less,
+/// and a run that ends an epoch worse than where it started has learned
+/// nothing it can keep.
+pub(crate) const BLOW_UP: f64 = 1.01;
+
+/// The fewest rows a training objective measured on a subset
+/// ([`Trainer::loss_rows`]) may have for the blow-up guard to trust it: on a
+/// handful of rows one misclassified row lifts it above the start.
+const GUARD_ROWS: usize = 100;
+
+/// How many times a run backs off after a finite blow-up (the epoch run
+/// again from the weights before it, every rate divided by 4) before it
+/// gives up with [`Outcome::Diverged`]: 3, down to 1/64 of the rate.
+pub const BACK_OFFS: usize = 3;
+
+/// Why an epoch ending at objective `loss` has blown up, having started
+/// from `start`: finite values the non-finite guard lets through (a lazy L2
+/// step or a rate too large for the data makes weights large, not infinite).
+fn worse_than_start(loss: f64, start: f64) -> Option<String> {
+    (start.is_finite() && loss > BLOW_UP * start + f64::MIN_POSITIVE).then(|| {
+        format!(
+            "the training objective {loss:.6} is above the {start:.6} of the weights training started from \
+             (a finite blow-up: the steps are too large for this data)"
+        )
+    })
+}
+
 /// The fixed seeded subset of `n` rows the training loss is measured on.
 fn loss_subset(t: &Trainer, n: usize) -> Option<Vec<u32>> {
     t.loss_rows.filter(|&k| k < n).map(|k| {
@@ -280,8 +308,15 @@ pub(crate) fn drive<E: Engine>(
     let per_epoch = matches!(train, Train::PerEpoch(_));
     let mut validated = matches!(train, Train::Validated(_));
     let mut loss_rows: Option<(usize, Option<Vec<u32>>)> = None; // for data of this length
+                                                                 // The objective of the weights training starts from, for the guard
+                                                                 // against finite blow-ups.
+    let mut start_objective: Option<f64> = None;
+    // The schedule, scaled down by each back-off.
+    let mut schedule = t.schedule;
+    let mut rate_factor = 1.0f32;
 
-    for epoch in t.start_epoch..t.epochs {
+    let mut epoch = t.start_epoch;
+    while epoch < t.epochs {
         let data = train.get(epoch)?;
         let n = data.len();
         if !validated {
@@ -294,6 +329,12 @@ pub(crate) fn drive<E: Engine>(
         }
         let rows = loss_rows.as_ref().and_then(|(_, r)| r.as_deref());
         let epoch_start = Instant::now();
+        let mut eval_seconds = 0.0f64;
+        if start_objective.is_none() {
+            let clock = Instant::now();
+            start_objective = Some(engine.objective(pool, data, rows, epoch).0);
+            eval_seconds += clock.elapsed().as_secs_f64();
+        }
         let (how, fallback) = shuffle_once(t, data, per_epoch.then_some(epoch), &mut shuffled);
         let block = how.block(data.sample_bytes(), n);
         if report.order.is_empty() || fallback.is_some() {
@@ -329,7 +370,7 @@ pub(crate) fn drive<E: Engine>(
             avg_sum.resize(last_finite.len(), 0.0f64);
         }
 
-        let (mut paused, mut pause_seconds, mut eval_seconds) = (0usize, 0.0f64, 0.0f64);
+        let (mut paused, mut pause_seconds) = (0usize, 0.0f64);
         let clock = Instant::now();
         let mut pause = |e: &E| {
             let i = paused;
@@ -359,7 +400,7 @@ pub(crate) fn drive<E: Engine>(
             }
             pause_seconds += pause_clock.elapsed().as_secs_f64();
         };
-        let applied = engine.epoch(&visit, &t.schedule, epoch, &points, &mut pause);
+        let applied = engine.epoch(&visit, &schedule, epoch, &points, &mut pause);
         let update_seconds = clock.elapsed().as_secs_f64() - pause_seconds;
         if t.stop_requested() {
             if engine.all_finite() {
@@ -407,6 +448,26 @@ pub(crate) fn drive<E: Engine>(
             Some(format!("the training loss is {loss}"))
         } else if let Some(l) = valid_loss.filter(|l| !l.is_finite()) {
             Some(format!("the validation loss is {l}"))
+        } else if let Some(why) = start_objective
+            .filter(|_| t.guards_blow_ups() && rows.is_none_or(|r| r.len() >= GUARD_ROWS))
+            .and_then(|start| worse_than_start(loss, start))
+        {
+            if report.back_offs.len() < BACK_OFFS {
+                // Run the epoch again from the weights before it, at a
+                // quarter of the rate: a finite blow-up is a step too large
+                // for this data, not a reason to hand back nothing.
+                rate_factor *= 0.25;
+                schedule = t.schedule.scaled(rate_factor);
+                report.back_offs.push(BackOff {
+                    epoch,
+                    objective: loss,
+                    start: start_objective.unwrap_or(f64::NAN),
+                    rate_factor,
+                });
+                engine.load(&last_finite);
+                continue;
+            }
+            Some(format!("{why}, after {BACK_OFFS} back-offs to a quarter of the rate"))
         } else {
             engine.non_finite()
         };
@@ -421,7 +482,7 @@ pub(crate) fn drive<E: Engine>(
         engine.snapshot_into(&mut last_finite);
         report.epochs.push(EpochReport {
             epoch,
-            learning_rate: t.schedule.rate(epoch, (epoch * n) as u64),
+            learning_rate: schedule.rate(epoch, (epoch * n) as u64),
             samples: n as u64,
             update_seconds,
             samples_per_sec: n as f64 / update_seconds,
@@ -446,6 +507,7 @@ pub(crate) fn drive<E: Engine>(
                 outcome: Outcome::StoppedEarly { epoch },
             });
         }
+        epoch += 1;
     }
     Ok(Trained {
         weights: last_finite,

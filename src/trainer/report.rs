@@ -63,6 +63,23 @@ pub struct Report {
     /// The loss curve, sampled [`evals_per_epoch`](crate::Trainer::evals_per_epoch)
     /// times per epoch.
     pub trace: Vec<TracePoint>,
+    /// Each time an epoch ended in a finite blow-up (its objective above
+    /// the one training started from) and was run again from the weights
+    /// before it at a quarter of the rate; empty for a run that never did.
+    pub back_offs: Vec<BackOff>,
+}
+
+/// One back-off: see [`Report::back_offs`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BackOff {
+    /// The epoch that was run again, from 0.
+    pub epoch: usize,
+    /// The training objective that epoch ended at.
+    pub objective: f64,
+    /// The objective training started from.
+    pub start: f64,
+    /// The factor on the schedule's rates from then on (0.25, 0.0625, ...).
+    pub rate_factor: f32,
 }
 
 /// How a training run ended. Every ending hands back usable weights
@@ -87,9 +104,12 @@ pub enum Outcome {
         /// Samples of that epoch applied before the workers stopped.
         samples: u64,
     },
-    /// A loss or weight became NaN or infinite at the end of `epoch`: the
-    /// weights are those after the last epoch that ended finite (the
-    /// initial ones if `epoch` is the first run).
+    /// A loss or weight became NaN or infinite at the end of `epoch`, or the
+    /// training objective ended the epoch above the one training started
+    /// from (more than 1% above: a finite blow-up) even after
+    /// [`BACK_OFFS`](crate::trainer::BACK_OFFS) back-offs: the weights are those
+    /// after the last epoch that ended well (the initial ones if `epoch` is
+    /// the first run).
     Diverged {
         /// The epoch whose end found the non-finite value, from 0.
         epoch: usize,

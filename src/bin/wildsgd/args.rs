@@ -195,6 +195,12 @@ pub(crate) struct TrainArgs {
     /// Train without a bias weight (linear models only).
     #[arg(long)]
     pub(crate) no_bias: bool,
+    /// How a gradient becomes a step (linear models and softmax):
+    /// `adaptive` (per-feature AdaGrad on features normalised by their
+    /// largest value: no learning rate to retune when features are scaled)
+    /// or `sgd` (plain SGD) [adaptive].
+    #[arg(long, value_name = "U")]
+    pub(crate) update: Option<wildsgd::model::Update>,
     /// Write a JSON report of the run here.
     #[arg(long, visible_alias = "json", value_name = "R.json")]
     pub(crate) report: Option<PathBuf>,

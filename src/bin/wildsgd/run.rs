@@ -27,6 +27,7 @@ use std::time::Instant;
 use clap::ValueEnum;
 use wildsgd::checkpoint::Checkpoint;
 use wildsgd::data::ReadOptions;
+use wildsgd::model::Update;
 use wildsgd::{Error, Model, Policy, Schedule, Trainer};
 
 use crate::args::{EvalArgs, PredictArgs, ScheduleKind, TrainArgs};
@@ -77,11 +78,17 @@ pub(crate) fn param(name: &'static str, reason: String) -> Error {
 }
 
 /// A kind's defaults for what the user did not give.
+/// The update linear models and softmax train with unless `--update` says.
+pub(crate) const DEFAULT_UPDATE: Update = Update::Adaptive;
+
 pub(crate) struct Defaults {
     pub epochs: usize,
     pub schedule: Schedule,
     pub l2: f32,
     pub average: bool,
+    /// Whether the L2 default is `1 / rows` (the training rows), as
+    /// scikit-learn's `LogisticRegression()` (C = 1) has it, instead of `l2`.
+    pub l2_per_row: bool,
 }
 
 /// What every kind's training shares: the arguments resolved against the
@@ -95,6 +102,9 @@ pub(crate) struct Run {
     pub resume: Option<Checkpoint>,
     pub epochs: usize,
     pub l2: f32,
+    /// The kind's L2 default is `1 / rows` and no `--l2` (or checkpoint) set
+    /// another: see [`Run::l2_for`].
+    pub l2_per_row: bool,
     pub schedule: Schedule,
     pub average: bool,
     /// The readers' limits.
@@ -106,6 +116,16 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// The L2 strength for training on `rows` rows: `1 / rows` where that
+    /// is the default in force, else [`l2`](Self::l2).
+    pub fn l2_for(&self, rows: usize) -> f32 {
+        if self.l2_per_row && rows > 0 {
+            (1.0 / rows as f64) as f32
+        } else {
+            self.l2
+        }
+    }
+
     /// The checkpoint file's name, for errors.
     pub fn checkpoint_name(&self) -> String {
         self.checkpoint_path
@@ -295,7 +315,7 @@ pub(crate) trait Kind: Sync {
 
     /// Its defaults for what the user did not give, `model` being the name
     /// `--model` gave.
-    fn defaults(&self, model: &str) -> Defaults;
+    fn defaults(&self, model: &str, update: Update) -> Defaults;
 
     /// A note on its default learning rate, for `--lr`'s help.
     fn lr_note(&self) -> Option<&'static str> {
@@ -334,7 +354,7 @@ pub(crate) trait Kind: Sync {
 /// checked) as `a` says.
 pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failure> {
     let clock = Instant::now();
-    let defaults = kind.defaults(&a.model);
+    let defaults = kind.defaults(&a.model, a.update.unwrap_or(DEFAULT_UPDATE));
     kind.check(&a)?;
     let checkpoint_path = a
         .checkpoint
@@ -366,6 +386,7 @@ pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failu
     if !(l2.is_finite() && l2 >= 0.0) {
         return Err(param("l2", format!("must be finite and >= 0, got {l2}")).into());
     }
+    let l2_per_row = defaults.l2_per_row && a.l2.is_none() && resume.is_none();
     let schedule = schedule_of(&a, defaults.schedule)?;
     let threads = capped_threads(a.threads, a.quiet);
     let interrupts = signals::Interrupts::install()?;
@@ -380,6 +401,7 @@ pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failu
         resume,
         epochs: a.epochs.unwrap_or(defaults.epochs),
         l2,
+        l2_per_row,
         schedule,
         average: a.average.unwrap_or(defaults.average),
         a,

@@ -176,6 +176,17 @@ pub(crate) fn train_loop<M: Model>(
     let trained = result?;
     let total_seconds = run.clock.elapsed().as_secs_f64();
     let r = &trained.report;
+    for b in &r.back_offs {
+        say!(
+            quiet,
+            "note: epoch {} ended at a training objective of {:.6}, above the {:.6} it started from: it was run \
+             again from the weights before it at {} x the learning rate (a smaller --lr avoids this)",
+            b.epoch + 1,
+            b.objective,
+            b.start,
+            b.rate_factor
+        );
+    }
     let done = epochs.min(done_before + r.epochs.len());
     match &trained.outcome {
         Outcome::Diverged { epoch, reason } => {
@@ -348,6 +359,7 @@ pub(crate) fn write_report(
         ("threads", serde_json::json!(r.threads)),
         ("policy", serde_json::json!(r.policy)),
         ("order", serde_json::json!(r.order)),
+        ("back_offs", serde_json::json!(r.back_offs)),
         ("total_seconds", serde_json::json!(total_seconds)),
         ("update_seconds", serde_json::json!(r.update_seconds())),
         ("samples_per_sec", serde_json::json!(r.samples_per_sec())),

@@ -26,7 +26,7 @@ impl Kind for LineKind {
         )]
     }
 
-    fn defaults(&self, _model: &str) -> Defaults {
+    fn defaults(&self, _model: &str, _: wildsgd::model::Update) -> Defaults {
         DEFAULTS
     }
 
@@ -71,6 +71,7 @@ const DEFAULTS: Defaults = Defaults {
     },
     l2: 0.0,
     average: false,
+    l2_per_row: false,
 };
 
 

@@ -2,6 +2,7 @@
 
 use wildsgd::checkpoint::{Checkpoint, Persist};
 use wildsgd::data::{binary_labels, CsrDataset};
+use wildsgd::model::Update;
 use wildsgd::{Error, Linear, Loss, Schedule};
 
 use crate::args::{EvalArgs, PredictArgs};
@@ -26,20 +27,20 @@ impl Kind for LinearKind {
         Some("linear models")
     }
 
-    fn defaults(&self, model: &str) -> Defaults {
-        if model == "logistic" {
-            LOGISTIC_DEFAULTS
-        } else {
-            DEFAULTS
+    fn defaults(&self, model: &str, update: Update) -> Defaults {
+        match update {
+            Update::Adaptive => ADAPTIVE_DEFAULTS,
+            Update::Sgd if model == "logistic" => LOGISTIC_DEFAULTS,
+            Update::Sgd => DEFAULTS,
         }
     }
 
     fn lr_note(&self) -> Option<&'static str> {
-        Some("logistic's is divided by the training rows' mean squared norm")
+        Some("with --update sgd, logistic's is divided by the training rows' mean squared norm")
     }
 
     fn flags(&self) -> &'static [&'static str] {
-        &["no-bias"]
+        &["no-bias", "update"]
     }
 
     fn train(&self, run: &Run) -> Result<Done, Failure> {
@@ -68,7 +69,20 @@ impl Kind for LinearKind {
     }
 }
 
-/// Logistic regression's defaults: a large first step that falls fast
+/// The adaptive update's defaults, for every loss: see the README's
+/// defaults section and `benches/defaults/` for the panel they were chosen on.
+pub(crate) const ADAPTIVE_DEFAULTS: Defaults = Defaults {
+    epochs: 10,
+    schedule: Schedule::EpochDecay {
+        initial: 8.0,
+        decay: 0.8,
+    },
+    l2: 0.0,
+    average: false,
+    l2_per_row: true,
+};
+
+/// Logistic regression's defaults with `--update sgd`: a large first step that falls fast
 /// (12, then x0.3 per epoch), divided by the training rows' mean squared
 /// norm (see `train`), so that unit-norm tf-idf rows get 12. Chosen with
 /// `benches/peers/sweep` to reach LIBLINEAR's optimum test loss (λ = 1e-6)
@@ -82,6 +96,7 @@ const LOGISTIC_DEFAULTS: Defaults = Defaults {
     },
     l2: 1e-6,
     average: false,
+    l2_per_row: false,
 };
 
 /// Hinge and squared loss keep the defaults the command has always had
@@ -95,6 +110,7 @@ const DEFAULTS: Defaults = Defaults {
     },
     l2: 1e-6,
     average: false,
+    l2_per_row: false,
 };
 
 fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
@@ -139,11 +155,18 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     };
     let n_features = train.n_features();
     let model = match &run.resume {
-        Some(c) => resumed_model(c, &ckpt_name, loss, !a.no_bias, n_features, &train)?,
-        None => Linear::new(loss, n_features).bias(!a.no_bias).l2(run.l2, &train),
+        Some(c) => resumed_model(c, &ckpt_name, loss, !a.no_bias, a.update, n_features, &train)?,
+        None => {
+            let m = Linear::new(loss, n_features).bias(!a.no_bias).l2(run.l2_for(train.len()), &train);
+            match a.update.unwrap_or(crate::run::DEFAULT_UPDATE) {
+                Update::Adaptive => m.adaptive(&train),
+                Update::Sgd => m,
+            }
+        }
     };
     let mut trainer = run.trainer().rows_shuffled(shuffled);
-    if loss == Loss::Logistic && a.lr.is_none() && run.resume.is_none() {
+    let sgd = model.get_update() == Update::Sgd;
+    if sgd && loss == Loss::Logistic && a.lr.is_none() && run.resume.is_none() {
         // The default rate is for unit-norm rows: a step moves the margin by
         // about lr·‖x‖²·g, so rows of another scale get it divided out.
         let sq: f64 = (0..train.len())
@@ -203,10 +226,11 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     );
     say!(
         quiet,
-        "model: {}{}, l2 {}; {}",
+        "model: {}{}, l2 {}, {} update; {}",
         loss.name(),
         if model.get_bias() { " with bias" } else { "" },
         model.get_l2(),
+        model.get_update().name(),
         trainer_line(&trainer)
     );
     let mut json = serde_json::Map::new();
@@ -215,6 +239,8 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     json.insert("valid_rows".into(), valid.as_ref().map(CsrDataset::len).into());
     json.insert("features".into(), n_features.into());
     json.insert("model".into(), loss.name().into());
+    json.insert("l2".into(), model.get_l2().into());
+    json.insert("update".into(), model.get_update().name().into());
     let described = Described {
         saved: Saved::of(&model),
         json,
@@ -231,12 +257,19 @@ fn resumed_model(
     file: &str,
     loss: Loss,
     bias: bool,
+    update: Option<Update>,
     n_features: usize,
     train: &CsrDataset,
 ) -> Result<Linear, Error> {
     let model = c.model_matching(file, |m: &Linear| {
         if m.get_loss() != loss {
             Some(format!("it holds a {} model, not {}", m.get_loss().name(), loss.name()))
+        } else if update.is_some_and(|u| u != m.get_update()) {
+            Some(format!(
+                "its update is {}, not the {} --update asked for",
+                m.get_update().name(),
+                update.map_or("", Update::name)
+            ))
         } else if m.get_bias() != bias {
             Some(format!("bias {} in the file, {bias} asked for", m.get_bias()))
         } else if m.n_features() < n_features {
@@ -249,7 +282,12 @@ fn resumed_model(
         }
     })?;
     let l2 = model.get_l2();
-    Ok(model.l2(l2, train))
+    let model = model.l2(l2, train);
+    // The feature scales are the training data's, as when it started.
+    Ok(match model.get_update() {
+        Update::Adaptive => model.adaptive(train),
+        Update::Sgd => model,
+    })
 }
 
 /// Every margin finite, or an error naming the first row whose is not

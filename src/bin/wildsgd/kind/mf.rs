@@ -20,7 +20,7 @@ impl Kind for MfKind {
         &[("mf", "Matrix factorisation (ratings file: `user item rating` per line)")]
     }
 
-    fn defaults(&self, _model: &str) -> Defaults {
+    fn defaults(&self, _model: &str, _: wildsgd::model::Update) -> Defaults {
         DEFAULTS
     }
 
@@ -55,6 +55,7 @@ const DEFAULTS: Defaults = Defaults {
     schedule: MatrixFactorization::DEFAULT_SCHEDULE,
     l2: MatrixFactorization::DEFAULT_L2,
     average: false,
+    l2_per_row: false,
 };
 
 /// A rating-numbered error about `path`, with the rating's number from 1.

@@ -40,6 +40,7 @@ type Given = fn(&TrainArgs) -> bool;
 /// The flags that only some kinds accept, and whether they were given.
 pub(crate) const KIND_FLAGS: &[(&str, Given)] = &[
     ("no-bias", |a| a.no_bias),
+    ("update", |a| a.update.is_some()),
     ("rank", |a| a.rank.is_some()),
     ("format", |a| a.format.is_some()),
     ("dim", |a| a.dim.is_some()),
@@ -114,7 +115,9 @@ pub(crate) fn defaults_help(value: impl Fn(&Defaults) -> Option<String>) -> Stri
     let mut groups: Vec<(Vec<&str>, String)> = Vec::new();
     for k in KINDS {
         for &(name, _) in k.names() {
-            let Some(v) = value(&k.defaults(name)) else { continue };
+            let Some(v) = value(&k.defaults(name, crate::run::DEFAULT_UPDATE)) else {
+                continue;
+            };
             match groups.last_mut() {
                 Some((names, last)) if *last == v => names.push(name),
                 _ => groups.push((vec![name], v)),
@@ -130,7 +133,11 @@ pub(crate) fn lr_notes() -> String {
     let mut notes: Vec<String> = KINDS.iter().filter_map(|k| k.lr_note()).map(String::from).collect();
     let linear: Vec<&str> = KINDS
         .iter()
-        .flat_map(|k| k.names().iter().map(move |&(n, _)| (n, k.defaults(n))))
+        .flat_map(|k| {
+            k.names()
+                .iter()
+                .map(move |&(n, _)| (n, k.defaults(n, crate::run::DEFAULT_UPDATE)))
+        })
         .filter(|(_, d)| matches!(d.schedule, wildsgd::Schedule::Linear { .. }))
         .map(|(n, _)| n)
         .collect();
@@ -165,7 +172,13 @@ pub(crate) fn command() -> clap::Command {
     let epochs = defaults_help(|d| Some(d.epochs.to_string()));
     let lr = format!("{} ({})", defaults_help(|d| Some(rate(&d.schedule))), lr_notes());
     let lr_decay = defaults_help(|d| decay(&d.schedule));
-    let l2 = defaults_help(|d| (d.l2 > 0.0).then(|| num(d.l2)));
+    let l2 = defaults_help(|d| {
+        if d.l2_per_row {
+            Some("1/rows (the training rows, as scikit-learn's LogisticRegression() has it)".into())
+        } else {
+            (d.l2 > 0.0).then(|| num(d.l2))
+        }
+    });
     let average = defaults_help(|d| Some(d.average.to_string()));
     crate::args::Cli::command().mut_subcommand("train", |c| {
         c.mut_arg("model", |a| a.value_parser(value_parser()))

@@ -3,6 +3,7 @@
 
 use wildsgd::checkpoint::{Checkpoint, Persist};
 use wildsgd::data::CsrDataset;
+use wildsgd::model::Update;
 use wildsgd::{Error, Model, Schedule, Softmax};
 
 use crate::args::{EvalArgs, PredictArgs};
@@ -19,8 +20,15 @@ impl Kind for SoftmaxKind {
         &[("softmax", "Multiclass softmax regression (labels 0..C-1; LIBSVM)")]
     }
 
-    fn defaults(&self, _model: &str) -> Defaults {
-        DEFAULTS
+    fn defaults(&self, _model: &str, update: Update) -> Defaults {
+        match update {
+            Update::Adaptive => ADAPTIVE_DEFAULTS,
+            Update::Sgd => DEFAULTS,
+        }
+    }
+
+    fn flags(&self) -> &'static [&'static str] {
+        &["update"]
     }
 
     fn train(&self, run: &Run) -> Result<Done, Failure> {
@@ -44,7 +52,11 @@ impl Kind for SoftmaxKind {
     }
 }
 
-/// The Fashion-MNIST example's settings (`examples/fashion_mnist.rs`).
+/// The adaptive update's defaults: the linear models' (one rule for every
+/// kind that normalises its features; see `benches/defaults/`).
+const ADAPTIVE_DEFAULTS: Defaults = crate::kind::linear::ADAPTIVE_DEFAULTS;
+
+/// With `--update sgd`: the Fashion-MNIST example's settings (`examples/fashion_mnist.rs`).
 const DEFAULTS: Defaults = Defaults {
     epochs: 6,
     schedule: Schedule::EpochDecay {
@@ -53,6 +65,7 @@ const DEFAULTS: Defaults = Defaults {
     },
     l2: 1e-4,
     average: true,
+    l2_per_row: false,
 };
 
 fn train(run: &Run) -> Result<Done, Failure> {
@@ -104,8 +117,24 @@ fn train(run: &Run) -> Result<Done, Failure> {
                 )
                 .into());
             }
+            if let Some(u) = a.update.filter(|&u| u != m.get_update()) {
+                return Err(param(
+                    "update",
+                    format!(
+                        "{}: the checkpoint {ckpt_name} was trained with the {} update, not {}",
+                        a.data.display(),
+                        m.get_update().name(),
+                        u.name()
+                    ),
+                )
+                .into());
+            }
             let l2 = m.get_l2();
-            m.l2(l2, &train)
+            let m = m.l2(l2, &train);
+            match m.get_update() {
+                Update::Adaptive => m.adaptive(&train),
+                Update::Sgd => m,
+            }
         }
         None => {
             // Classes seen only in the validation file still get a row.
@@ -113,7 +142,11 @@ fn train(run: &Run) -> Result<Done, Failure> {
             if let (Some(v), Some(path)) = (&valid, &a.valid) {
                 classes = classes.max(Softmax::classes_in(v).map_err(|e| e.in_file(path))?);
             }
-            Softmax::new(classes, train.n_features())?.l2(run.l2, &train)
+            let m = Softmax::new(classes, train.n_features())?.l2(run.l2_for(train.len()), &train);
+            match a.update.unwrap_or(crate::run::DEFAULT_UPDATE) {
+                Update::Adaptive => m.adaptive(&train),
+                Update::Sgd => m,
+            }
         }
     };
     model.validate(&train).map_err(|e| e.in_file(&a.data))?;
@@ -149,10 +182,11 @@ fn train(run: &Run) -> Result<Done, Failure> {
     );
     say!(
         quiet,
-        "model: softmax, {} classes x {} features (+ bias), l2 {}, tail averaging {}; {}",
+        "model: softmax, {} classes x {} features (+ bias), l2 {}, {} update, tail averaging {}; {}",
         model.n_classes(),
         model.n_features(),
         model.get_l2(),
+        model.get_update().name(),
         run.averaging(),
         trainer_line(&trainer)
     );
@@ -163,6 +197,8 @@ fn train(run: &Run) -> Result<Done, Failure> {
     json.insert("features".into(), model.n_features().into());
     json.insert("classes".into(), model.n_classes().into());
     json.insert("model".into(), "softmax".into());
+    json.insert("l2".into(), model.get_l2().into());
+    json.insert("update".into(), model.get_update().name().into());
     let summary: crate::train_loop::Summary<'_> = Box::new(|w: &[f32], _: &mut crate::train_loop::Json| -> Result<Vec<String>, Error> {
         Ok(match &valid {
             Some(v) => {

@@ -28,7 +28,7 @@ impl Kind for Word2vecKind {
         )]
     }
 
-    fn defaults(&self, _model: &str) -> Defaults {
+    fn defaults(&self, _model: &str, _: wildsgd::model::Update) -> Defaults {
         DEFAULTS
     }
 
@@ -66,6 +66,7 @@ const DEFAULTS: Defaults = Defaults {
     },
     l2: 0.0,
     average: false,
+    l2_per_row: false,
 };
 
 const DIM: usize = 100;
