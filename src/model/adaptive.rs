@@ -208,13 +208,15 @@ pub(crate) fn step<W: WeightsMut + ?Sized>(w: &mut W, k: usize, grad: f32, inv_s
     if sq != 0.0 {
         w.add(k + 1, sq);
     }
-    // Δw per unit of normalised gradient: lr / (s_j √G_j).
-    let rate = lr * inv_scale / acc.sqrt().max(FLOOR);
-    let moved = wk - rate * gn;
+    // The step is w − r·ĝ with r = lr/(s_j √G_j), then the shrink by
+    // 1 + r·l2/s_j; written over the common denominator √G_j, so one
+    // division per coordinate instead of two (each waits ~13 cycles).
+    let root = acc.sqrt().max(FLOOR);
+    let c = lr * inv_scale;
     let new = if l2 == 0.0 {
-        moved
+        wk - c * gn / root
     } else {
-        shrink(moved, rate * inv_scale * l2)
+        (wk * root - c * gn) / (root + c * inv_scale * l2)
     };
     w.add_read(k, wk, new - wk);
 }
