@@ -232,11 +232,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         m => return Err(format!("unknown model {m:?}: expected logistic, hinge or squared").into()),
     };
     let (name, data) = problem(&args)?;
-    let model = Linear::new(loss, data.n_features()).bias(true).l2(1e-6, &data);
-    let model = match args.update {
-        wildsgd::model::Update::Adaptive => model.adaptive(&data),
-        wildsgd::model::Update::Sgd => model,
-    };
+    let model = Linear::new(loss, data.n_features())
+        .bias(true)
+        .l2(1e-6, &data)
+        .update(args.update, &data);
     let data_bytes = (data.heap_bytes() + 4 * wildsgd::Model::n_weights(&model)) as u64;
     let describe = format!(
         "{name}: {} rows, {} features, {:.1} nnz/row",

@@ -112,15 +112,16 @@ impl std::str::FromStr for Update {
     }
 }
 
-/// The adaptive update's rate factor for data `train` with inverse feature
-/// scales `inv_scale` (and a bias feature of value 1 when `bias`):
-/// `1/√(mean over the rows of Σ_j (x_j/s_j)²)`, as Ross, Mineiro &
-/// Langford's normalised update divides its rate. Each coordinate's first
-/// step has size `lr` in normalised units, so a row of `k` comparable
-/// features would move its margin by about `k · lr`; the factor keeps one
-/// `lr` right for rows of 3 features and of 300. It depends only on the
-/// normalised rows, so it is as scale-invariant as the steps. This returns
-/// the mean (without the bias); [`rate_factor`] makes the factor.
+/// The mean over the rows of `train` of their normalised L1 norm,
+/// `Σ_j |x_j / s_j|` (`inv_scale` holding `1/s_j`), from which
+/// [`rate_factor`] makes the adaptive update's rate factor. Each
+/// coordinate's first step has size `lr` in normalised units, so a row of
+/// `k` comparable features moves its margin by about `lr · Σ_j |x_j/s_j|`
+/// on its first visit; dividing the rate by the mean keeps one `lr` right
+/// for rows of 3 features and of 300 (the L1 rather than Ross, Mineiro &
+/// Langford's squared norm under a root: with it, rows of many rare
+/// features overshoot in their first epoch). It depends only on the
+/// normalised rows, so it is as scale-invariant as the steps.
 pub(crate) fn mean_normalised_norm(train: &crate::data::CsrDataset, inv_scale: &[f32]) -> f64 {
     let n = train.len();
     if n == 0 {
@@ -137,7 +138,8 @@ pub(crate) fn mean_normalised_norm(train: &crate::data::CsrDataset, inv_scale: &
     total / n as f64
 }
 
-/// `1/√(mean + 1 for a bias)`; 1 when that is not a usable number (no rows).
+/// `1 / (mean_norm + 1 for a bias feature of value 1)`; 1 when that is not
+/// a usable number (no rows).
 pub(crate) fn rate_factor(mean_norm: f64, bias: bool) -> f32 {
     let mean = mean_norm + f64::from(u8::from(bias));
     if mean > 0.0 && mean.is_finite() {

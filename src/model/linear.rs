@@ -113,8 +113,9 @@ pub struct Linear {
     update: Update,
     /// 1 / max |x_j| per feature, for the adaptive update; empty for SGD.
     inv_scale: Vec<f32>,
-    /// The training rows' mean normalised squared norm, and the adaptive
-    /// update's rate factor made from it (see `adaptive::rate_factor`).
+    /// The training rows' mean normalised L1 norm, and the adaptive
+    /// update's rate factor made from it with the bias (kept apart so that
+    /// `bias()` after `adaptive()` still gets the factor right).
     mean_norm: f64,
     rate_factor: f32,
 }
@@ -159,6 +160,31 @@ impl Linear {
         self.mean_norm = adaptive::mean_normalised_norm(train, &self.inv_scale);
         self.rate_factor = adaptive::rate_factor(self.mean_norm, self.bias);
         self
+    }
+
+    /// Sets the update: [`adaptive`](Self::adaptive) for
+    /// [`Update::Adaptive`] (scales from `train`), plain SGD (one slot per
+    /// coordinate, `train` unused) for [`Update::Sgd`].
+    ///
+    /// ```
+    /// use wildsgd::{data::CsrDataset, model::Update, Linear, Loss};
+    ///
+    /// let train = CsrDataset::new(3);
+    /// let m = Linear::new(Loss::Hinge, 3).update(Update::Adaptive, &train);
+    /// assert_eq!(m.get_update(), Update::Adaptive);
+    /// assert_eq!(m.update(Update::Sgd, &train).get_update(), Update::Sgd);
+    /// ```
+    pub fn update(self, update: Update, train: &CsrDataset) -> Self {
+        match update {
+            Update::Adaptive => self.adaptive(train),
+            Update::Sgd => Linear {
+                update: Update::Sgd,
+                inv_scale: Vec::new(),
+                mean_norm: 0.0,
+                rate_factor: 1.0,
+                ..self
+            },
+        }
     }
 
     /// The update: [`Update::Sgd`] unless [`adaptive`](Self::adaptive) was called.
@@ -481,10 +507,7 @@ mod tests {
             while a <= 1e3 {
                 let lr = 0.1f32;
                 let lambda = a / (lr * 1000.0);
-                let mut m = Linear::new(Loss::Logistic, 2).l2(lambda, &d);
-                if update == Update::Adaptive {
-                    m = m.adaptive(&d);
-                }
+                let m = Linear::new(Loss::Logistic, 2).l2(lambda, &d).update(update, &d);
                 let s = m.weight_index(0);
                 let mut w = vec![0.0f32; m.n_weights()];
                 w[s] = 3.0;
@@ -531,10 +554,7 @@ mod tests {
             b.push(&[0, 1, 2], &xs, y).unwrap();
         }
         let run = |d: &CsrDataset, update: Update| {
-            let mut m = Linear::new(Loss::Logistic, 3).bias(true);
-            if update == Update::Adaptive {
-                m = m.adaptive(d);
-            }
+            let m = Linear::new(Loss::Logistic, 3).bias(true).update(update, d);
             let mut w = vec![0.0f32; m.n_weights()];
             let mut margins = Vec::new();
             for _ in 0..3 {

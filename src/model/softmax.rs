@@ -182,6 +182,21 @@ impl Softmax {
         self
     }
 
+    /// Sets the update: [`adaptive`](Self::adaptive) for
+    /// [`Update::Adaptive`] (scales from `train`), plain SGD for
+    /// [`Update::Sgd`] (`train` unused).
+    pub fn update(self, update: Update, train: &CsrDataset) -> Self {
+        match update {
+            Update::Adaptive => self.adaptive(train),
+            Update::Sgd => Softmax {
+                update: Update::Sgd,
+                inv_scale: Vec::new(),
+                rate_factor: 1.0,
+                ..self
+            },
+        }
+    }
+
     /// The update: [`Update::Sgd`] unless [`adaptive`](Self::adaptive) was called.
     pub fn get_update(&self) -> Update {
         self.update

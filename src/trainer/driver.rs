@@ -307,9 +307,10 @@ pub(crate) fn drive<E: Engine>(
     let k = t.evals_per_epoch;
     let per_epoch = matches!(train, Train::PerEpoch(_));
     let mut validated = matches!(train, Train::Validated(_));
-    let mut loss_rows: Option<(usize, Option<Vec<u32>>)> = None; // for data of this length
-                                                                 // The objective of the weights training starts from, for the guard
-                                                                 // against finite blow-ups.
+    // For data of this length.
+    let mut loss_rows: Option<(usize, Option<Vec<u32>>)> = None;
+    // The objective of the weights training starts from, for the guard
+    // against finite blow-ups (measured only when the guard is on).
     let mut start_objective: Option<f64> = None;
     // The schedule, scaled down by each back-off.
     let mut schedule = t.schedule;
@@ -330,7 +331,10 @@ pub(crate) fn drive<E: Engine>(
         let rows = loss_rows.as_ref().and_then(|(_, r)| r.as_deref());
         let epoch_start = Instant::now();
         let mut eval_seconds = 0.0f64;
-        if start_objective.is_none() {
+        // The guard trusts the objective on all rows or on a subset of at
+        // least GUARD_ROWS; it costs one objective pass, before epoch 1.
+        let guarded = t.guards_blow_ups() && rows.is_none_or(|r| r.len() >= GUARD_ROWS);
+        if guarded && epoch == t.start_epoch && start_objective.is_none() {
             let clock = Instant::now();
             start_objective = Some(engine.objective(pool, data, rows, epoch).0);
             eval_seconds += clock.elapsed().as_secs_f64();
@@ -448,9 +452,9 @@ pub(crate) fn drive<E: Engine>(
             Some(format!("the training loss is {loss}"))
         } else if let Some(l) = valid_loss.filter(|l| !l.is_finite()) {
             Some(format!("the validation loss is {l}"))
-        } else if let Some(why) = start_objective
-            .filter(|_| t.guards_blow_ups() && rows.is_none_or(|r| r.len() >= GUARD_ROWS))
-            .and_then(|start| worse_than_start(loss, start))
+        } else if let Some((start, why)) = start_objective
+            .filter(|_| guarded)
+            .and_then(|start| worse_than_start(loss, start).map(|why| (start, why)))
         {
             if report.back_offs.len() < BACK_OFFS {
                 // Run the epoch again from the weights before it, at a
@@ -461,7 +465,7 @@ pub(crate) fn drive<E: Engine>(
                 report.back_offs.push(BackOff {
                     epoch,
                     objective: loss,
-                    start: start_objective.unwrap_or(f64::NAN),
+                    start,
                     rate_factor,
                 });
                 engine.load(&last_finite);

@@ -157,11 +157,10 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     let model = match &run.resume {
         Some(c) => resumed_model(c, &ckpt_name, loss, !a.no_bias, a.update, n_features, &train)?,
         None => {
-            let m = Linear::new(loss, n_features).bias(!a.no_bias).l2(run.l2_for(train.len()), &train);
-            match a.update.unwrap_or(crate::run::DEFAULT_UPDATE) {
-                Update::Adaptive => m.adaptive(&train),
-                Update::Sgd => m,
-            }
+            Linear::new(loss, n_features)
+                .bias(!a.no_bias)
+                .l2(run.l2_for(train.len()), &train)
+                .update(a.update.unwrap_or(crate::run::DEFAULT_UPDATE), &train)
         }
     };
     let mut trainer = run.trainer().rows_shuffled(shuffled);
@@ -281,13 +280,9 @@ fn resumed_model(
             None
         }
     })?;
-    let l2 = model.get_l2();
-    let model = model.l2(l2, train);
+    let (l2, update) = (model.get_l2(), model.get_update());
     // The feature scales are the training data's, as when it started.
-    Ok(match model.get_update() {
-        Update::Adaptive => model.adaptive(train),
-        Update::Sgd => model,
-    })
+    Ok(model.l2(l2, train).update(update, train))
 }
 
 /// Every margin finite, or an error naming the first row whose is not

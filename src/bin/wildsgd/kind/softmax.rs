@@ -129,12 +129,8 @@ fn train(run: &Run) -> Result<Done, Failure> {
                 )
                 .into());
             }
-            let l2 = m.get_l2();
-            let m = m.l2(l2, &train);
-            match m.get_update() {
-                Update::Adaptive => m.adaptive(&train),
-                Update::Sgd => m,
-            }
+            let (l2, update) = (m.get_l2(), m.get_update());
+            m.l2(l2, &train).update(update, &train)
         }
         None => {
             // Classes seen only in the validation file still get a row.
@@ -142,11 +138,9 @@ fn train(run: &Run) -> Result<Done, Failure> {
             if let (Some(v), Some(path)) = (&valid, &a.valid) {
                 classes = classes.max(Softmax::classes_in(v).map_err(|e| e.in_file(path))?);
             }
-            let m = Softmax::new(classes, train.n_features())?.l2(run.l2_for(train.len()), &train);
-            match a.update.unwrap_or(crate::run::DEFAULT_UPDATE) {
-                Update::Adaptive => m.adaptive(&train),
-                Update::Sgd => m,
-            }
+            Softmax::new(classes, train.n_features())?
+                .l2(run.l2_for(train.len()), &train)
+                .update(a.update.unwrap_or(crate::run::DEFAULT_UPDATE), &train)
         }
     };
     model.validate(&train).map_err(|e| e.in_file(&a.data))?;
