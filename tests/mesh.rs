@@ -42,32 +42,42 @@ fn each_cortex_reaches_the_loss_it_reaches_alone() {
         .iter()
         .map(|p| Linear::new(Loss::Logistic, 3_000).bias(true).l2(1e-5, p))
         .collect();
-    let trainer = Trainer::new().threads(2).epochs(5).seed(3);
-    let mut mesh = Mesh::new(trainer.clone());
-    for (name, m) in DOMAINS.iter().zip(&models) {
-        mesh = mesh.cortex(name, m, Policy::Racy);
+    // Racy runs at 2 threads differ run to run by up to ~1% in their final
+    // loss on a loaded machine: compare the means over 3 seeds on each side,
+    // so the 1% bound judges the mesh, not one run's timing.
+    const SEEDS: [u64; 3] = [3, 4, 5];
+    let (mut mesh_sum, mut alone_sum) = ([0.0f64; 3], [0.0f64; 3]);
+    for seed in SEEDS {
+        let trainer = Trainer::new().threads(2).epochs(5).seed(seed);
+        let mut mesh = Mesh::new(trainer.clone());
+        for (name, m) in DOMAINS.iter().zip(&models) {
+            mesh = mesh.cortex(name, m, Policy::Racy);
+        }
+        let trained = mesh.route_by_domain(|_, i| Some(DOMAINS[domain[i]])).fit(&all).unwrap();
+        let last = trained.report.epochs.last().unwrap();
+        assert_eq!(last.unrouted, 0);
+        assert_eq!(last.steps, all.len() as u64);
+        for (d, (part, model)) in parts.iter().zip(&models).enumerate() {
+            let alone = trainer.clone().policy(Policy::Racy).fit(model, part).unwrap();
+            alone_sum[d] += alone.report.final_loss().unwrap();
+            let c = &last.cortices[d];
+            assert_eq!(c.name, DOMAINS[d]);
+            assert_eq!(c.samples, part.len() as u64);
+            mesh_sum[d] += c.loss;
+            // The cortex's weights, evaluated on its own domain, give that loss.
+            let report = trained.report.cortex(DOMAINS[d]).unwrap();
+            assert_eq!(report.final_loss(), Some(c.loss));
+            assert_eq!(trained.weights(DOMAINS[d]).unwrap().len(), 3_001);
+        }
     }
-    let trained = mesh.route_by_domain(|_, i| Some(DOMAINS[domain[i]])).fit(&all).unwrap();
-    let last = trained.report.epochs.last().unwrap();
-    assert_eq!(last.unrouted, 0);
-    assert_eq!(last.steps, all.len() as u64);
-    for (d, (part, model)) in parts.iter().zip(&models).enumerate() {
-        let alone = trainer.clone().policy(Policy::Racy).fit(model, part).unwrap();
-        let alone_loss = alone.report.final_loss().unwrap();
-        let c = &last.cortices[d];
-        assert_eq!(c.name, DOMAINS[d]);
-        assert_eq!(c.samples, part.len() as u64);
-        let rel = (c.loss - alone_loss) / alone_loss;
+    for d in 0..DOMAINS.len() {
+        let (mesh, alone) = (mesh_sum[d] / 3.0, alone_sum[d] / 3.0);
+        let rel = (mesh - alone) / alone;
         assert!(
             rel.abs() < 0.01,
-            "{}: mesh {} vs alone {alone_loss} ({rel:+.4})",
-            c.name,
-            c.loss
+            "{}: mesh {mesh} vs alone {alone} ({rel:+.4}), means over seeds {SEEDS:?}",
+            DOMAINS[d]
         );
-        // The cortex's weights, evaluated on its own domain, give that loss.
-        let report = trained.report.cortex(DOMAINS[d]).unwrap();
-        assert_eq!(report.final_loss(), Some(c.loss));
-        assert_eq!(trained.weights(DOMAINS[d]).unwrap().len(), 3_001);
     }
 }
 
