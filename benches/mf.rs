@@ -132,6 +132,12 @@ fn main() {
             Policy::AtomicAdd,
             Policy::Locked,
             Policy::Batched { size: 32 },
+            // Touched-only merges: a merge costs what the period touched,
+            // not the 1.9M weights of the model.
+            Policy::Replicas {
+                every: 1024,
+                merge: wildsgd::policy::Merge::Sum,
+            },
         ] {
             for &t in &threads {
                 let tr = base.clone().policy(policy).threads(t);

@@ -212,6 +212,15 @@ pub trait Worker: Send {
     /// Called once when the worker's share of samples is done (policies that
     /// buffer updates flush here).
     fn finish(&mut self) {}
+
+    /// Hints that a coming sample will touch weights `run`: a worker whose
+    /// view keeps its own copy of weights prefetches that copy (the trainer
+    /// already prefetches the shared store). Never changes what is
+    /// computed; the default does nothing.
+    #[inline]
+    fn prefetch(&self, run: std::ops::Range<usize>) {
+        let _ = run;
+    }
 }
 
 /// What to do with the rule a [`Policy`] resolves to (see [`resolve`]):

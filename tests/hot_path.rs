@@ -125,6 +125,10 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
         Policy::Racy,
         Policy::AtomicAdd,
         Policy::HotCold { hot: 4096, every: 32 },
+        Policy::Replicas {
+            every: 64,
+            merge: Merge::Sum,
+        },
         Policy::Auto,
     ] {
         let t = Trainer::new().threads(2).epochs(3).policy(policy);

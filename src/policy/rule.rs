@@ -10,7 +10,7 @@ mod replicas;
 
 pub use batched::{BatchedRule, BatchedView, BatchedWorker};
 pub use hotcold::{HotColdRule, HotColdView, HotColdWorker, MAX_HOT};
-pub use replicas::{Merge, Replica, ReplicaWorker, ReplicasRule};
+pub use replicas::{Merge, Replica, ReplicaWorker, ReplicasRule, DENSE_PER_SAMPLE};
 
 use super::{UpdateRule, Worker};
 
@@ -25,6 +25,11 @@ pub trait Buffer: Send {
     /// Delivers what is held back to the shared store (and refreshes what
     /// the view reads, where it keeps a copy).
     fn merge(&mut self);
+    /// See [`Worker::prefetch`].
+    #[inline]
+    fn prefetch(&self, run: std::ops::Range<usize>) {
+        let _ = run;
+    }
 }
 
 /// The one merge schedule of the buffering rules ([`BatchedRule`],
@@ -66,6 +71,11 @@ impl<B: Buffer> Worker for Periodic<B> {
     fn finish(&mut self) {
         self.buffer.merge();
         self.pending = 0;
+    }
+
+    #[inline]
+    fn prefetch(&self, run: std::ops::Range<usize>) {
+        self.buffer.prefetch(run);
     }
 }
 

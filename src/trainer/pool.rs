@@ -37,6 +37,20 @@ const WEIGHT_LINES: usize = 8;
 /// and the weight rows (in `weights`) of the one `WEIGHTS_AHEAD` after it.
 #[inline]
 pub(crate) fn ahead<M: Model, T>(model: &M, visit: &Visit<'_, M::Data>, weights: &[T], epoch: usize, p: usize) {
+    ahead_also(model, visit, weights, epoch, p, |_| ());
+}
+
+/// [`ahead`], also handing each weight run to `also` (a worker's
+/// [`prefetch`](Worker::prefetch) of its own copy).
+#[inline]
+pub(crate) fn ahead_also<M: Model, T>(
+    model: &M,
+    visit: &Visit<'_, M::Data>,
+    weights: &[T],
+    epoch: usize,
+    p: usize,
+    mut also: impl FnMut(std::ops::Range<usize>),
+) {
     if let Some(&i) = visit.order.get(p + ROWS_AHEAD) {
         visit.data.prefetch(i as usize);
     }
@@ -48,9 +62,10 @@ pub(crate) fn ahead<M: Model, T>(model: &M, visit: &Visit<'_, M::Data>, weights:
             index: visit.index(i),
         };
         model.prefetch_rows(visit.data.sample(i), at, |run| {
-            if let Some(run) = weights.get(run) {
-                crate::prefetch::read_slice(run, WEIGHT_LINES);
+            if let Some(shared) = weights.get(run.clone()) {
+                crate::prefetch::read_slice(shared, WEIGHT_LINES);
             }
+            also(run);
         });
     }
 }
@@ -79,7 +94,7 @@ pub(crate) fn apply<M: Model, W: Worker, T>(
             return (p - start) as u64;
         }
         if visit.prefetch {
-            ahead(model, visit, weights, epoch, p);
+            ahead_also(model, visit, weights, epoch, p, |run| worker.prefetch(run));
         }
         let i = visit.order[p] as usize;
         let sample = visit.data.sample(i);

@@ -22,7 +22,13 @@ pub const MAX_HOT: usize = u16::MAX as usize - 1;
 /// does, pays a touched-list entry for each).
 ///
 /// Reads of a hot weight see the shared value plus the worker's pending
-/// delta, so a worker never goes stale on its own contributions. No hot
+/// delta, so a worker never goes stale on its own contributions, nor on
+/// other workers' merges. (A private copy of the hot weights refreshed only
+/// at merges would keep their shared lines out of every read between
+/// merges, but it adds a whole merge interval of staleness on the weights
+/// every sample moves: the squared-loss problem of `tests/equivalence.rs`
+/// diverged with it at 16 threads with workers preempted every 32
+/// samples, where this version stays equivalent.) No hot
 /// contribution is lost or applied twice; cold weights keep `Racy`'s
 /// semantics (a concurrent update may be lost, none is torn).
 ///
