@@ -305,6 +305,7 @@ fn to_costs(x: &[f64; 5]) -> Costs {
 }
 
 /// Nelder–Mead on `f` from `x0` (log constants).
+#[allow(clippy::needless_range_loop)]
 fn nelder_mead(f: impl Fn(&[f64; 5]) -> f64, x0: [f64; 5], iters: usize) -> [f64; 5] {
     let mut simplex: Vec<([f64; 5], f64)> = (0..6)
         .map(|i| {
