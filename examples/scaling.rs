@@ -12,6 +12,12 @@
 //! drifts of the machine hit them all alike. The loss is sampled
 //! `--evals-per-epoch` times per epoch on a fixed subset of rows, off the
 //! clock, so time-to-target is not quantised to whole epochs.
+//!
+//! `--simulate 16,32,64` also replays each policy (not `plain`) in the
+//! coherence simulator (`wildsgd::policy::coherence`) at those worker counts
+//! and writes `DIR/simulated.{json,md,svg}`: counts per sample, the
+//! simulated interleaving's final loss and a **predicted** speed-up, labelled
+//! as such (they are not measurements).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -90,9 +96,39 @@ struct Args {
     /// Target: this fraction above the sequential run's final loss.
     #[arg(long, default_value_t = 0.01)]
     target: f64,
+    /// Also replay every policy in the coherence simulator at these worker
+    /// counts (comma separated, e.g. 16,32,64) and write `simulated.json`
+    /// and `simulated.svg`: predicted figures, not measurements.
+    #[arg(long, value_delimiter = ',')]
+    simulate: Vec<usize>,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+}
+
+/// One simulated (predicted) configuration.
+#[derive(Serialize, Debug, Clone)]
+struct SimRow {
+    kind: &'static str,
+    problem: String,
+    policy: String,
+    ran_as: String,
+    threads: usize,
+    transfers_per_sample: f64,
+    invalidations_per_sample: f64,
+    loads_per_sample: f64,
+    stores_per_sample: f64,
+    rmw_per_sample: f64,
+    handoffs_busiest_line_per_sample: f64,
+    final_loss: f64,
+    sequential_loss: f64,
+    predicted_speedup: f64,
+    predicted_ns_per_sample: f64,
+    bound: String,
+    base_ratio: f64,
+    plain_ns: f64,
+    plain_ns_source: String,
+    samples_replayed: u64,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -400,8 +436,182 @@ impl Sweep<'_> {
         fs::write(args.out.join("scaling.json"), serde_json::to_string_pretty(&rows)?)?;
         plot(&rows, &args.out.join("scaling.svg"), &name)?;
         eprintln!("wrote {}/scaling.{{json,md,svg}}", args.out.display());
+        if !args.simulate.is_empty() {
+            simulate(model, data, schedule, &args, &name, plain.0)?;
+        }
         Ok(())
     }
+}
+
+/// The 16-core machine's 1-thread naive-loop rate for the problems of
+/// `shared/DEVICE.md` (the calibration's `c_plain`), else this machine's
+/// plain loop.
+fn plain_ns(name: &str, measured_plain: f64) -> (f64, String) {
+    let device = match name {
+        "zipf1" => Some(1.165e6),
+        "uniform" => Some(1.24e6),
+        "dense256" => Some(0.49e6),
+        "mf32" => Some(2.86e6),
+        _ => None,
+    };
+    match device {
+        Some(r) => (
+            1e9 / r,
+            format!(
+                "16-core machine, 1-thread naive loop, {:.2}M samples/s (DEVICE.md)",
+                r / 1e6
+            ),
+        ),
+        None => (
+            1e9 / measured_plain,
+            format!("this machine's plain loop, {measured_plain:.0} samples/s"),
+        ),
+    }
+}
+
+/// Replays every policy of the run in the coherence simulator at the
+/// `--simulate` worker counts: `simulated.json`, `simulated.md`, `simulated.svg`.
+fn simulate<M: Model>(
+    model: &M,
+    data: &M::Data,
+    schedule: Schedule,
+    args: &Args,
+    name: &str,
+    measured_plain: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use wildsgd::policy::coherence::{self, Settings};
+    let (plain, source) = plain_ns(name, measured_plain);
+    let settings = Settings {
+        epochs: args.epochs,
+        schedule,
+        loss_rows: args.loss_rows,
+        plain_ns: plain,
+        sequential: false,
+        ..Settings::default()
+    };
+    let sequential_loss = coherence::replay(model, data, Policy::Sequential, 1, &settings)?.final_loss;
+    let mut policies: Vec<Policy> = Vec::new();
+    for p in &args.policies {
+        if let Ok(policy) = p.parse::<Policy>() {
+            if policy != Policy::Sequential && !policies.contains(&policy) {
+                policies.push(policy);
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for &policy in &policies {
+        for &n in &args.simulate {
+            let t = Instant::now();
+            let r = coherence::replay(model, data, policy, n, &settings)?;
+            let sim = coherence::summarise(policy, &r, sequential_loss, &settings);
+            eprintln!(
+                "simulated {policy} x{n} ({}) in {:.1} s: {:.1} transfers/sample, predicted {:.2}x ({}-bound), loss {:.5} (sequential {:.5})",
+                sim.ran_as,
+                t.elapsed().as_secs_f64(),
+                sim.transfers_per_sample,
+                sim.predicted_speedup,
+                sim.bound,
+                sim.final_loss,
+                sequential_loss
+            );
+            rows.push(SimRow {
+                kind: "simulated",
+                problem: name.to_string(),
+                policy: sim.policy,
+                ran_as: sim.ran_as,
+                threads: n,
+                transfers_per_sample: sim.transfers_per_sample,
+                invalidations_per_sample: sim.invalidations_per_sample,
+                loads_per_sample: sim.loads_per_sample,
+                stores_per_sample: sim.stores_per_sample,
+                rmw_per_sample: sim.rmw_per_sample,
+                handoffs_busiest_line_per_sample: sim.handoffs_busiest_line_per_sample,
+                final_loss: sim.final_loss,
+                sequential_loss,
+                predicted_speedup: sim.predicted_speedup,
+                predicted_ns_per_sample: sim.predicted_ns_per_sample,
+                bound: sim.bound.to_string(),
+                base_ratio: sim.base_ratio,
+                plain_ns: plain,
+                plain_ns_source: source.clone(),
+                samples_replayed: sim.samples,
+            });
+        }
+    }
+    fs::write(args.out.join("simulated.json"), serde_json::to_string_pretty(&rows)?)?;
+    let mut md = format!(
+        "Simulated (predicted, not measured): problem {name}, {} rows, {} epochs, coherence simulator with its fitted \
+         constants (`Costs::FITTED`); speed-up predicted vs the 1-thread plain loop, c_plain from {source}.\n\n\
+         | policy | ran as | workers | transfers/sample | invalidations/sample | remote RMW/sample | busiest line hand-offs/sample | bound | predicted speed-up | simulated final loss | sequential loss |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        wildsgd::data::Dataset::len(data),
+        args.epochs
+    );
+    for r in &rows {
+        md += &format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.3} | {} | {:.2}x | {:.5} | {:.5} |\n",
+            r.policy,
+            r.ran_as,
+            r.threads,
+            r.transfers_per_sample,
+            r.invalidations_per_sample,
+            r.rmw_per_sample,
+            r.handoffs_busiest_line_per_sample,
+            r.bound,
+            r.predicted_speedup,
+            r.final_loss,
+            r.sequential_loss
+        );
+    }
+    print!("{md}");
+    fs::write(args.out.join("simulated.md"), md)?;
+    plot_simulated(&rows, &args.out.join("simulated.svg"), name)?;
+    eprintln!("wrote {}/simulated.{{json,md,svg}}", args.out.display());
+    Ok(())
+}
+
+fn plot_simulated(rows: &[SimRow], path: &Path, name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max_t = rows.iter().map(|r| r.threads).max().unwrap_or(1) as f64;
+    let ymax = rows.iter().map(|r| r.predicted_speedup).fold(1.0, f64::max) * 1.15;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{name}: SIMULATED predicted speed-up vs 1-thread plain loop"),
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..max_t + 2.0, 0.0..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated workers")
+        .y_desc("predicted speed-up")
+        .draw()?;
+    let mut policies: Vec<&str> = rows.iter().map(|r| r.policy.as_str()).collect();
+    policies.dedup();
+    let colors = [BLACK, RED, BLUE, GREEN, MAGENTA, CYAN];
+    for (i, p) in policies.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|r| r.policy == *p)
+            .map(|r| (r.threads as f64, r.predicted_speedup))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+            .label(format!("{p} (predicted)"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
+        chart.draw_series(pts.iter().map(|&pt| Circle::new(pt, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 fn problem(args: &Args) -> Result<(String, CsrDataset), wildsgd::Error> {

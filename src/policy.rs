@@ -34,6 +34,7 @@
 //! ([`Touches`], [`choose`]).
 
 mod auto;
+pub mod coherence;
 pub mod rule;
 
 pub use auto::{choose, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_MAX_HOT, PROBE_SAMPLES};
