@@ -27,6 +27,7 @@ use clap::{Parser, ValueEnum};
 use plotters::prelude::*;
 use serde::Serialize;
 use wildsgd::data::{CsrDataset, Synthetic, SyntheticRatings};
+use wildsgd::policy::{Touches, PROBE_SAMPLES};
 use wildsgd::schedule::Order;
 use wildsgd::trainer::{Report, Trained};
 use wildsgd::{baseline, Linear, Loss, MatrixFactorization, Model, Policy, Schedule, Trainer};
@@ -502,7 +503,16 @@ fn simulate<M: Model>(
     for &policy in &policies {
         for &n in &args.simulate {
             let t = Instant::now();
-            let r = coherence::replay(model, data, policy, n, &settings)?;
+            // `auto` is replayed as what it would pick at n threads.
+            let ran = if policy == Policy::Auto {
+                let mut start = vec![0.0; model.n_weights()];
+                model.init(&mut start, settings.seed);
+                let touches = Touches::probe(model, data, &start, PROBE_SAMPLES, schedule.rate(0, 0), settings.seed)?;
+                wildsgd::policy::decide(model, data, &touches, &schedule, settings.seed, n, args.epochs)?.policy
+            } else {
+                policy
+            };
+            let r = coherence::replay(model, data, ran, n, &settings)?;
             let sim = coherence::summarise(policy, &r, sequential_loss, &settings);
             eprintln!(
                 "simulated {policy} x{n} ({}) in {:.1} s: {:.1} transfers/sample, predicted {:.2}x ({}-bound), loss {:.5} (sequential {:.5})",

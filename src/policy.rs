@@ -37,7 +37,10 @@ mod auto;
 pub mod coherence;
 pub mod rule;
 
-pub use auto::{choose, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_MAX_HOT, PROBE_SAMPLES};
+pub use auto::{
+    choose, decide, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_LOSS_SLACK, AUTO_MAX_HOT, AUTO_SAMPLE_NS,
+    AUTO_WRITE_NS, PROBE_SAMPLES,
+};
 pub use rule::Merge;
 
 use crate::error::Error;
@@ -279,12 +282,42 @@ pub fn resolve<F: UseRule>(
             reason: format!("{policy} needs a probe of the training data"),
         })
     };
-    let (policy, name) = match policy {
-        Policy::Auto => {
-            let pick = choose(probe()?, n_weights, threads).policy;
-            (pick, format!("auto:{pick}"))
+    let picked = match policy {
+        Policy::Auto => Some(choose(probe()?, n_weights, threads).policy),
+        _ => None,
+    };
+    resolve_picked(policy, picked, touches, n_weights, threads, f)
+}
+
+/// [`resolve`], with [`Policy::Auto`]'s pick made by the caller (e.g. by
+/// [`decide`]) and given as `picked`; the report names it `auto:<pick>`.
+///
+/// # Errors
+/// As [`resolve`]; also when `policy` is `Auto` and `picked` is `None` or
+/// `Auto`.
+pub fn resolve_picked<F: UseRule>(
+    policy: Policy,
+    picked: Option<Policy>,
+    touches: Option<&Touches>,
+    n_weights: usize,
+    threads: usize,
+    f: F,
+) -> Result<F::Output, Error> {
+    let probe = || {
+        touches.ok_or_else(|| Error::InvalidParameter {
+            name: "policy",
+            reason: format!("{policy} needs a probe of the training data"),
+        })
+    };
+    let (policy, name) = match (policy, picked) {
+        (Policy::Auto, Some(pick)) if pick != Policy::Auto => (pick, format!("auto:{pick}")),
+        (Policy::Auto, _) => {
+            return Err(Error::InvalidParameter {
+                name: "policy",
+                reason: "auto needs its pick".into(),
+            })
         }
-        p => (p, p.to_string()),
+        (p, _) => (p, p.to_string()),
     };
     Ok(match policy {
         Policy::Sequential | Policy::Racy => f.with(rule::RacyRule, name),

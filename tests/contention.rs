@@ -5,7 +5,7 @@
 use wildsgd::data::{CsrDataset, Synthetic};
 use wildsgd::mesh::{Mesh, Routes};
 use wildsgd::policy::rule::Merge;
-use wildsgd::policy::{choose, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS};
+use wildsgd::policy::{choose, decide, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS};
 use wildsgd::{Linear, Loss, Model, Policy, Trainer};
 
 fn zipf(rows: usize) -> CsrDataset {
@@ -108,11 +108,7 @@ fn auto_is_the_default_and_the_report_names_the_pick() {
     let pick = job.choose_policy().unwrap();
     let trained = job.run().unwrap();
     assert_eq!(trained.report.policy, format!("auto:{}", pick.policy));
-    assert!(
-        trained.report.policy.starts_with("auto:delayed:"),
-        "{}",
-        trained.report.policy
-    );
+    assert!(pick.reason.contains("simulated at 2 workers"), "{}", pick.reason);
     let one = Trainer::new().threads(1).epochs(1).fit(&model, &dense).unwrap();
     assert_eq!(one.report.policy, "auto:racy");
 }
@@ -203,4 +199,40 @@ fn mesh_cortices_resolve_auto_and_hotcold_on_their_own_rows() {
     assert!(last.cortices[0].loss < 0.6, "{}", last.cortices[0].loss);
     assert!(last.cortices[1].loss < 0.9, "{}", last.cortices[1].loss);
     assert_eq!(trained.weights("hot").unwrap().len(), b.n_weights());
+}
+
+/// `auto` decides from the coherence simulator's replay of its candidates
+/// (a prediction, not a timing: the same inputs give the same pick on any
+/// machine and under any load).
+#[test]
+fn auto_decides_from_the_simulated_counts_deterministically() {
+    let uniform = Synthetic {
+        rows: 5_000,
+        features: 5_000,
+        zipf: 0.0,
+        ..Synthetic::default()
+    }
+    .generate()
+    .unwrap();
+    let dense = Synthetic::dense(2_000, 64).generate().unwrap();
+    let schedule = Trainer::new().get_schedule();
+    for (name, data) in [("zipf", zipf(5_000)), ("uniform", uniform), ("dense", dense)] {
+        let (model, t) = touches(&data);
+        for threads in [2, 16] {
+            let c = decide(&model, &data, &t, &schedule, 1, threads, 5).unwrap();
+            let again = decide(&model, &data, &t, &schedule, 1, threads, 5).unwrap();
+            assert_eq!(c, again, "{name} x{threads}: the pick is a replay, not a timing");
+            assert!(
+                c.reason.contains(&format!("simulated at {threads} workers,")),
+                "{}",
+                c.reason
+            );
+            assert!(c.reason.contains("racy "), "racy is always a candidate: {}", c.reason);
+            eprintln!("{name} x{threads}: {} ({})", c.policy, c.reason);
+        }
+        assert_eq!(
+            decide(&model, &data, &t, &schedule, 1, 1, 5).unwrap().policy,
+            Policy::Racy
+        );
+    }
 }

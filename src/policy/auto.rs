@@ -243,3 +243,154 @@ pub fn choose(touches: &Touches, dim: usize, threads: usize) -> Choice {
         reason: format!("sparse, even writes (hot weights take {:.0}% of writes)", 100.0 * share),
     }
 }
+
+/// How far above the sequential loop's loss a candidate's simulated loss
+/// may end on the probe and still be picked: the equivalence suite's
+/// tolerance.
+pub const AUTO_LOSS_SLACK: f64 = 0.01;
+
+/// The most samples [`decide`] replays per candidate: the trainer's epochs
+/// over the first [`PROBE_SAMPLES`] rows, as many of them as fit.
+pub const AUTO_REPLAY_SAMPLES: usize = 16_384;
+
+/// The plain loop's 1-thread cost per sample the automatic choice prices
+/// the simulator's counts against, estimated from the probe's writes per
+/// sample: `AUTO_SAMPLE_NS + AUTO_WRITE_NS × writes`. A rough fit to the
+/// 1-thread column of the 16-core machine (`shared/DEVICE.md`): 61 writes
+/// → 850 ns (measured 725–925), 75 → 980 (990), 257 → 2,610 (2,330);
+/// rank-32 factorisation's contiguous rows run faster (350 ns for 66
+/// writes), which only makes its few transfers look dearer than they are.
+pub const AUTO_SAMPLE_NS: f64 = 300.0;
+/// See [`AUTO_SAMPLE_NS`].
+pub const AUTO_WRITE_NS: f64 = 9.0;
+
+/// What a whole-copy replica's merge adds per weight walked, and a touched
+/// replica per write (bitmap, slot, and the merge's `fetch_add`), on one
+/// thread, over the plain loop: fitted on the 1-thread rows of
+/// `benches/results/2core-epyc/replicas/` (Zipf whole copy every 1,024
+/// samples 0.51x of plain: 7 ns a weight walked; touched every 64, 0.29x,
+/// and rank-32 factorisation, 0.14x: 11 ns a write, both). The
+/// simulator's own table ([`base_ratio`](super::coherence::base_ratio))
+/// has one ratio per policy; a replica's cost depends on which kind it is.
+pub const REPLICA_WALK_NS: f64 = 7.0;
+/// See [`REPLICA_WALK_NS`].
+pub const REPLICA_WRITE_NS: f64 = 11.0;
+
+/// The automatic choice decided by the coherence simulator
+/// ([`coherence`](super::coherence)): the candidates the problem's shape
+/// allows — [`Racy`](Policy::Racy); a hot/cold split of the weights written
+/// in at least 1 of [`AUTO_EVERY`] samples, when there are any; delayed
+/// updates ([`Merge::Sum`]) every `max(64, weights / writes per sample)`
+/// samples — are each replayed at `threads` virtual workers on the first
+/// [`PROBE_SAMPLES`] samples (one epoch, the trainer's schedule and seed),
+/// next to the sequential loop on the same samples. Of the candidates whose
+/// simulated loss ends within [`AUTO_LOSS_SLACK`] of the sequential loss
+/// (`Racy` always qualifies: it is the Hogwild! baseline), the one with
+/// the highest predicted speed-up wins; the reason lists every candidate's
+/// prediction. One thread: `Racy`, with no replay (nothing contends).
+///
+/// The prediction is the simulator's, fitted on the 16-core machine's
+/// figures; on a machine unlike it the pick may not be the fastest there.
+///
+/// ```
+/// use wildsgd::data::Synthetic;
+/// use wildsgd::policy::{decide, Policy, Touches};
+/// use wildsgd::{Linear, Loss, Model, Schedule};
+///
+/// let data = Synthetic { rows: 3_000, features: 2_000, ..Synthetic::default() }.generate()?;
+/// let model = Linear::new(Loss::Logistic, 2_000).bias(true);
+/// let start = vec![0.0; model.n_weights()];
+/// let touches = Touches::probe(&model, &data, &start, 1_000, 0.1, 1)?;
+/// let one = decide(&model, &data, &touches, &Schedule::default(), 1, 1, 5)?;
+/// assert_eq!(one.policy, Policy::Racy);
+/// let sixteen = decide(&model, &data, &touches, &Schedule::default(), 1, 16, 5)?;
+/// assert!(sixteen.reason.contains("predicted"), "{}", sixteen.reason);
+/// # Ok::<(), wildsgd::Error>(())
+/// ```
+///
+/// # Errors
+/// Data the model rejects (the replays run its steps), or an invalid
+/// schedule.
+pub fn decide<M: Model>(
+    model: &M,
+    data: &M::Data,
+    touches: &Touches,
+    schedule: &crate::schedule::Schedule,
+    seed: u64,
+    threads: usize,
+    epochs: usize,
+) -> Result<Choice, crate::error::Error> {
+    use super::coherence::{self, Settings, MAX_WORKERS};
+    if threads <= 1 {
+        return Ok(choose(touches, model.n_weights(), threads));
+    }
+    let dim = model.n_weights();
+    let per = touches.per_sample();
+    let workers = threads.min(MAX_WORKERS);
+    let mut candidates = vec![Policy::Racy];
+    if !touches
+        .written_at_least(1.0 / AUTO_EVERY as f64, AUTO_MAX_HOT)
+        .is_empty()
+    {
+        candidates.push(Policy::HotCold {
+            hot: AUTO_MAX_HOT,
+            every: AUTO_EVERY,
+        });
+    }
+    candidates.push(Policy::Replicas {
+        every: ((dim as f64 / per.max(1.0)).ceil() as usize).max(64),
+        merge: Merge::Sum,
+    });
+    let rows = PROBE_SAMPLES.min(data.len()).max(1);
+    let settings = Settings {
+        epochs: epochs.clamp(1, (AUTO_REPLAY_SAMPLES / rows).max(1)),
+        schedule: *schedule,
+        seed,
+        rows: Some(rows),
+        loss_rows: PROBE_SAMPLES,
+        plain_ns: AUTO_SAMPLE_NS + AUTO_WRITE_NS * per,
+        sequential: false,
+        ..Settings::default()
+    };
+    let sequential = coherence::replay(model, data, Policy::Sequential, 1, &settings)?.final_loss;
+    let plain_ns = settings.plain_ns;
+    let ratio = |p: Policy| match p {
+        Policy::Replicas { every, .. } if dim / every <= super::rule::DENSE_PER_SAMPLE => {
+            Some(1.0 + REPLICA_WALK_NS * dim as f64 / every as f64 / plain_ns)
+        }
+        Policy::Replicas { .. } => Some(1.0 + REPLICA_WRITE_NS * per / plain_ns),
+        _ => None,
+    };
+    let mut best: Option<(Policy, f64)> = None;
+    let mut lines = Vec::with_capacity(candidates.len());
+    for &p in &candidates {
+        let priced = Settings {
+            base_ratio: ratio(p),
+            ..settings.clone()
+        };
+        let sim = coherence::simulate(model, data, p, workers, &priced)?;
+        let gap = sim.final_loss / sequential.max(f64::MIN_POSITIVE) - 1.0;
+        let eligible = p == Policy::Racy || (sim.final_loss.is_finite() && gap <= AUTO_LOSS_SLACK);
+        lines.push(format!(
+            "{p} {:.1}x{}",
+            sim.predicted_speedup,
+            if eligible {
+                String::new()
+            } else {
+                format!(" (loss {:+.1}%: out)", 100.0 * gap)
+            }
+        ));
+        if eligible && best.is_none_or(|(_, s)| sim.predicted_speedup > s) {
+            best = Some((p, sim.predicted_speedup));
+        }
+    }
+    let (policy, _) = best.expect("racy is always eligible");
+    Ok(Choice {
+        policy,
+        reason: format!(
+            "simulated at {workers} workers, {} epochs of {rows} rows; predicted speed-up: {}",
+            settings.epochs,
+            lines.join(", ")
+        ),
+    })
+}

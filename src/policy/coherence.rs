@@ -32,8 +32,9 @@
 //! | atomic | load | atomic RMW | — |
 //! | locked | load | store; an RMW on a lock line at start and end of each sample | — |
 //! | batched:B | load (+ private delta) | private | every B samples: one RMW per touched line |
-//! | hotcold:K:M | hot: private; cold: load | hot: private; cold: store | every M samples: one RMW per touched hot line |
-//! | replicas/delayed:M | first access to the line in a period: load; then private | private | every M samples: one RMW per changed line (touched-only merges) |
+//! | hotcold:K:M | load (hot: the shared value plus the private delta) | hot: private; cold: store | every M samples: one RMW per touched hot line |
+//! | replicas/delayed:M, touched (`weights / M > DENSE_PER_SAMPLE`) | load until the worker writes the line in this period, then private | private | every M samples: one RMW per changed line (touched-only merges) |
+//! | replicas/delayed:M, whole copy | private | private | every M samples: one RMW per changed line, a load of every other line (the reload) |
 //!
 //! Private buffers (delta arrays, replicas) are core-local: hits, paid for
 //! in the policy's per-sample base cost `c`. A first touch of a line by a
@@ -113,7 +114,7 @@
 use std::cell::RefCell;
 
 use super::rule::{AtomicAddRule, BatchedRule, HotColdRule, LockedRule, RacyRule, ReplicasRule};
-use super::{choose, Policy, Touches, UpdateRule, Worker, PROBE_SAMPLES};
+use super::{Policy, Touches, UpdateRule, Worker, PROBE_SAMPLES};
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::model::{Model, Step, Weights, WeightsMut};
@@ -487,7 +488,7 @@ pub fn summarise(policy: Policy, replay: &Replay, sequential_loss: f64, settings
     }
 }
 
-/// The cheap probe `auto` can call: each candidate replayed for one epoch
+/// A cheap probe of several candidates: each replayed for one epoch
 /// on the first [`PROBE_SAMPLES`] samples (or `settings.rows`) at `workers`
 /// workers, without the sequential replay. Returns the simulations in the
 /// candidates' order; the best predicted speed-up is
@@ -543,7 +544,14 @@ pub fn replay<M: Model>(
     let touches = || Touches::probe(model, data, &init, PROBE_SAMPLES.min(rows.max(1)), lr0, settings.seed);
     let (policy, workers) = match policy {
         Policy::Sequential => (Policy::Racy, 1),
-        Policy::Auto => (choose(&touches()?, dim, workers).policy, workers),
+        // `auto` decides by replaying its candidates here (`policy::decide`):
+        // replay its pick, not `auto` itself.
+        Policy::Auto => {
+            return Err(Error::InvalidParameter {
+                name: "policy",
+                reason: "auto is not replayed itself: replay the policy policy::decide picks".into(),
+            })
+        }
         p => (p, workers),
     };
     let job = Job {
@@ -580,10 +588,13 @@ pub fn replay<M: Model>(
                 merge,
                 workers,
             },
-            Footprint::Replicas { every: every.max(1) },
+            Footprint::Replicas {
+                every: every.max(1),
+                dense: dim / every.max(1) <= super::rule::DENSE_PER_SAMPLE,
+            },
             false,
         ),
-        Policy::Auto => unreachable!("choose never returns Auto"),
+        Policy::Auto => unreachable!("refused above"),
     };
     replay.policy = policy;
     Ok(replay)
@@ -594,9 +605,18 @@ enum Footprint {
     Racy,
     Atomic,
     Locked,
-    Batched { every: usize },
-    HotCold { every: usize, hot: Vec<bool> },
-    Replicas { every: usize },
+    Batched {
+        every: usize,
+    },
+    HotCold {
+        every: usize,
+        hot: Vec<bool>,
+    },
+    /// `dense`: a whole-copy replica (see `rule::DENSE_PER_SAMPLE`).
+    Replicas {
+        every: usize,
+        dense: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -730,6 +750,11 @@ impl LineSet {
         true
     }
 
+    #[inline]
+    fn contains(&self, l: usize) -> bool {
+        self.bits[l / 64] & (1u64 << (l % 64)) != 0
+    }
+
     fn clear(&mut self) {
         for &l in &self.list {
             self.bits[l as usize / 64] = 0;
@@ -826,7 +851,8 @@ impl<M: Model> Job<'_, M> {
         let mut lines = Lines::new(n_lines, n);
         let (flush_lines, seen_lines) = match fp {
             Footprint::Batched { .. } | Footprint::HotCold { .. } => (n_lines, 0),
-            Footprint::Replicas { .. } => (n_lines, n_lines),
+            Footprint::Replicas { dense: false, .. } => (n_lines, 0),
+            Footprint::Replicas { dense: true, .. } => (n_lines, n_lines),
             _ => (0, 0),
         };
         let mut cores: Vec<Core> = (0..n)
@@ -898,6 +924,9 @@ impl<M: Model> Job<'_, M> {
                     });
                 }
                 worker.finish();
+                if matches!(fp, Footprint::Replicas { dense: true, .. }) {
+                    reload(w, core, &mut lines, lock_line);
+                }
                 merge(w, core, &mut lines);
             }
         }
@@ -997,12 +1026,17 @@ fn footprint(fp: &Footprint, w: usize, core: &mut Core, events: &[u64], lines: &
             }
         }
         Footprint::HotCold { every, hot } => {
+            // A hot weight's read is the shared value plus the worker's
+            // pending delta (the view reads the shared line); its write is
+            // private until the merge.
             for &e in events {
                 let (j, wr) = decode(e);
                 let l = j / LINE_WEIGHTS;
                 if hot[j] {
                     if wr {
                         core.flush.insert(l);
+                    } else {
+                        lines.access(w, l, Op::Load, c);
                     }
                 } else {
                     lines.access(w, l, if wr { Op::Store } else { Op::Load }, c);
@@ -1013,21 +1047,47 @@ fn footprint(fp: &Footprint, w: usize, core: &mut Core, events: &[u64], lines: &
                 merge(w, core, lines);
             }
         }
-        Footprint::Replicas { every } => {
-            for &e in events {
-                let (j, wr) = decode(e);
-                let l = j / LINE_WEIGHTS;
-                if core.seen.insert(l) {
-                    lines.access(w, l, Op::Load, c);
+        Footprint::Replicas { every, dense } => {
+            if !*dense {
+                // A touched replica reads the store until the worker writes
+                // the weight, then only its copy (tracked per line here).
+                for &e in events {
+                    let (j, wr) = decode(e);
+                    let l = j / LINE_WEIGHTS;
+                    if !core.flush.contains(l) {
+                        lines.access(w, l, Op::Load, c);
+                    }
+                    if wr {
+                        core.flush.insert(l);
+                    }
                 }
-                if wr {
-                    core.flush.insert(l);
+            } else {
+                // A whole copy: every access private; the merge walks every
+                // line (an RMW where the copy changed, a reload elsewhere).
+                for &e in events {
+                    let (j, wr) = decode(e);
+                    if wr {
+                        core.flush.insert(j / LINE_WEIGHTS);
+                    }
                 }
             }
             core.since_merge += 1;
             if core.since_merge == *every {
+                if *dense {
+                    reload(w, core, lines, lock_line);
+                }
                 merge(w, core, lines);
             }
+        }
+    }
+}
+
+/// A whole-copy replica's reload at its merge: a load of every line it did
+/// not change (the changed ones are RMWed by [`merge`]).
+fn reload(w: usize, core: &mut Core, lines: &mut Lines, lock_line: usize) {
+    for l in 0..lock_line {
+        if !core.flush.contains(l) {
+            lines.access(w, l, Op::Load, &mut core.counts);
         }
     }
 }
@@ -1207,7 +1267,7 @@ mod tests {
     #[test]
     fn the_probe_prices_every_candidate() {
         let (m, d) = problem(2_000, 1.0);
-        let cands: Vec<Policy> = ["racy", "batched:32", "hotcold:256:32", "auto"]
+        let cands: Vec<Policy> = ["racy", "batched:32", "hotcold:256:32", "delayed:64"]
             .iter()
             .map(|p| p.parse().unwrap())
             .collect();
@@ -1216,7 +1276,8 @@ mod tests {
         assert!(sims
             .iter()
             .all(|s| s.predicted_speedup > 0.0 && s.sequential_loss.is_nan()));
-        assert!(sims[3].ran_as != "auto");
+        let e = simulate(&m, &d, Policy::Auto, 16, &quick()).unwrap_err();
+        assert!(e.to_string().contains("policy::decide"), "{e}");
         assert!(simulate(&m, &d, Policy::Racy, 65, &quick()).is_err());
         assert!(simulate(&m, &d, Policy::Racy, 0, &quick()).is_err());
     }

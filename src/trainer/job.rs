@@ -72,8 +72,13 @@ impl<'a, M: Model> Job<'a, M> {
         if touches.is_some() {
             self.train.mark_validated(); // the probe checked it
         }
-        policy::resolve(
+        let picked = match (t.policy, &touches) {
+            (Policy::Auto, Some(touches)) => Some(self.decide(touches, threads)?.policy),
+            _ => None,
+        };
+        policy::resolve_picked(
             t.policy,
+            picked,
             touches.as_ref(),
             self.model.n_weights(),
             threads,
@@ -81,9 +86,17 @@ impl<'a, M: Model> Job<'a, M> {
         )?
     }
 
+    /// [`Policy::Auto`]'s pick for this job: [`policy::decide`] on the first
+    /// epoch's data.
+    fn decide(&mut self, touches: &policy::Touches, threads: usize) -> Result<policy::Choice, Error> {
+        let t = self.trainer;
+        let train = self.train.get(t.start_epoch)?;
+        policy::decide(self.model, train, touches, &t.schedule, t.seed, threads, t.epochs)
+    }
+
     /// What [`Policy::Auto`] picks for this job (for any other policy, that
     /// policy): probes the problem's shape ([`Touches`](policy::Touches)) and
-    /// applies [`policy::choose`]. Validates the data first: the probe runs
+    /// applies [`policy::decide`] (the coherence simulator's verdict). Validates the data first: the probe runs
     /// the model's steps.
     pub fn choose_policy(&mut self) -> Result<policy::Choice, Error> {
         let t = self.trainer;
@@ -95,7 +108,7 @@ impl<'a, M: Model> Job<'a, M> {
         }
         let threads = t.thread_count();
         let touches = self.probe(policy::probe_samples(Policy::Auto, threads))?;
-        Ok(policy::choose(&touches, self.model.n_weights(), threads))
+        self.decide(&touches, threads)
     }
 
     /// Counts the writes of the model's steps on up to `samples` rows of the
