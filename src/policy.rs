@@ -30,8 +30,8 @@
 //! written by nearly every sample. [`HotColdRule`](rule::HotColdRule) buffers just
 //! those weights per worker; [`ReplicasRule`](rule::ReplicasRule) gives each worker
 //! a whole private copy (for dense models, where every line is hot);
-//! [`Policy::Auto`] picks between them and `Racy` from the problem's shape
-//! ([`Touches`], [`choose`]).
+//! [`Policy::Auto`] picks between them and `Racy` by replaying each in the
+//! coherence simulator ([`coherence`], [`decide`]).
 
 mod auto;
 pub mod coherence;
@@ -88,8 +88,10 @@ pub enum Policy {
         /// Averaging or delayed updates.
         merge: Merge,
     },
-    /// The trainer picks `Racy`, `HotCold` or `Replicas` from the problem's
-    /// shape and the thread count ([`choose`]); the report names the pick.
+    /// The trainer picks `Racy`, `HotCold` or delayed `Replicas`: whichever
+    /// the coherence simulator predicts fastest at the thread count without
+    /// losing the sequential loss ([`decide`]; the mesh's cortices use the
+    /// shape rule [`choose`]); the report names the pick.
     Auto,
 }
 

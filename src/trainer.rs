@@ -222,8 +222,8 @@ impl Trainer {
     /// training started from (by more than 1%: a finite blow-up, which the
     /// NaN and infinity checks let through) is run again from the weights
     /// before it at a quarter of the rate, up to
-    /// [`BACK_OFFS`](crate::trainer::BACK_OFFS) times, then ends the run as
-    /// [`Outcome::Diverged`](crate::trainer::Outcome::Diverged) with the
+    /// [`BACK_OFFS`] times, then ends the run as
+    /// [`Outcome::Diverged`] with the
     /// last good weights. Default on; off for experiments that must see a
     /// run recover on its own (the equivalence suite's stale-gradient
     /// control does). The guard trusts an objective measured on all rows or

@@ -179,7 +179,12 @@ pub struct Choice {
     pub reason: String,
 }
 
-/// The automatic choice, from the problem's shape and the thread count.
+/// The shape rule: an automatic choice from the problem's shape and the
+/// thread count alone, without a replay. The trainer decides with
+/// [`decide`] (the coherence simulator); this rule is what the mesh's
+/// cortices use (they train on routed subsets of rows a replay of the
+/// first rows would not represent) and what [`resolve`](super::resolve)
+/// applies when handed `Auto`.
 ///
 /// - One thread: [`Racy`](Policy::Racy); nothing contends, and no strategy
 ///   beats a bare load/store.
