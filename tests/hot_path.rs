@@ -97,9 +97,11 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
         "HotColdRule allocated in the per-sample path"
     );
     drop(worker);
-    for merge in [Merge::Sum, Merge::Average] {
+    // Every 256 samples: whole-copy replicas (3,001 weights / 256 <= DENSE_PER_SAMPLE);
+    // every 8: touched-only ones (375 > 256), whose touched list must not grow per sample.
+    for (every, merge) in [(256, Merge::Sum), (256, Merge::Average), (8, Merge::Sum)] {
         let rule = ReplicasRule {
-            every: 256,
+            every,
             merge,
             workers: 2,
         };
@@ -113,7 +115,7 @@ fn the_lock_free_per_sample_path_allocates_nothing() {
         assert_eq!(
             allocations() - before,
             0,
-            "ReplicasRule allocated in the per-sample path"
+            "ReplicasRule (every {every}) allocated in the per-sample path"
         );
     }
 
