@@ -115,8 +115,8 @@ fn main() {
                 Policy::Locked,
                 Policy::Batched { size: 32 },
                 Policy::HotCold { hot: 65_534, every: 32 },
-                // A whole-copy replica (47k weights / 1024 <= 256 per sample) and a
-                // touched-only one (/ 64 > 256).
+                // On the sparse problems (47k weights) a whole-copy replica
+                // (/ 1024 <= 256 per sample) and a touched-only one (/ 64 > 256).
                 Policy::Replicas {
                     every: 1024,
                     merge: wildsgd::policy::Merge::Sum,
