@@ -67,6 +67,12 @@ fn train_eval_predict_on_the_embedded_data() {
         "{}",
         json["policy"]
     );
+    // ... and why: the simulator's prediction for each candidate.
+    assert!(
+        json["policy_reason"].as_str().unwrap().contains("predicted speed-up"),
+        "{}",
+        json["policy_reason"]
+    );
     assert!(json["total_seconds"].as_f64().unwrap() > 0.0);
     let epochs = json["epochs"].as_array().unwrap();
     assert_eq!(epochs.len(), 4);

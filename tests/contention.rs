@@ -109,6 +109,9 @@ fn auto_is_the_default_and_the_report_names_the_pick() {
     let trained = job.run().unwrap();
     assert_eq!(trained.report.policy, format!("auto:{}", pick.policy));
     assert!(pick.reason.contains("simulated at 2 workers"), "{}", pick.reason);
+    assert_eq!(trained.report.policy_reason, pick.reason, "the report says why");
+    let again = t.fit(&model, &dense).unwrap();
+    assert_eq!(again.report.policy_reason, pick.reason, "run() alone decides the same");
     let one = Trainer::new().threads(1).epochs(1).fit(&model, &dense).unwrap();
     assert_eq!(one.report.policy, "auto:racy");
 }

@@ -20,6 +20,8 @@ pub struct Job<'a, M: Model> {
     pub(crate) valid: Option<&'a M::Data>,
     pub(crate) hooks: Hooks<'a>,
     pub(crate) store: Option<&'a WeightStore>,
+    /// `Auto`'s pick, once [`choose_policy`](Job::choose_policy) made it.
+    pub(crate) choice: Option<policy::Choice>,
 }
 
 impl<'a, M: Model> Job<'a, M> {
@@ -31,6 +33,7 @@ impl<'a, M: Model> Job<'a, M> {
             valid: None,
             hooks: Hooks::default(),
             store: None,
+            choice: None,
         }
     }
 
@@ -72,18 +75,24 @@ impl<'a, M: Model> Job<'a, M> {
         if touches.is_some() {
             self.train.mark_validated(); // the probe checked it
         }
-        let picked = match (t.policy, &touches) {
-            (Policy::Auto, Some(touches)) => Some(self.decide(touches, threads)?.policy),
+        let choice = match (t.policy, &touches) {
+            (Policy::Auto, Some(touches)) => Some(match self.choice.take() {
+                Some(c) => c,
+                None => self.decide(touches, threads)?,
+            }),
             _ => None,
         };
-        policy::resolve_picked(
+        let reason = choice.as_ref().map(|c| c.reason.clone()).unwrap_or_default();
+        let mut trained = policy::resolve_picked(
             t.policy,
-            picked,
+            choice.map(|c| c.policy),
             touches.as_ref(),
             self.model.n_weights(),
             threads,
             RunJob(self),
-        )?
+        )??;
+        trained.report.policy_reason = reason;
+        Ok(trained)
     }
 
     /// [`Policy::Auto`]'s pick for this job: [`policy::decide`] on the first
@@ -96,7 +105,8 @@ impl<'a, M: Model> Job<'a, M> {
 
     /// What [`Policy::Auto`] picks for this job (for any other policy, that
     /// policy): probes the problem's shape ([`Touches`](policy::Touches)) and
-    /// applies [`policy::decide`] (the coherence simulator's verdict). Validates the data first: the probe runs
+    /// applies [`policy::decide`] (the coherence simulator's verdict). A
+    /// later [`run`](Job::run) trains with this pick without deciding again. Validates the data first: the probe runs
     /// the model's steps.
     pub fn choose_policy(&mut self) -> Result<policy::Choice, Error> {
         let t = self.trainer;
@@ -106,9 +116,15 @@ impl<'a, M: Model> Job<'a, M> {
                 reason: "chosen by the caller".into(),
             });
         }
+        if let Some(c) = &self.choice {
+            return Ok(c.clone());
+        }
         let threads = t.thread_count();
         let touches = self.probe(policy::probe_samples(Policy::Auto, threads))?;
-        self.decide(&touches, threads)
+        let c = self.decide(&touches, threads)?;
+        // `run` uses it rather than replaying again.
+        self.choice = Some(c.clone());
+        Ok(c)
     }
 
     /// Counts the writes of the model's steps on up to `samples` rows of the

@@ -52,6 +52,10 @@ pub struct TracePoint {
 pub struct Report {
     /// The policy's name (`plain` for the baseline loop).
     pub policy: String,
+    /// Why [`Policy::Auto`](crate::Policy::Auto) picked what it did (the
+    /// simulator's prediction for each candidate); empty for any other
+    /// policy.
+    pub policy_reason: String,
     /// Worker threads used.
     pub threads: usize,
     /// The order epochs visited the rows in ([`Order::describe`](crate::schedule::Order::describe)):

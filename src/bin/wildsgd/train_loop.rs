@@ -358,6 +358,7 @@ pub(crate) fn write_report(
     for (k, v) in [
         ("threads", serde_json::json!(r.threads)),
         ("policy", serde_json::json!(r.policy)),
+        ("policy_reason", serde_json::json!(r.policy_reason)),
         ("order", serde_json::json!(r.order)),
         ("back_offs", serde_json::json!(r.back_offs)),
         ("total_seconds", serde_json::json!(total_seconds)),
