@@ -38,8 +38,8 @@ pub mod coherence;
 pub mod rule;
 
 pub use auto::{
-    choose, decide, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_LOSS_SLACK, AUTO_MAX_HOT, AUTO_SAMPLE_NS,
-    AUTO_WRITE_NS, PROBE_SAMPLES,
+    choose, decide, Choice, Touches, AUTO_EVERY, AUTO_HOTCOLD_THREADS, AUTO_LOSS_SLACK, AUTO_MAX_HOT,
+    AUTO_REPLAY_BYTES, AUTO_SAMPLE_NS, AUTO_WRITE_NS, PROBE_SAMPLES,
 };
 pub use rule::Merge;
 

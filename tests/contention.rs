@@ -239,3 +239,21 @@ fn auto_decides_from_the_simulated_counts_deterministically() {
         );
     }
 }
+
+/// A candidate whose replay would need more than `AUTO_REPLAY_BYTES` of
+/// private state (64 touched replicas of 600k weights: 312 MB) is left out,
+/// and the reason says so, rather than allocated.
+#[test]
+fn auto_leaves_out_a_replay_that_would_not_fit() {
+    let data = Synthetic {
+        rows: 1_000,
+        features: 600_000,
+        ..Synthetic::default()
+    }
+    .generate()
+    .unwrap();
+    let (model, t) = touches(&data);
+    let c = decide(&model, &data, &t, &Trainer::new().get_schedule(), 1, 64, 1).unwrap();
+    assert!(c.reason.contains("not replayed"), "{}", c.reason);
+    assert!(!matches!(c.policy, Policy::Replicas { .. }), "{}", c.policy);
+}

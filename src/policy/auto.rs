@@ -254,6 +254,13 @@ pub fn choose(touches: &Touches, dim: usize, threads: usize) -> Choice {
 /// tolerance.
 pub const AUTO_LOSS_SLACK: f64 = 0.01;
 
+/// The most memory [`decide`] lets one candidate's replay give its virtual
+/// workers' private state (a touched replica is 8 bytes and a bit per
+/// weight per worker): a candidate that would need more is left out, and
+/// the reason says so. 256 MiB: 16 workers on rank-32 factorisation's
+/// 1.9M weights fit, 16 on a word2vec model of 20M weights do not.
+pub const AUTO_REPLAY_BYTES: u64 = 256 << 20;
+
 /// The most samples [`decide`] replays per candidate: the trainer's epochs
 /// over the first [`PROBE_SAMPLES`] rows, as many of them as fit.
 pub const AUTO_REPLAY_SAMPLES: usize = 16_384;
@@ -342,10 +349,22 @@ pub fn decide<M: Model>(
             every: AUTO_EVERY,
         });
     }
-    candidates.push(Policy::Replicas {
+    let delayed = Policy::Replicas {
         every: ((dim as f64 / per.max(1.0)).ceil() as usize).max(64),
         merge: Merge::Sum,
-    });
+    };
+    let replica_bytes = crate::limits::bytes(workers as u64 * dim as u64, 8) + (workers * dim) as u64 / 8;
+    let mut left_out = String::new();
+    if replica_bytes <= AUTO_REPLAY_BYTES
+        && crate::limits::check_memory("the replay of delayed updates", replica_bytes).is_ok()
+    {
+        candidates.push(delayed);
+    } else {
+        left_out = format!(
+            "; {delayed} not replayed ({} MiB of replicas for {workers} workers)",
+            replica_bytes >> 20
+        );
+    }
     let rows = PROBE_SAMPLES.min(data.len()).max(1);
     let settings = Settings {
         epochs: epochs.clamp(1, (AUTO_REPLAY_SAMPLES / rows).max(1)),
@@ -393,7 +412,7 @@ pub fn decide<M: Model>(
     Ok(Choice {
         policy,
         reason: format!(
-            "simulated at {workers} workers, {} epochs of {rows} rows; predicted speed-up: {}",
+            "simulated at {workers} workers, {} epochs of {rows} rows; predicted speed-up: {}{left_out}",
             settings.epochs,
             lines.join(", ")
         ),
