@@ -226,7 +226,7 @@ fn auto_decides_from_the_simulated_counts_deterministically() {
             let again = decide(&model, &data, &t, &schedule, 1, threads, 5).unwrap();
             assert_eq!(c, again, "{name} x{threads}: the pick is a replay, not a timing");
             assert!(
-                c.reason.contains(&format!("simulated at {threads} workers,")),
+                c.reason.contains(&format!("simulated at {threads} workers;")),
                 "{}",
                 c.reason
             );
