@@ -279,17 +279,19 @@ pub fn resolve<F: UseRule>(
     threads: usize,
     f: F,
 ) -> Result<F::Output, Error> {
-    let probe = || {
-        touches.ok_or_else(|| Error::InvalidParameter {
-            name: "policy",
-            reason: format!("{policy} needs a probe of the training data"),
-        })
-    };
     let picked = match policy {
-        Policy::Auto => Some(choose(probe()?, n_weights, threads).policy),
+        Policy::Auto => Some(choose(probe_for(policy, touches)?, n_weights, threads).policy),
         _ => None,
     };
     resolve_picked(policy, picked, touches, n_weights, threads, f)
+}
+
+/// The probe `policy` needs, or the error saying it was not given one.
+fn probe_for(policy: Policy, touches: Option<&Touches>) -> Result<&Touches, Error> {
+    touches.ok_or_else(|| Error::InvalidParameter {
+        name: "policy",
+        reason: format!("{policy} needs a probe of the training data"),
+    })
 }
 
 /// [`resolve`], with [`Policy::Auto`]'s pick made by the caller (e.g. by
@@ -306,12 +308,7 @@ pub fn resolve_picked<F: UseRule>(
     threads: usize,
     f: F,
 ) -> Result<F::Output, Error> {
-    let probe = || {
-        touches.ok_or_else(|| Error::InvalidParameter {
-            name: "policy",
-            reason: format!("{policy} needs a probe of the training data"),
-        })
-    };
+    let probe = || probe_for(policy, touches);
     let (policy, name) = match (policy, picked) {
         (Policy::Auto, Some(pick)) if pick != Policy::Auto => (pick, format!("auto:{pick}")),
         (Policy::Auto, _) => {

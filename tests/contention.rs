@@ -18,6 +18,18 @@ fn zipf(rows: usize) -> CsrDataset {
     .unwrap()
 }
 
+/// The same shape with uniform feature popularity.
+fn uniform(rows: usize) -> CsrDataset {
+    Synthetic {
+        rows,
+        features: 5_000,
+        zipf: 0.0,
+        ..Synthetic::default()
+    }
+    .generate()
+    .unwrap()
+}
+
 fn touches(data: &CsrDataset) -> (Linear, Touches) {
     let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
     let t = Touches::probe(&model, data, &vec![0.0; model.n_weights()], 4096, 0.5, 0).unwrap();
@@ -73,14 +85,7 @@ fn auto_picks_by_shape_and_thread_count() {
         p => panic!("skewed data on many threads should split hot weights, got {p}"),
     }
 
-    let uniform = Synthetic {
-        rows: 5_000,
-        features: 5_000,
-        zipf: 0.0,
-        ..Synthetic::default()
-    }
-    .generate()
-    .unwrap();
+    let uniform = uniform(5_000);
     let (model, t) = touches(&uniform);
     let c = choose(&t, model.n_weights(), 16);
     // Only the bias is hot under uniform popularity: well under 10% of writes.
@@ -209,14 +214,7 @@ fn mesh_cortices_resolve_auto_and_hotcold_on_their_own_rows() {
 /// machine and under any load).
 #[test]
 fn auto_decides_from_the_simulated_counts_deterministically() {
-    let uniform = Synthetic {
-        rows: 5_000,
-        features: 5_000,
-        zipf: 0.0,
-        ..Synthetic::default()
-    }
-    .generate()
-    .unwrap();
+    let uniform = uniform(5_000);
     let dense = Synthetic::dense(2_000, 64).generate().unwrap();
     let schedule = Trainer::new().get_schedule();
     for (name, data) in [("zipf", zipf(5_000)), ("uniform", uniform), ("dense", dense)] {

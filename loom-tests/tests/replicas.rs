@@ -110,14 +110,14 @@ fn merges_touch_only_what_their_worker_wrote() {
         // Every sample merges: more than DENSE_PER_SAMPLE weights per sample
         // makes both replicas touched-only.
         let store = Arc::new(WeightStore::zeros(DENSE_PER_SAMPLE + 1));
+        let rule = ReplicasRule {
+            every: 1,
+            merge: Merge::Sum,
+            workers: 2,
+        };
         let a = {
             let store = Arc::clone(&store);
             thread::spawn(move || {
-                let rule = ReplicasRule {
-                    every: 1,
-                    merge: Merge::Sum,
-                    workers: 2,
-                };
                 let mut w = rule.worker(&store);
                 for d in [1.0, 2.0] {
                     w.update(|v| v.add(0, d));
@@ -127,11 +127,6 @@ fn merges_touch_only_what_their_worker_wrote() {
         let b = {
             let store = Arc::clone(&store);
             thread::spawn(move || {
-                let rule = ReplicasRule {
-                    every: 1,
-                    merge: Merge::Sum,
-                    workers: 2,
-                };
                 let mut w = rule.worker(&store);
                 [8.0, 16.0].map(|d| {
                     w.update(|v| {

@@ -20,8 +20,9 @@ pub struct Job<'a, M: Model> {
     pub(crate) valid: Option<&'a M::Data>,
     pub(crate) hooks: Hooks<'a>,
     pub(crate) store: Option<&'a WeightStore>,
-    /// `Auto`'s pick, once [`choose_policy`](Job::choose_policy) made it.
-    pub(crate) choice: Option<policy::Choice>,
+    /// `Auto`'s probe and pick, once [`choose_policy`](Job::choose_policy)
+    /// made them.
+    pub(crate) choice: Option<(policy::Touches, policy::Choice)>,
 }
 
 impl<'a, M: Model> Job<'a, M> {
@@ -71,17 +72,17 @@ impl<'a, M: Model> Job<'a, M> {
         let t = self.trainer;
         let threads = t.thread_count();
         let samples = policy::probe_samples(t.policy, threads);
-        let touches = if samples > 0 { Some(self.probe(samples)?) } else { None };
+        let (touches, mut choice) = match self.choice.take() {
+            Some((touches, c)) => (Some(touches), Some(c)),
+            None if samples > 0 => (Some(self.probe(samples)?), None),
+            None => (None, None),
+        };
         if touches.is_some() {
             self.train.mark_validated(); // the probe checked it
         }
-        let choice = match (t.policy, &touches) {
-            (Policy::Auto, Some(touches)) => Some(match self.choice.take() {
-                Some(c) => c,
-                None => self.decide(touches, threads)?,
-            }),
-            _ => None,
-        };
+        if let (Policy::Auto, Some(touches), None) = (t.policy, &touches, &choice) {
+            choice = Some(self.decide(touches, threads)?);
+        }
         let reason = choice.as_ref().map(|c| c.reason.clone()).unwrap_or_default();
         let mut trained = policy::resolve_picked(
             t.policy,
@@ -105,9 +106,10 @@ impl<'a, M: Model> Job<'a, M> {
 
     /// What [`Policy::Auto`] picks for this job (for any other policy, that
     /// policy): probes the problem's shape ([`Touches`](policy::Touches)) and
-    /// applies [`policy::decide`] (the coherence simulator's verdict). A
-    /// later [`run`](Job::run) trains with this pick without deciding again. Validates the data first: the probe runs
-    /// the model's steps.
+    /// applies [`policy::decide`] (the coherence simulator's verdict); a
+    /// later [`run`](Job::run) trains with this probe and pick rather than
+    /// making them again. Validates the data first: the probe runs the
+    /// model's steps.
     pub fn choose_policy(&mut self) -> Result<policy::Choice, Error> {
         let t = self.trainer;
         if t.policy != Policy::Auto {
@@ -116,14 +118,13 @@ impl<'a, M: Model> Job<'a, M> {
                 reason: "chosen by the caller".into(),
             });
         }
-        if let Some(c) = &self.choice {
+        if let Some((_, c)) = &self.choice {
             return Ok(c.clone());
         }
         let threads = t.thread_count();
         let touches = self.probe(policy::probe_samples(Policy::Auto, threads))?;
         let c = self.decide(&touches, threads)?;
-        // `run` uses it rather than replaying again.
-        self.choice = Some(c.clone());
+        self.choice = Some((touches, c.clone()));
         Ok(c)
     }
 

@@ -193,6 +193,14 @@ impl Replica<'_> {
         self.mine[j / 64] & (1 << (j % 64)) != 0
     }
 
+    /// Weight `j` as this worker sees it, `mine` saying whether it is in the
+    /// replica: one load, from the replica or the store, so a weight in the
+    /// replica never loads its shared line.
+    #[inline]
+    fn current(&self, j: usize, mine: bool) -> f32 {
+        std::hint::select_unpredictable(mine, &self.slots[j].value, &self.shared[j]).load(Relaxed)
+    }
+
     /// Writes `value` (the weight after the add) and the change `delta` into
     /// weight `j`'s slot, taking it into the replica if it is not there yet.
     /// Branch-free in whether it was: in a sparse row the weights a worker
@@ -222,9 +230,7 @@ impl Weights for Replica<'_> {
         if self.dense {
             return self.local[j];
         }
-        // One load, from the replica or the store: a weight in the replica
-        // never loads its shared line.
-        std::hint::select_unpredictable(self.is_mine(j), &self.slots[j].value, &self.shared[j]).load(Relaxed)
+        self.current(j, self.is_mine(j))
     }
 }
 
@@ -236,7 +242,7 @@ impl WeightsMut for Replica<'_> {
             return;
         }
         let mine = self.is_mine(j);
-        let now = self.read(j);
+        let now = self.current(j, mine);
         self.write(j, mine, now + delta, delta);
     }
 
