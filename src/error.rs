@@ -86,6 +86,17 @@ pub enum Error {
     /// The worker thread pool could not be created.
     #[error("could not start the worker thread pool: {0}")]
     ThreadPool(String),
+    /// A data-parallel job's collective failed, or another rank of the job
+    /// ended it (see [`cluster`](crate::cluster)).
+    #[error("rank {rank} of {size}: {what}")]
+    Cluster {
+        /// This process's rank, from 0.
+        rank: usize,
+        /// The number of ranks.
+        size: usize,
+        /// What went wrong.
+        what: String,
+    },
     /// A data file is malformed at a known place.
     #[error("{file}: line {line}, column {column}: {what}")]
     Parse {

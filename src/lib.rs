@@ -42,6 +42,7 @@
 
 pub mod baseline;
 pub mod checkpoint;
+pub mod cluster;
 pub mod data;
 pub mod equivalence;
 mod error;

@@ -1,0 +1,602 @@
+//! Data-parallel training across processes: the ranks of a job and the few
+//! collectives the trainer needs from them.
+//!
+//! Each rank trains on its own shard of the data with its own Rayon pool
+//! and any [`Policy`](crate::Policy). Every `every` samples of the shard
+//! (and at each epoch's end) the ranks combine their **changes since the
+//! last exchange**: the sum of every rank's delta is added to the weights
+//! all of them started the interval from, so each sample's update counts
+//! once. Averaging the models instead would divide every step by the rank
+//! count. Dense models send the whole delta through an all-reduce; sparse
+//! ones send only the coordinates they changed, when that is smaller (see
+//! [`Exchange`]).
+//!
+//! The transport is a [`Cluster`]: [`Solo`] (one process, nothing to
+//! exchange), [`Threads`] (ranks as threads of one process, for tests and
+//! the equivalence harness) or, with the `mpi` cargo feature, `Mpi` (one
+//! rank per MPI process; see the README's "Past one machine").
+//!
+//! Everything the ranks decide on — a loss that ends a run, a back-off, a
+//! stop request, the choice between sparse and dense exchange — is computed
+//! from values every rank receives from the same collective, so no rank
+//! waits in a collective the others have left.
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::error::Error;
+
+#[cfg(feature = "mpi")]
+mod mpi;
+#[cfg(feature = "mpi")]
+pub use self::mpi::Mpi;
+
+/// The ranks of a data-parallel job: which one this process is, and the
+/// collectives. Every rank must call the same collectives in the same order
+/// with buffers of the same length (for the sums and maxima).
+///
+/// Dynamic dispatch is fine here: a collective runs once per exchange
+/// (thousands of samples), never per sample.
+pub trait Cluster: Send + Sync + fmt::Debug {
+    /// This process's rank, from 0.
+    fn rank(&self) -> usize;
+    /// How many ranks the job has.
+    fn size(&self) -> usize;
+    /// Element-wise sum over the ranks, in place: every rank ends with the
+    /// same values.
+    fn sum_f32(&self, buf: &mut [f32]) -> Result<(), Error>;
+    /// Element-wise sum over the ranks, in place.
+    fn sum_f64(&self, buf: &mut [f64]) -> Result<(), Error>;
+    /// Element-wise maximum over the ranks, in place.
+    fn max_u64(&self, buf: &mut [u64]) -> Result<(), Error>;
+    /// Every rank's `mine`, concatenated in rank order into `all` (replacing
+    /// its contents); `counts[r]` is how many came from rank `r`.
+    fn gather_u32(&self, mine: &[u32], all: &mut Vec<u32>, counts: &mut Vec<usize>) -> Result<(), Error>;
+    /// Ends the whole job because this rank failed with `why`. Under MPI
+    /// every process exits (this one too: it does not return); in-process
+    /// ranks waiting in a collective get an error naming this rank.
+    fn abort(&self, why: &str);
+    /// The transport, for reports ("threads", "mpi: Open MPI v4.1.4").
+    fn transport(&self) -> String;
+}
+
+/// A job of one rank: every collective is the identity.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Solo;
+
+impl Cluster for Solo {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn sum_f32(&self, _: &mut [f32]) -> Result<(), Error> {
+        Ok(())
+    }
+    fn sum_f64(&self, _: &mut [f64]) -> Result<(), Error> {
+        Ok(())
+    }
+    fn max_u64(&self, _: &mut [u64]) -> Result<(), Error> {
+        Ok(())
+    }
+    fn gather_u32(&self, mine: &[u32], all: &mut Vec<u32>, counts: &mut Vec<usize>) -> Result<(), Error> {
+        all.clear();
+        all.extend_from_slice(mine);
+        counts.clear();
+        counts.push(mine.len());
+        Ok(())
+    }
+    fn abort(&self, _: &str) {}
+    fn transport(&self) -> String {
+        "solo".into()
+    }
+}
+
+/// What one rank hands to a collective.
+#[derive(Debug)]
+enum Payload {
+    Empty,
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    U64(Vec<u64>),
+    U32(Vec<u32>),
+}
+
+#[derive(Debug)]
+struct State {
+    /// Each rank's contribution to the collective in progress.
+    slots: Vec<Payload>,
+    /// Ranks that have deposited (phase 0) or read (phase 1) this round.
+    arrived: usize,
+    /// Counts completed phases, so a waiter knows its phase is over.
+    generation: u64,
+    /// The first rank that failed or left, and why.
+    broken: Option<(usize, String)>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    size: usize,
+    state: Mutex<State>,
+    turn: Condvar,
+}
+
+/// Ranks as threads of one process, for tests and the equivalence harness:
+/// [`Threads::ranks`] makes the job's handles, one per thread. Sums are
+/// taken in rank order, so every rank gets bit-identical results and a run
+/// is as reproducible as its policy. A rank that [aborts](Cluster::abort),
+/// or whose handle is dropped (a panic unwinding, or a rank that stopped
+/// early), breaks the job: the others' collectives return an error naming
+/// it instead of waiting for ever.
+///
+/// ```
+/// use wildsgd::cluster::{Cluster, Threads};
+///
+/// let sums: Vec<Vec<f32>> = std::thread::scope(|s| {
+///     let handles: Vec<_> = Threads::ranks(3)
+///         .into_iter()
+///         .map(|r| s.spawn(move || {
+///             let mut v = vec![r.rank() as f32, 1.0];
+///             r.sum_f32(&mut v).unwrap();
+///             v
+///         }))
+///         .collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).collect()
+/// });
+/// assert!(sums.iter().all(|v| v == &[3.0, 3.0]));
+/// ```
+#[derive(Debug)]
+pub struct Threads {
+    rank: usize,
+    shared: Arc<Shared>,
+}
+
+impl Threads {
+    /// The `size` ranks of one in-process job (at least 1).
+    pub fn ranks(size: usize) -> Vec<Threads> {
+        let size = size.max(1);
+        let shared = Arc::new(Shared {
+            size,
+            state: Mutex::new(State {
+                slots: (0..size).map(|_| Payload::Empty).collect(),
+                arrived: 0,
+                generation: 0,
+                broken: None,
+            }),
+            turn: Condvar::new(),
+        });
+        (0..size)
+            .map(|rank| Threads {
+                rank,
+                shared: Arc::clone(&shared),
+            })
+            .collect()
+    }
+
+    fn error(&self, what: String) -> Error {
+        Error::Cluster {
+            rank: self.rank,
+            size: self.shared.size,
+            what,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock means a rank panicked holding it: the state is
+        // still consistent (every write under it is a single assignment).
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until every rank has arrived at this phase.
+    fn wait_all<'g>(
+        &self,
+        mut st: std::sync::MutexGuard<'g, State>,
+    ) -> Result<std::sync::MutexGuard<'g, State>, Error> {
+        if let Some((r, why)) = &st.broken {
+            return Err(self.error(format!("rank {r} ended the job: {why}")));
+        }
+        st.arrived += 1;
+        if st.arrived == self.shared.size {
+            st.arrived = 0;
+            st.generation += 1;
+            self.shared.turn.notify_all();
+            return Ok(st);
+        }
+        let generation = st.generation;
+        while st.generation == generation {
+            if let Some((r, why)) = &st.broken {
+                return Err(self.error(format!("rank {r} ended the job: {why}")));
+            }
+            st = self.shared.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(st)
+    }
+
+    /// Deposits `mine`, lets `read` see every rank's payload once all have
+    /// arrived, then waits until all have read (so no slot is overwritten
+    /// while another rank still reads it).
+    fn collective<T>(&self, mine: Payload, read: impl FnOnce(&[Payload]) -> T) -> Result<T, Error> {
+        let mut st = self.lock();
+        st.slots[self.rank] = mine;
+        let st = self.wait_all(st)?;
+        let out = read(&st.slots);
+        // A slot is overwritten only by its own rank's next deposit, which
+        // cannot come before this second wait ends for everyone.
+        drop(self.wait_all(st)?);
+        Ok(out)
+    }
+
+    fn mismatch(&self, what: &str) -> Error {
+        self.error(format!("the ranks called different collectives ({what})"))
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        let mut st = self.lock();
+        if st.broken.is_none() {
+            st.broken = Some((self.rank, "its handle was dropped (the rank finished or panicked)".into()));
+        }
+        self.shared.turn.notify_all();
+    }
+}
+
+impl Cluster for Threads {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.shared.size
+    }
+
+    fn sum_f32(&self, buf: &mut [f32]) -> Result<(), Error> {
+        let n = buf.len();
+        let ok = self.collective(Payload::F32(buf.to_vec()), |slots| {
+            let mut sum = vec![0.0f32; n];
+            for s in slots {
+                match s {
+                    Payload::F32(v) if v.len() == n => sum.iter_mut().zip(v).for_each(|(a, b)| *a += b),
+                    _ => return None,
+                }
+            }
+            Some(sum)
+        })?;
+        buf.copy_from_slice(&ok.ok_or_else(|| self.mismatch("sum_f32"))?);
+        Ok(())
+    }
+
+    fn sum_f64(&self, buf: &mut [f64]) -> Result<(), Error> {
+        let n = buf.len();
+        let ok = self.collective(Payload::F64(buf.to_vec()), |slots| {
+            let mut sum = vec![0.0f64; n];
+            for s in slots {
+                match s {
+                    Payload::F64(v) if v.len() == n => sum.iter_mut().zip(v).for_each(|(a, b)| *a += b),
+                    _ => return None,
+                }
+            }
+            Some(sum)
+        })?;
+        buf.copy_from_slice(&ok.ok_or_else(|| self.mismatch("sum_f64"))?);
+        Ok(())
+    }
+
+    fn max_u64(&self, buf: &mut [u64]) -> Result<(), Error> {
+        let n = buf.len();
+        let ok = self.collective(Payload::U64(buf.to_vec()), |slots| {
+            let mut max = vec![0u64; n];
+            for s in slots {
+                match s {
+                    Payload::U64(v) if v.len() == n => max.iter_mut().zip(v).for_each(|(a, &b)| *a = (*a).max(b)),
+                    _ => return None,
+                }
+            }
+            Some(max)
+        })?;
+        buf.copy_from_slice(&ok.ok_or_else(|| self.mismatch("max_u64"))?);
+        Ok(())
+    }
+
+    fn gather_u32(&self, mine: &[u32], all: &mut Vec<u32>, counts: &mut Vec<usize>) -> Result<(), Error> {
+        all.clear();
+        counts.clear();
+        let ok = self.collective(Payload::U32(mine.to_vec()), |slots| {
+            for s in slots {
+                match s {
+                    Payload::U32(v) => {
+                        all.extend_from_slice(v);
+                        counts.push(v.len());
+                    }
+                    _ => return false,
+                }
+            }
+            true
+        })?;
+        if ok {
+            Ok(())
+        } else {
+            Err(self.mismatch("gather_u32"))
+        }
+    }
+
+    fn abort(&self, why: &str) {
+        let mut st = self.lock();
+        if st.broken.is_none() {
+            st.broken = Some((self.rank, why.to_string()));
+        }
+        self.shared.turn.notify_all();
+    }
+
+    fn transport(&self) -> String {
+        "threads".into()
+    }
+}
+
+/// A shared handle to a job's [`Cluster`], as a
+/// [`Trainer`](crate::Trainer) holds it.
+#[derive(Clone)]
+pub struct Handle(pub(crate) Arc<dyn Cluster>);
+
+impl Handle {
+    /// Wraps `cluster`.
+    pub fn new(cluster: impl Cluster + 'static) -> Self {
+        Handle(Arc::new(cluster))
+    }
+
+    /// The cluster.
+    pub fn get(&self) -> &dyn Cluster {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rank {} of {} ({})", self.0.rank(), self.0.size(), self.0.transport())
+    }
+}
+
+impl PartialEq for Handle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Which way an exchange sends the ranks' changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Exchange {
+    /// The whole delta through an all-reduce: `4 × weights` bytes per rank.
+    Dense,
+    /// Only the changed coordinates (index and value, 8 bytes each), every
+    /// rank receiving every rank's list.
+    Sparse,
+}
+
+/// How many bytes of touched coordinates a sparse exchange may gather, as a
+/// multiple of the dense all-reduce's payload, before the dense one is used
+/// instead: a ring all-reduce moves about twice its payload per rank, and a
+/// gather moves what it receives once. Measured: see
+/// `benches/results/2core-epyc/distributed/`.
+pub const SPARSE_BREAK_EVEN: f64 = 2.0;
+
+/// The exchange that moves fewer bytes when the ranks changed `touched`
+/// coordinates in all (summed over ranks) of `weights`.
+pub fn exchange_for(touched: u64, weights: usize) -> Exchange {
+    let sparse = touched as f64 * 8.0;
+    let dense = weights as f64 * 4.0;
+    if sparse < SPARSE_BREAK_EVEN * dense {
+        Exchange::Sparse
+    } else {
+        Exchange::Dense
+    }
+}
+
+/// What a rank sent and how long it spent in collectives, for reports.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Traffic {
+    /// Exchanges of weight changes.
+    pub exchanges: u64,
+    /// Of those, how many were sparse.
+    pub sparse_exchanges: u64,
+    /// Bytes this rank handed to collectives (its payloads; what the
+    /// transport moves on the wire depends on its algorithm).
+    pub bytes_sent: u64,
+    /// Seconds in collectives and in computing and applying the deltas.
+    pub seconds: f64,
+}
+
+/// The combination of changes since the last exchange: the weights every
+/// rank started the interval from, and scratch for the delta.
+#[derive(Debug, Default)]
+pub(crate) struct Exchanger {
+    base: Vec<f32>,
+    delta: Vec<f32>,
+    pairs: Vec<u32>,
+    all: Vec<u32>,
+    counts: Vec<usize>,
+}
+
+impl Exchanger {
+    /// Starts from `weights` (the same on every rank).
+    pub(crate) fn reset(&mut self, weights: &[f32]) {
+        self.base.clear();
+        self.base.extend_from_slice(weights);
+    }
+
+    /// Replaces `now` (this rank's weights) by the interval's start plus
+    /// every rank's change, and makes that the next interval's start.
+    /// `stop` is this rank's vote to stop; returns whether any rank voted so.
+    pub(crate) fn exchange(
+        &mut self,
+        cluster: &dyn Cluster,
+        now: &mut [f32],
+        stop: bool,
+        traffic: &mut Traffic,
+    ) -> Result<bool, Error> {
+        let clock = std::time::Instant::now();
+        debug_assert_eq!(now.len(), self.base.len());
+        self.delta.clear();
+        self.pairs.clear();
+        let mut touched = 0u64;
+        for (&w, &b) in now.iter().zip(&self.base) {
+            let d = w - b;
+            touched += u64::from(d != 0.0);
+            self.delta.push(d);
+        }
+        // One small collective decides the shape of the big one from what
+        // every rank reports, so all ranks take the same branch.
+        let mut head = [touched as f64, f64::from(u8::from(stop))];
+        cluster.sum_f64(&mut head)?;
+        traffic.bytes_sent += 16;
+        let any_stop = head[1] > 0.0;
+        match exchange_for(head[0] as u64, now.len()) {
+            Exchange::Dense => {
+                cluster.sum_f32(&mut self.delta)?;
+                traffic.bytes_sent += 4 * self.delta.len() as u64;
+                for ((w, &b), &d) in now.iter_mut().zip(&self.base).zip(&self.delta) {
+                    *w = b + d;
+                }
+            }
+            Exchange::Sparse => {
+                // Indices, then the values' bits: one gather.
+                for (j, &d) in self.delta.iter().enumerate() {
+                    if d != 0.0 {
+                        self.pairs.push(j as u32);
+                    }
+                }
+                let t = self.pairs.len();
+                for k in 0..t {
+                    let j = self.pairs[k] as usize;
+                    self.pairs.push(self.delta[j].to_bits());
+                }
+                cluster.gather_u32(&self.pairs, &mut self.all, &mut self.counts)?;
+                traffic.bytes_sent += 4 * self.pairs.len() as u64;
+                traffic.sparse_exchanges += 1;
+                now.copy_from_slice(&self.base);
+                let mut at = 0;
+                for &c in &self.counts {
+                    let (idx, vals) = self.all[at..at + c].split_at(c / 2);
+                    for (&j, &bits) in idx.iter().zip(vals) {
+                        if let Some(w) = now.get_mut(j as usize) {
+                            *w += f32::from_bits(bits);
+                        }
+                    }
+                    at += c;
+                }
+            }
+        }
+        self.base.copy_from_slice(now);
+        traffic.exchanges += 1;
+        traffic.seconds += clock.elapsed().as_secs_f64();
+        Ok(any_stop)
+    }
+}
+
+/// The `k`-th of `parts` contiguous, near-equal ranges of `0..n`.
+pub fn part(n: usize, k: usize, parts: usize) -> std::ops::Range<usize> {
+    let parts = parts.max(1);
+    k * n / parts..(k + 1) * n / parts
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn on_ranks<T: Send>(k: usize, f: impl Fn(&Threads) -> T + Sync) -> Vec<T> {
+        std::thread::scope(|s| {
+            let f = &f;
+            let hs: Vec<_> = Threads::ranks(k).into_iter().map(|r| s.spawn(move || f(&r))).collect();
+            hs.into_iter().map(|h| h.join().expect("rank panicked")).collect()
+        })
+    }
+
+    #[test]
+    fn sums_maxima_and_gathers_agree_on_every_rank() {
+        let out = on_ranks(4, |r| {
+            let mut f = vec![r.rank() as f64; 3];
+            r.sum_f64(&mut f).unwrap();
+            let mut m = [r.rank() as u64 * 10, 7];
+            r.max_u64(&mut m).unwrap();
+            let (mut all, mut counts) = (Vec::new(), Vec::new());
+            let mine: Vec<u32> = (0..r.rank() as u32).collect();
+            r.gather_u32(&mine, &mut all, &mut counts).unwrap();
+            (f, m, all, counts)
+        });
+        for (f, m, all, counts) in out {
+            assert_eq!(f, [6.0; 3]);
+            assert_eq!(m, [30, 7]);
+            assert_eq!(all, [0, 0, 1, 0, 1, 2]);
+            assert_eq!(counts, [0, 1, 2, 3]);
+        }
+    }
+
+    #[test]
+    fn an_aborting_rank_wakes_the_others_with_its_reason() {
+        let out = on_ranks(3, |r| {
+            if r.rank() == 1 {
+                r.abort("bad input on line 7");
+                return None;
+            }
+            let mut v = [1.0f32];
+            Some(r.sum_f32(&mut v).unwrap_err().to_string())
+        });
+        for e in out.into_iter().flatten() {
+            assert!(e.contains("rank 1 ended the job: bad input on line 7"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_rank_that_leaves_early_breaks_the_job_instead_of_hanging_it() {
+        let out = on_ranks(2, |r| {
+            let mut v = [1.0f32];
+            r.sum_f32(&mut v).unwrap();
+            if r.rank() == 0 {
+                return Ok(());
+            }
+            r.sum_f32(&mut v).map(|_| ())
+        });
+        // Rank 0's handle lives until the scope joins it, so rank 1 may
+        // only fail once rank 0 is dropped: the scope drops the handles as
+        // their threads end.
+        assert!(out[0].is_ok());
+        assert!(out[1].as_ref().is_err_and(|e| e.to_string().contains("rank 0 ended the job")));
+    }
+
+    #[test]
+    fn dense_and_sparse_exchanges_add_every_ranks_change_once() {
+        // (weights, what every rank adds to every weight): the small model
+        // with everything touched goes dense, the large one sparse.
+        for (dim, everywhere) in [(8usize, 0.125f32), (4096, 0.0)] {
+            let out = on_ranks(3, |r| {
+                let mut ex = Exchanger::default();
+                let start = vec![1.0f32; dim];
+                ex.reset(&start);
+                let mut now: Vec<f32> = start.iter().map(|w| w + everywhere).collect();
+                now[r.rank()] += 0.5; // each rank changes its own weight
+                now[7] += 1.0; // and all change a shared one
+                let mut traffic = Traffic::default();
+                let stop = ex.exchange(r, &mut now, r.rank() == 2, &mut traffic).unwrap();
+                (now, stop, traffic)
+            });
+            let all = 1.0 + 3.0 * everywhere;
+            for (now, stop, traffic) in &out {
+                assert!(stop, "rank 2's vote reaches every rank");
+                assert_eq!(&now[..3], &[all + 0.5; 3]);
+                assert_eq!(now[7], all + 3.0);
+                assert!(now[3..7].iter().chain(&now[8..]).all(|&w| w == all));
+                assert_eq!(traffic.sparse_exchanges, u64::from(everywhere == 0.0), "dim {dim}");
+                assert_eq!(traffic.exchanges, 1);
+            }
+            assert!(out.windows(2).all(|w| w[0].0 == w[1].0));
+        }
+    }
+
+    #[test]
+    fn sparse_wins_below_the_break_even() {
+        assert_eq!(exchange_for(10, 1000), Exchange::Sparse);
+        assert_eq!(exchange_for(1000, 1000), Exchange::Dense);
+        assert_eq!(part(10, 0, 3), 0..3);
+        assert_eq!(part(10, 2, 3), 6..10);
+    }
+}
