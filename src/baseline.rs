@@ -168,16 +168,18 @@ impl<M: Model> Engine for Plain<'_, M> {
         visit: &Visit<'_, M::Data>,
         sched: &Schedule,
         epoch: usize,
+        span: std::ops::Range<usize>,
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64 {
-        for (range, paused) in segments(points, visit.order.len()) {
+        let applied = span.len() as u64;
+        for (range, paused) in segments(points, span) {
             (self.segment)(self.model, &mut self.w, visit, sched, epoch, range);
             if paused {
                 pause(self);
             }
         }
-        visit.order.len() as u64
+        applied
     }
 
     fn objective(

@@ -15,6 +15,7 @@ pub(crate) mod evaluate;
 mod job;
 mod pool;
 mod report;
+mod ranks;
 mod stop;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train, Visit};
@@ -25,7 +26,7 @@ pub use crate::schedule::{epoch_order, Order, Schedule};
 pub use driver::EpochData;
 pub use driver::BACK_OFFS;
 pub use job::Job;
-pub use report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
+pub use report::{BackOff, Distributed, EpochReport, Outcome, Report, TracePoint, Trained};
 pub use stop::StopFlag;
 
 use crate::error::Error;
@@ -76,6 +77,9 @@ pub struct Trainer {
     blow_up_guard: bool,
     #[serde(skip)]
     stop: Option<StopFlag>,
+    #[serde(skip)]
+    cluster: Option<crate::cluster::Handle>,
+    exchange_every: Option<usize>,
 }
 
 impl Default for Trainer {
@@ -95,6 +99,8 @@ impl Default for Trainer {
             prefetch: true,
             blow_up_guard: true,
             stop: None,
+            cluster: None,
+            exchange_every: None,
         }
     }
 }
@@ -263,6 +269,67 @@ impl Trainer {
         self
     }
 
+    /// Train data-parallel as one rank of `cluster`: this process trains on
+    /// its own shard (the data it is given) and, every
+    /// [`exchange_every`](Self::exchange_every) samples of it and at each
+    /// epoch's end, adds every rank's change since the last exchange to the
+    /// weights (see [`cluster`](crate::cluster)). Every rank must run the
+    /// same job (model, settings, seed, epochs); the weights start from rank
+    /// 0's. Losses and accuracies in the report are the whole job's. Hooks
+    /// run on every rank (write files from one). An error on any rank ends
+    /// the job ([`Cluster::abort`](crate::cluster::Cluster::abort)) rather
+    /// than leaving the others waiting. The schedule counts this rank's
+    /// samples.
+    ///
+    /// ```
+    /// use wildsgd::cluster::{Handle, Threads};
+    /// use wildsgd::{data::Synthetic, Linear, Loss, Policy, Trainer};
+    ///
+    /// let data = Synthetic { rows: 8000, features: 500, ..Synthetic::default() }.generate()?;
+    /// let model = Linear::new(Loss::Logistic, data.n_features()).bias(true);
+    /// let shards: Vec<_> = (0..2)
+    ///     .map(|k| data.subset(&wildsgd::cluster::part(data.len(), k, 2).collect::<Vec<_>>()))
+    ///     .collect();
+    /// let losses: Vec<f64> = std::thread::scope(|s| {
+    ///     let runs: Vec<_> = Threads::ranks(2)
+    ///         .into_iter()
+    ///         .zip(&shards)
+    ///         .map(|(rank, shard)| {
+    ///             let model = &model;
+    ///             s.spawn(move || {
+    ///                 let t = Trainer::new().threads(1).epochs(3).policy(Policy::Racy).cluster(Handle::new(rank));
+    ///                 t.fit(model, shard).unwrap().report.final_loss().unwrap()
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     runs.into_iter().map(|r| r.join().unwrap()).collect()
+    /// });
+    /// assert_eq!(losses[0], losses[1]); // the job's loss, the same on every rank
+    /// assert!(losses[0] < 0.6);
+    /// # Ok::<(), wildsgd::Error>(())
+    /// ```
+    pub fn cluster(mut self, cluster: crate::cluster::Handle) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// Samples of its shard each rank trains on between exchanges in a
+    /// data-parallel run (default:
+    /// [`default_exchange_every`](crate::cluster::default_exchange_every)).
+    pub fn exchange_every(mut self, samples: usize) -> Self {
+        self.exchange_every = Some(samples);
+        self
+    }
+
+    /// The cluster this trainer runs on, if any.
+    pub fn get_cluster(&self) -> Option<&dyn crate::cluster::Cluster> {
+        self.cluster.as_ref().map(crate::cluster::Handle::get)
+    }
+
+    pub(crate) fn get_exchange_every(&self) -> Option<usize> {
+        self.exchange_every
+    }
+
     pub(crate) fn stop_flag_ref(&self) -> Option<&StopFlag> {
         self.stop.as_ref()
     }
@@ -324,6 +391,12 @@ impl Trainer {
             return Err(Error::InvalidParameter {
                 name: "start_epoch",
                 reason: format!("{} is not below the epoch count {}", self.start_epoch, self.epochs),
+            });
+        }
+        if self.exchange_every == Some(0) {
+            return Err(Error::InvalidParameter {
+                name: "exchange_every",
+                reason: "must be at least 1 sample".into(),
             });
         }
         if self.evals_per_epoch == 0 {

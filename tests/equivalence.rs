@@ -478,3 +478,47 @@ fn adaptive_update_is_equivalent_to_sequential() {
         check(&cmp, Verdict::Equivalent);
     }
 }
+
+/// Data-parallel training (in-process ranks, `wildsgd::cluster::Threads`):
+/// 2 and 4 ranks of 2 threads each, every rank on its shard, exchanging the
+/// sum of their changes at the default interval.
+fn distributed_matches_sequential(loss: Loss) {
+    let mut harness = harness(loss);
+    for ranks in [2, 4] {
+        let cmp = harness.distributed(Policy::Racy, ranks, 2, None).unwrap();
+        check(&cmp, Verdict::Equivalent);
+        assert_eq!(cmp.threads, 2 * ranks);
+    }
+}
+
+#[test]
+fn logistic_distributed_is_equivalent_to_sequential() {
+    distributed_matches_sequential(Loss::Logistic);
+}
+
+#[test]
+fn hinge_distributed_is_equivalent_to_sequential() {
+    distributed_matches_sequential(Loss::Hinge);
+}
+
+#[test]
+fn squared_distributed_is_equivalent_to_sequential() {
+    distributed_matches_sequential(Loss::Squared);
+}
+
+/// The negative control: 4 ranks that exchange only at each epoch's end
+/// (every 5,000 samples of their 5,000-row shards) add four epoch-long
+/// steps taken from the same start: rejected (or diverged).
+#[test]
+fn control_exchange_once_per_epoch_is_rejected() {
+    for loss in [Loss::Logistic, Loss::Hinge, Loss::Squared] {
+        match harness(loss).distributed(Policy::Racy, 4, 2, Some(data().len() / 4)) {
+            Ok(cmp) => {
+                check(&cmp, Verdict::Different);
+                assert!(cmp.rel_gap > TOLERANCE, "{cmp}");
+            }
+            Err(Error::Diverged { .. }) => {}
+            Err(e) => panic!("{loss:?}: {e}"),
+        }
+    }
+}

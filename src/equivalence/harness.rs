@@ -317,6 +317,86 @@ impl<'a, M: Model> Harness<'a, M> {
         compare_runs(name, threads, self.settings, seq, par)
     }
 
+    /// Compares a data-parallel run with `Sequential`: `ranks` in-process
+    /// ranks ([`Threads`](crate::cluster::Threads)), each training `policy`
+    /// on `threads` threads on its shard of the harness's data (the rows of
+    /// a seeded permutation, cut into `ranks` near-equal parts), exchanging
+    /// every `every` samples of its shard (`None`: the trainer's default).
+    /// The final loss compared is the job's, over every shard's rows: the
+    /// same rows the sequential side trains and measures on.
+    ///
+    /// ```
+    /// use wildsgd::equivalence::{Harness, Verdict};
+    /// use wildsgd::{data::Synthetic, Linear, Loss, Policy, Schedule, Trainer};
+    ///
+    /// let train = Synthetic { rows: 4_000, features: 1_000, ..Synthetic::default() }.generate()?;
+    /// let model = Linear::new(Loss::Logistic, train.n_features()).bias(true).l2(1e-4, &train);
+    /// let trainer = Trainer::new().epochs(6).schedule(Schedule::EpochDecay { initial: 0.5, decay: 0.6 });
+    /// let mut harness = Harness::new(&trainer, &model, &train).seeds(3).tolerance(0.02);
+    /// let cmp = harness.distributed(Policy::Racy, 2, 1, Some(250))?;
+    /// assert_eq!(cmp.verdict, Verdict::Equivalent, "{cmp}");
+    /// assert_eq!(cmp.policy, "racy, 2 ranks, exchanging every 250");
+    /// # Ok::<(), wildsgd::Error>(())
+    /// ```
+    pub fn distributed(
+        &mut self,
+        policy: Policy,
+        ranks: usize,
+        threads: usize,
+        every: Option<usize>,
+    ) -> Result<Comparison, Error>
+    where
+        M::Data: Sized,
+    {
+        use crate::cluster::{part, Handle, Threads};
+        let n = self.train.len();
+        // The split is the harness's, the same for every pair of runs.
+        let perm = crate::schedule::once_permutation(self.trainer.get_seed() ^ 0x5_4A2D_0FD1, None, n);
+        let shards = (0..ranks)
+            .map(|k| {
+                self.train.gather(&perm[part(n, k, ranks)]).ok_or(Error::InvalidParameter {
+                    name: "distributed",
+                    reason: "the dataset type cannot copy itself into shards (Dataset::gather)".into(),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut trainer = self.trainer.clone().policy(policy).threads(threads);
+        if let Some(e) = every {
+            trainer = trainer.exchange_every(e);
+        }
+        let model = self.model;
+        let name = match every {
+            Some(e) => format!("{policy}, {ranks} ranks, exchanging every {e}"),
+            None => format!("{policy}, {ranks} ranks"),
+        };
+        let threads = trainer.thread_count();
+        self.compare(&name, ranks * threads, |seed| {
+            let trainer = &trainer;
+            std::thread::scope(|s| {
+                let runs: Vec<_> = Threads::ranks(ranks)
+                    .into_iter()
+                    .zip(&shards)
+                    .map(|(rank, shard)| {
+                        s.spawn(move || trainer.clone().seed(seed).cluster(Handle::new(rank)).fit(model, &**shard))
+                    })
+                    .collect();
+                let mut done: Vec<Result<Trained, Error>> = runs
+                    .into_iter()
+                    .map(|r| {
+                        r.join().unwrap_or_else(|_| {
+                            Err(Error::InvalidParameter {
+                                name: "distributed",
+                                reason: "a rank panicked".into(),
+                            })
+                        })
+                    })
+                    .collect();
+                // Rank 0's report: its losses are the job's.
+                done.swap_remove(0)
+            })
+        })
+    }
+
     /// Compares this harness's model trained as the cortex `name` of `mesh`
     /// (on the mesh's `data`, with the harness's seeds) against training it
     /// alone with `Sequential` on the harness's data (its domain). The mesh's

@@ -480,6 +480,7 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
         visit: &Visit<'_, D>,
         sched: &Schedule,
         epoch: usize,
+        span: std::ops::Range<usize>,
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64 {
@@ -503,7 +504,7 @@ impl<D: Dataset + ?Sized> Engine for MeshEngine<'_, D> {
             .collect();
         let base = (epoch * n) as u64;
         let (mut applied, mut seconds) = (0u64, 0.0f64);
-        for (seg, paused) in segments(points, n) {
+        for (seg, paused) in segments(points, span.clone()) {
             let clock = Instant::now();
             applied += this
                 .pool

@@ -3,11 +3,13 @@
 //! driven here, so orders, schedules, evaluation points, tail averaging, the
 //! divergence guard, stop requests, hooks and reports behave the same for all.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
+use super::ranks::{Figures, Ranks};
 use super::report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
 use super::{Control, EpochReportHook, Order, Schedule, Trainer, WeightsHook};
 use crate::data::Dataset;
@@ -28,17 +30,19 @@ pub(crate) trait Engine {
     fn threads(&self) -> usize;
     /// Checks that `data` fits the model(s) before it is trained on.
     fn validate(&self, data: &Self::Data) -> Result<(), Error>;
-    /// Applies the samples `visit` names, in one epoch whose workers live
-    /// throughout it: at each of `points` (non-decreasing positions in
-    /// `visit.order`) every worker stops after the samples before it and
-    /// `pause` runs with the workers idle and nothing merged. Returns the
-    /// samples applied: all of them unless a raised stop flag ended the
-    /// epoch early.
+    /// Applies the samples at positions `span` of `visit.order` (all of
+    /// them, or one exchange interval of a data-parallel job), with workers
+    /// that live throughout the span and have merged everything when it
+    /// returns: at each of `points` (non-decreasing positions within
+    /// `span`) every worker stops after the samples before it and `pause`
+    /// runs with the workers idle and nothing merged. Returns the samples
+    /// applied: all of them unless a raised stop flag ended the span early.
     fn epoch(
         &mut self,
         visit: &Visit<'_, Self::Data>,
         sched: &Schedule,
         epoch: usize,
+        span: Range<usize>,
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64;
@@ -274,14 +278,39 @@ fn pause_points(n: usize, evals: usize, subs: usize, out: &mut Vec<usize>) {
     }
 }
 
-/// Runs `engine` for the trainer's epochs on `train`.
+/// Runs `engine` for the trainer's epochs on `train`: as one rank of the
+/// trainer's cluster when it has one, ending the whole job on an error.
 pub(crate) fn drive<E: Engine>(
+    t: &Trainer,
+    engine: &mut E,
+    train: &mut Train<'_, E::Data>,
+    valid: Option<&E::Data>,
+    hooks: Hooks<'_>,
+    pool: &rayon::ThreadPool,
+) -> Result<Trained, Error> {
+    let Some(cluster) = t.get_cluster() else {
+        return drive_ranks(t, engine, train, valid, hooks, pool, &mut None);
+    };
+    let mut ranks = Some(Ranks::new(cluster, t.get_exchange_every()));
+    let result = drive_ranks(t, engine, train, valid, hooks, pool, &mut ranks).and_then(|mut trained| {
+        ranks.take().expect("still there").finish(&mut trained)?;
+        Ok(trained)
+    });
+    if let Err(e) = &result {
+        cluster.abort(&e.to_string());
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive_ranks<E: Engine>(
     t: &Trainer,
     engine: &mut E,
     train: &mut Train<'_, E::Data>,
     valid: Option<&E::Data>,
     mut hooks: Hooks<'_>,
     pool: &rayon::ThreadPool,
+    ranks: &mut Option<Ranks<'_>>,
 ) -> Result<Trained, Error> {
     t.check()?;
     if let Some(v) = valid {
@@ -301,6 +330,10 @@ pub(crate) fn drive<E: Engine>(
     };
     let mut last_finite = Vec::new();
     engine.snapshot_into(&mut last_finite);
+    if let Some(r) = ranks.as_mut() {
+        r.start(&mut last_finite)?;
+        engine.load(&last_finite);
+    }
     let (mut order, mut points) = (Vec::new(), Vec::new());
     let (mut avg_sum, mut scratch) = (Vec::new(), Vec::new());
     let (mut total_samples, mut total_seconds) = (0u64, 0.0f64);
@@ -336,7 +369,11 @@ pub(crate) fn drive<E: Engine>(
         let guarded = t.guards_blow_ups() && rows.is_none_or(|r| r.len() >= GUARD_ROWS);
         if guarded && epoch == t.start_epoch && start_objective.is_none() {
             let clock = Instant::now();
-            start_objective = Some(engine.objective(pool, data, rows, epoch).0);
+            let mut start = engine.objective(pool, data, rows, epoch).0;
+            if let Some(r) = ranks.as_mut() {
+                start = r.agree_loss(start, rows.map_or(n, <[u32]>::len))?;
+            }
+            start_objective = Some(start);
             eval_seconds += clock.elapsed().as_secs_f64();
         }
         let (how, fallback) = shuffle_once(t, data, per_epoch.then_some(epoch), &mut shuffled);
@@ -404,9 +441,32 @@ pub(crate) fn drive<E: Engine>(
             }
             pause_seconds += pause_clock.elapsed().as_secs_f64();
         };
-        let applied = engine.epoch(&visit, &schedule, epoch, &points, &mut pause);
+        let (applied, stopping) = match ranks.as_mut() {
+            None => (
+                engine.epoch(&visit, &schedule, epoch, 0..n, &points, &mut pause),
+                t.stop_requested(),
+            ),
+            Some(r) => {
+                // Every rank cuts its epoch into the same number of
+                // intervals and exchanges after each; a stop request
+                // anywhere stops every rank at the same exchange.
+                let intervals = r.intervals(n)?;
+                let (mut applied, mut stopping, mut at) = (0, false, 0);
+                for j in 0..intervals {
+                    let span = crate::cluster::part(n, j, intervals);
+                    let end = at + points[at..].iter().take_while(|&&p| p < span.end).count();
+                    applied += engine.epoch(&visit, &schedule, epoch, span, &points[at..end], &mut pause);
+                    at = end;
+                    if r.exchange(engine, t.stop_requested())? {
+                        stopping = true;
+                        break;
+                    }
+                }
+                (applied, stopping)
+            }
+        };
         let update_seconds = clock.elapsed().as_secs_f64() - pause_seconds;
-        if t.stop_requested() {
+        if stopping {
             if engine.all_finite() {
                 engine.snapshot_into(&mut last_finite);
             }
@@ -426,20 +486,36 @@ pub(crate) fn drive<E: Engine>(
             for (w, &a) in scratch.iter_mut().zip(&avg_sum) {
                 *w = ((a + f64::from(*w)) / points) as f32;
             }
+            if let Some(r) = ranks.as_mut() {
+                r.average(&mut scratch)?;
+            }
             engine.load(&scratch);
         }
         total_samples += n as u64;
         total_seconds += update_seconds;
 
         let clock = Instant::now();
-        let (loss, train_accuracy) = engine.objective(pool, data, rows, epoch);
-        let (valid_loss, valid_accuracy) = match valid {
+        let (mut loss, mut train_accuracy) = engine.objective(pool, data, rows, epoch);
+        let (mut valid_loss, mut valid_accuracy) = match valid {
             Some(v) => {
                 let (l, a) = engine.validation(pool, v, epoch);
                 (Some(l), a)
             }
             None => (None, None),
         };
+        let mut finite = engine.all_finite();
+        if let Some(r) = ranks.as_mut() {
+            let mine = Figures {
+                loss,
+                accuracy: train_accuracy,
+                valid_loss,
+                valid_accuracy,
+                finite,
+            };
+            let all = r.agree(mine, rows.map_or(n, <[u32]>::len), valid.map_or(0, Dataset::len))?;
+            (loss, train_accuracy, valid_loss, valid_accuracy, finite) =
+                (all.loss, all.accuracy, all.valid_loss, all.valid_accuracy, all.finite);
+        }
         eval_seconds += clock.elapsed().as_secs_f64();
         report.trace.push(TracePoint {
             epoch,
@@ -469,11 +545,20 @@ pub(crate) fn drive<E: Engine>(
                     rate_factor,
                 });
                 engine.load(&last_finite);
+                if let Some(r) = ranks.as_mut() {
+                    r.restart(&last_finite);
+                }
                 continue;
             }
             Some(format!("{why}, after {BACK_OFFS} back-offs to a quarter of the rate"))
+        } else if !finite {
+            Some(
+                engine
+                    .non_finite()
+                    .unwrap_or_else(|| "a weight on another rank is NaN or infinite".into()),
+            )
         } else {
-            engine.non_finite()
+            None
         };
         if let Some(reason) = bad {
             return Ok(Trained {
@@ -500,10 +585,13 @@ pub(crate) fn drive<E: Engine>(
         if let Some(f) = hooks.on_weights.as_mut() {
             f(epoch, &last_finite)?;
         }
-        let stop = hooks
+        let mut stop = hooks
             .on_epoch
             .as_mut()
             .is_some_and(|f| f(report.epochs.last().expect("just pushed")) == Control::Stop);
+        if let Some(r) = ranks.as_mut() {
+            stop = r.any(stop)?;
+        }
         if stop && epoch + 1 < t.epochs {
             return Ok(Trained {
                 weights: last_finite,

@@ -68,7 +68,12 @@ impl<'a, M: Model> Job<'a, M> {
     }
 
     /// Runs the job under the trainer's [`Policy`].
-    pub fn run(mut self) -> Result<Trained, Error> {
+    pub fn run(self) -> Result<Trained, Error> {
+        let t = self.trainer;
+        ends_job_on_error(t, self.run_policy())
+    }
+
+    fn run_policy(mut self) -> Result<Trained, Error> {
         let t = self.trainer;
         let threads = t.thread_count();
         let samples = policy::probe_samples(t.policy, threads);
@@ -155,7 +160,12 @@ impl<'a, M: Model> Job<'a, M> {
     /// trainer's [`Policy`] (which then only names the thread count: a
     /// `Sequential` trainer runs the rule on one thread). The report's policy
     /// is `name`.
-    pub fn run_with_rule<R: UpdateRule>(mut self, rule: R, name: &str) -> Result<Trained, Error> {
+    pub fn run_with_rule<R: UpdateRule>(self, rule: R, name: &str) -> Result<Trained, Error> {
+        let t = self.trainer;
+        ends_job_on_error(t, self.run_rule(rule, name))
+    }
+
+    fn run_rule<R: UpdateRule>(mut self, rule: R, name: &str) -> Result<Trained, Error> {
         let t = self.trainer;
         t.check()?;
         let owned;
@@ -189,7 +199,7 @@ impl<M: Model> UseRule for RunJob<'_, M> {
     type Output = Result<Trained, Error>;
 
     fn with<R: UpdateRule + 'static>(self, rule: R, name: String) -> Self::Output {
-        self.0.run_with_rule(rule, &name)
+        self.0.run_rule(rule, &name)
     }
 }
 
@@ -214,6 +224,16 @@ impl Trainer {
     pub fn job_per_epoch<'a, M: Model>(&'a self, model: &'a M, data: impl EpochData<M::Data> + 'a) -> Job<'a, M> {
         Job::new(self, model, Train::PerEpoch(Box::new(data)))
     }
+}
+
+/// `result`, after ending the trainer's whole data-parallel job if it is an
+/// error: the other ranks would otherwise wait for this one in their next
+/// collective.
+fn ends_job_on_error<T>(t: &Trainer, result: Result<T, Error>) -> Result<T, Error> {
+    if let (Err(e), Some(c)) = (&result, t.get_cluster()) {
+        c.abort(&e.to_string());
+    }
+    result
 }
 
 /// A fresh store holding `model`'s initial weights for `seed`.

@@ -111,12 +111,12 @@ pub(crate) fn share(range: &Range<usize>, k: usize, parts: usize) -> Range<usize
     range.start + k * len / parts..range.start + (k + 1) * len / parts
 }
 
-/// The segments of an epoch of `n` samples cut at `points`, each with
-/// whether a pause follows it (every one but the last): the loop every
-/// engine's `epoch` runs.
-pub(crate) fn segments(points: &[usize], n: usize) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
-    let starts = std::iter::once(0).chain(points.iter().copied());
-    let ends = points.iter().map(|&p| (p, true)).chain(std::iter::once((n, false)));
+/// The segments of the positions `span` of an epoch cut at `points` (within
+/// `span`), each with whether a pause follows it (every one but the last):
+/// the loop every engine's `epoch` runs.
+pub(crate) fn segments(points: &[usize], span: Range<usize>) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
+    let starts = std::iter::once(span.start).chain(points.iter().copied());
+    let ends = points.iter().map(|&p| (p, true)).chain(std::iter::once((span.end, false)));
     starts.zip(ends).map(|(start, (end, paused))| (start..end, paused))
 }
 
@@ -140,11 +140,12 @@ impl<M: Model, R: UpdateRule> Engine for PoolEngine<'_, M, R> {
         visit: &Visit<'_, M::Data>,
         sched: &Schedule,
         epoch: usize,
+        span: Range<usize>,
         points: &[usize],
         pause: &mut dyn FnMut(&Self),
     ) -> u64 {
         let this = &*self;
-        let (model, stop, n) = (this.model, this.stop.as_ref(), visit.order.len());
+        let (model, stop) = (this.model, this.stop.as_ref());
         let weights = this.store.atomics();
         let mut applied = 0;
         if this.pool.current_num_threads() == 1 {
@@ -152,7 +153,7 @@ impl<M: Model, R: UpdateRule> Engine for PoolEngine<'_, M, R> {
             // loop would, rather than hand the work to a pool thread and
             // wait (on a 2-vCPU VM that hand-off measured up to 15% slower).
             let mut worker = this.rule.worker(this.store);
-            for (seg, paused) in segments(points, n) {
+            for (seg, paused) in segments(points, span.clone()) {
                 applied += apply(model, &mut worker, visit, weights, sched, epoch, seg, stop);
                 if paused {
                     pause(this);
@@ -168,7 +169,7 @@ impl<M: Model, R: UpdateRule> Engine for PoolEngine<'_, M, R> {
         let slots: Vec<CachePadded<Mutex<R::Worker<'_>>>> = (0..this.pool.current_num_threads())
             .map(|_| CachePadded::new(Mutex::new(this.rule.worker(this.store))))
             .collect();
-        for (seg, paused) in segments(points, n) {
+        for (seg, paused) in segments(points, span.clone()) {
             applied += this
                 .pool
                 .broadcast(|ctx| {
@@ -219,8 +220,9 @@ mod tests {
 
     #[test]
     fn segments_cover_the_epoch_with_a_pause_after_all_but_the_last() {
-        let cut: Vec<_> = segments(&[3, 3, 7], 10).collect();
+        let cut: Vec<_> = segments(&[3, 3, 7], 0..10).collect();
         assert_eq!(cut, vec![(0..3, true), (3..3, true), (3..7, true), (7..10, false)]);
-        assert_eq!(segments(&[], 5).collect::<Vec<_>>(), vec![(0..5, false)]);
+        assert_eq!(segments(&[], 0..5).collect::<Vec<_>>(), vec![(0..5, false)]);
+        assert_eq!(segments(&[6], 4..9).collect::<Vec<_>>(), vec![(4..6, true), (6..9, false)]);
     }
 }

@@ -71,6 +71,46 @@ pub struct Report {
     /// the one training started from) and was run again from the weights
     /// before it at a quarter of the rate; empty for a run that never did.
     pub back_offs: Vec<BackOff>,
+    /// For a data-parallel run ([`Trainer::cluster`](crate::Trainer::cluster)):
+    /// the ranks, their exchanges and traffic. The epochs' losses and
+    /// accuracies are then the whole job's (every rank's rows), their
+    /// samples and rates this rank's.
+    pub distributed: Option<Distributed>,
+}
+
+/// A data-parallel run's figures: see [`Report::distributed`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Distributed {
+    /// This process's rank, from 0.
+    pub rank: usize,
+    /// How many ranks trained.
+    pub ranks: usize,
+    /// The transport ([`Cluster::transport`](crate::cluster::Cluster::transport)).
+    pub transport: String,
+    /// Samples of its shard each rank trains on between exchanges (at most;
+    /// every epoch also ends with one).
+    pub exchange_every: usize,
+    /// Exchanges of weight changes, per rank.
+    pub exchanges: u64,
+    /// Of those, how many sent only the changed coordinates.
+    pub sparse_exchanges: u64,
+    /// Bytes this rank handed to collectives.
+    pub bytes_sent: u64,
+    /// Bytes all ranks handed to collectives.
+    pub bytes_sent_total: u64,
+    /// Seconds this rank spent exchanging (computing deltas, collectives,
+    /// applying the sum), part of its update seconds.
+    pub comm_seconds: f64,
+    /// The most any rank spent exchanging.
+    pub comm_seconds_max: f64,
+    /// Samples this rank trained on.
+    pub samples: u64,
+    /// Samples all ranks trained on.
+    pub samples_total: u64,
+    /// This rank's samples per second of update time.
+    pub samples_per_sec: f64,
+    /// All ranks' samples per second of the slowest rank's update time.
+    pub samples_per_sec_total: f64,
 }
 
 /// One back-off: see [`Report::back_offs`].
@@ -196,6 +236,9 @@ impl fmt::Display for Report {
     /// A table, one row per epoch.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "policy {}, {} thread(s)", self.policy, self.threads)?;
+        if let Some(d) = &self.distributed {
+            writeln!(f, "{d}")?;
+        }
         writeln!(
             f,
             "{:>5} {:>9} {:>10} {:>9} {:>10} {:>9} {:>12} {:>8}",
@@ -205,6 +248,28 @@ impl fmt::Display for Report {
             writeln!(f, "{e}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Distributed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rank {} of {} ({}): {} exchanges ({} sparse, every {} samples), {:.1} MB sent by this rank \
+             ({:.1} MB by all), {:.3} s exchanging (most: {:.3} s); {:.0} samples/s on this rank, {:.0} in all",
+            self.rank,
+            self.ranks,
+            self.transport,
+            self.exchanges,
+            self.sparse_exchanges,
+            self.exchange_every,
+            self.bytes_sent as f64 / 1e6,
+            self.bytes_sent_total as f64 / 1e6,
+            self.comm_seconds,
+            self.comm_seconds_max,
+            self.samples_per_sec,
+            self.samples_per_sec_total
+        )
     }
 }
 
