@@ -19,6 +19,7 @@ mod graph;
 mod libsvm;
 mod parse;
 mod ratings;
+mod shard;
 mod synthetic;
 
 pub use corpus::{read_corpus, read_corpus_bytes, read_corpus_with, Corpus, Pair, Pairs, SkipGram, Vocab};
@@ -32,6 +33,7 @@ pub use libsvm::{
 };
 pub use parse::{read_text, ParseIssue, ReadOptions, DEFAULT_MAX_INPUT_BYTES};
 pub use ratings::{read_ratings, read_ratings_bytes, read_ratings_with, Rating, Ratings};
+pub use shard::{read_libsvm_shard, read_ratings_shard, LibsvmShard, RatingsShard, Shard, MAX_RANKS};
 pub use synthetic::{Synthetic, SyntheticRatings};
 
 /// Indexed, shareable training data.

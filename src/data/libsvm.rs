@@ -122,51 +122,91 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         });
     }
     check_head(name, text, false, &first_error)?;
+    let parsed = parse_lines(name, text, opts.chunk_bytes)?;
+    if parsed.rows() == 0 {
+        return Err(Error::EmptyFile {
+            file: name.to_string(),
+            detail: ", only comments and blank lines",
+        });
+    }
+    let (lines, widest) = (parsed.lines, parsed.widest);
+    let data = assemble(name, vec![parsed], opts.n_features)?;
+    Ok(LibsvmData {
+        data,
+        lines,
+        bytes: text.len(),
+        widest,
+    })
+}
+
+/// Whole lines of LIBSVM text, parsed: what [`assemble`] makes a dataset of.
+pub(super) struct Parsed {
+    chunks: Vec<Chunk>,
+    /// Lines in the text, data or not.
+    pub(super) lines: usize,
+    /// One more than the largest 0-based feature index seen (0: none).
+    pub(super) width: usize,
+    /// Where the first feature of index `width` is, as (line within the
+    /// text from 1, column from 1).
+    pub(super) widest: Option<(usize, usize)>,
+}
+
+impl Parsed {
+    /// The rows parsed.
+    pub(super) fn rows(&self) -> usize {
+        self.chunks.iter().map(|c| c.labels.len()).sum()
+    }
+}
+
+/// Parses whole lines of LIBSVM text in parallel chunks of about
+/// `chunk_bytes` (0: the default). The first error is a parse error of
+/// `name` with lines counted from 1 at the start of `text` (a caller
+/// parsing a piece of a file adds the lines before it).
+pub(super) fn parse_lines(name: &str, text: &[u8], chunk_bytes: usize) -> Result<Parsed, Error> {
     // The chunks start with room for a value per 10 bytes of text (8 bytes
     // each, index and value) and a row per 256: about 0.83 bytes per byte.
     crate::limits::check_memory(
         format_args!("parsing {name}"),
         (text.len() as u64).saturating_mul(5) / 6,
     )?;
-    let chunks = split_chunks(
-        text,
-        if opts.chunk_bytes == 0 {
-            DEFAULT_CHUNK
-        } else {
-            opts.chunk_bytes
-        },
-    );
-    let parsed: Vec<Chunk> = if chunks.len() == 1 {
+    let chunks = split_chunks(text, if chunk_bytes == 0 { DEFAULT_CHUNK } else { chunk_bytes });
+    let parsed: Vec<Chunk> = if chunks.len() <= 1 {
         vec![parse_chunk(text)]
     } else {
         chunks.par_iter().map(|r| parse_chunk(&text[r.clone()])).collect()
     };
     let mut line_base = 0;
-    let (mut widest_index, mut widest) = (0, None);
+    let (mut width, mut widest) = (0, None);
     for c in &parsed {
         if let Some((line, column, what)) = &c.error {
             return Err(parse_error(name, line_base + line, *column, what.clone()));
         }
-        if c.width > widest_index {
-            widest_index = c.width;
+        if c.width > width {
+            width = c.width;
             widest = Some((line_base + c.widest.0, c.widest.1));
         }
         line_base += c.lines;
     }
-    let rows: usize = parsed.iter().map(|c| c.labels.len()).sum();
-    if rows == 0 {
-        return Err(Error::EmptyFile {
-            file: name.to_string(),
-            detail: ", only comments and blank lines",
-        });
-    }
-    let nnz: usize = parsed.iter().map(|c| c.indices.len()).sum();
-    let width = parsed
+    Ok(Parsed {
+        chunks: parsed,
+        lines: line_base,
+        width,
+        widest,
+    })
+}
+
+/// The dataset of some parsed texts, their rows in order, `n_features`
+/// wide at least.
+pub(super) fn assemble(name: &str, parts: Vec<Parsed>, n_features: Option<usize>) -> Result<CsrDataset, Error> {
+    let chunks = || parts.iter().flat_map(|p| &p.chunks);
+    let rows: usize = chunks().map(|c| c.labels.len()).sum();
+    let nnz: usize = chunks().map(|c| c.indices.len()).sum();
+    let width = parts
         .iter()
-        .map(|c| c.width)
+        .map(|p| p.width)
         .max()
         .unwrap_or(0)
-        .max(opts.n_features.unwrap_or(0));
+        .max(n_features.unwrap_or(0));
     // The dataset's arrays, while the chunks' copies still exist.
     let needed = (rows as u64 + 1)
         .saturating_mul(8)
@@ -179,7 +219,7 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
     let mut labels = Vec::with_capacity(rows);
     indptr.push(0usize);
     let mut at = 0usize;
-    for c in parsed {
+    for c in parts.into_iter().flat_map(|p| p.chunks) {
         for &k in &c.row_nnz {
             at += k as usize;
             indptr.push(at);
@@ -188,13 +228,7 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         values.extend_from_slice(&c.values);
         labels.extend_from_slice(&c.labels);
     }
-    let data = CsrDataset::from_parts(indptr, indices, values, labels, width)?;
-    Ok(LibsvmData {
-        data,
-        lines: line_base,
-        bytes: text.len(),
-        widest,
-    })
+    CsrDataset::from_parts(indptr, indices, values, labels, width)
 }
 
 /// Cuts `text` into ranges of about `target` bytes, each ending just after a

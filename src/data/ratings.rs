@@ -446,83 +446,10 @@ pub(crate) fn dense_id(
 
 /// `cap`: the most ratings, and the most distinct users or items.
 fn parse_ratings(name: &str, text: &[u8], cap: (usize, usize)) -> Result<Ratings, Error> {
-    let (max_ratings, cap) = cap;
     check_head(name, text, false, &prefix)?;
-    let mut out = Ratings::default();
-    let mut users: HashMap<Vec<u8>, u32> = HashMap::new();
-    let mut items: HashMap<Vec<u8>, u32> = HashMap::new();
-    let mut sep: Option<Separator> = None;
-    // Reused from line to line (its slices borrow from `text`).
-    let mut fields: Vec<(usize, &[u8])> = Vec::new();
-    for (no, line) in text.split(|&b| b == b'\n').enumerate() {
-        let line_no = no + 1;
-        check_nul(name, line_no, line)?;
-        let first = line.iter().position(|&b| !b.is_ascii_whitespace());
-        let Some(first) = first else { continue };
-        if line[first] == b'#' {
-            continue;
-        }
-        let fail = |column, what| parse_error(name, line_no, column, what);
-        let is_first = sep.is_none();
-        let sep = *sep.get_or_insert_with(|| Separator::of(line));
-        sep.split_into(line, &mut fields)
-            .map_err(|(col, what)| fail(col, what))?;
-        let end = line.strip_suffix(b"\r").unwrap_or(line).len() + 1;
-        let field = |k: usize, what| {
-            fields
-                .get(k)
-                .copied()
-                .ok_or_else(|| fail(end, ParseIssue::MissingField { field: what }))
-        };
-        let (ucol, user) = field(0, "user")?;
-        let (icol, item) = field(1, "item")?;
-        let (col, rating) = field(2, "rating")?;
-        let value = parse_f32(rating);
-        if is_first
-            && value.is_none()
-            && !user.is_empty()
-            && !item.is_empty()
-            && fields.iter().all(|(_, f)| f.is_empty() || is_column_name(f))
-            && names_a_rating(rating)
-        {
-            out.had_header = true;
-            let text = line.strip_suffix(b"\r").unwrap_or(line);
-            out.header = Some(String::from_utf8_lossy(text).into_owned());
-            continue;
-        }
-        let value = match value {
-            Some(v) if v.is_finite() => v,
-            v => {
-                return Err(fail(
-                    col,
-                    ParseIssue::BadField {
-                        field: "rating",
-                        text: quote(rating),
-                        expected: if v.is_some() { "a finite number" } else { "a number" },
-                    },
-                ))
-            }
-        };
-        let user = id_text(name, line_no, ucol, user, "user", "user id")?;
-        let item = id_text(name, line_no, icol, item, "item", "item id")?;
-        if out.ratings.len() >= max_ratings {
-            return Err(fail(
-                1,
-                ParseIssue::Invalid(format!("more than {max_ratings} ratings: ratings are numbered in u32")),
-            ));
-        }
-        let too_many = |col, what: &str, n: usize| {
-            fail(
-                col,
-                ParseIssue::Invalid(format!("more than {n} distinct {what}s: {what}s are numbered in u32")),
-            )
-        };
-        let u = dense_id(&mut users, &mut out.user_ids, user, cap).map_err(|n| too_many(ucol, "user", n))?;
-        let i = dense_id(&mut items, &mut out.item_ids, item, cap).map_err(|n| too_many(icol, "item", n))?;
-        out.users.push(u);
-        out.items.push(i);
-        out.ratings.push(value);
-    }
+    let mut parse = RatingsParse::new(cap);
+    parse.lines(name, text)?;
+    let out = parse.finish();
     if out.is_empty() {
         return Err(Error::EmptyFile {
             file: name.to_string(),
@@ -534,6 +461,137 @@ fn parse_ratings(name: &str, text: &[u8], cap: (usize, usize)) -> Result<Ratings
         });
     }
     Ok(out)
+}
+
+/// A ratings parse, which may take its text in pieces (whole lines each, in
+/// the order of the file): the ratings so far, the id maps, the separator.
+pub(super) struct RatingsParse {
+    out: Ratings,
+    users: HashMap<Vec<u8>, u32>,
+    items: HashMap<Vec<u8>, u32>,
+    /// The file's separator, once known (from its first data line).
+    pub(super) sep: Option<Separator>,
+    /// Whether the next data line is the file's first (and may be a header).
+    pub(super) first: bool,
+    /// The most ratings, and the most distinct users or items.
+    cap: (usize, usize),
+}
+
+impl RatingsParse {
+    /// A parse from the start of a file.
+    pub(super) fn new(cap: (usize, usize)) -> Self {
+        RatingsParse {
+            out: Ratings::default(),
+            users: HashMap::new(),
+            items: HashMap::new(),
+            sep: None,
+            first: true,
+            cap,
+        }
+    }
+
+    /// A parse of pieces of a file whose first data line has separator
+    /// `sep`, with at most [`MAX_COUNT`] ratings, users and items.
+    pub(super) fn with_separator(sep: Option<Separator>) -> Self {
+        RatingsParse {
+            sep,
+            first: false,
+            ..RatingsParse::new((MAX_COUNT, MAX_COUNT))
+        }
+    }
+
+    /// The ratings read.
+    pub(super) fn finish(self) -> Ratings {
+        self.out
+    }
+
+    /// Parses whole lines of ratings; errors count lines from 1 at the
+    /// start of `text`.
+    pub(super) fn lines(&mut self, name: &str, text: &[u8]) -> Result<(), Error> {
+        let (max_ratings, cap) = self.cap;
+        let out = &mut self.out;
+        // Reused from line to line (its slices borrow from `text`).
+        let mut fields: Vec<(usize, &[u8])> = Vec::new();
+        for (no, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line_no = no + 1;
+            check_nul(name, line_no, line)?;
+            let first = line.iter().position(|&b| !b.is_ascii_whitespace());
+            let Some(first) = first else { continue };
+            if line[first] == b'#' {
+                continue;
+            }
+            let fail = |column, what| parse_error(name, line_no, column, what);
+            let is_first = std::mem::take(&mut self.first);
+            let sep = *self.sep.get_or_insert_with(|| Separator::of(line));
+            sep.split_into(line, &mut fields)
+                .map_err(|(col, what)| fail(col, what))?;
+            let end = line.strip_suffix(b"\r").unwrap_or(line).len() + 1;
+            let field = |k: usize, what| {
+                fields
+                    .get(k)
+                    .copied()
+                    .ok_or_else(|| fail(end, ParseIssue::MissingField { field: what }))
+            };
+            let (ucol, user) = field(0, "user")?;
+            let (icol, item) = field(1, "item")?;
+            let (col, rating) = field(2, "rating")?;
+            let value = parse_f32(rating);
+            if is_first
+                && value.is_none()
+                && !user.is_empty()
+                && !item.is_empty()
+                && fields.iter().all(|(_, f)| f.is_empty() || is_column_name(f))
+                && names_a_rating(rating)
+            {
+                out.had_header = true;
+                let text = line.strip_suffix(b"\r").unwrap_or(line);
+                out.header = Some(String::from_utf8_lossy(text).into_owned());
+                continue;
+            }
+            let value = match value {
+                Some(v) if v.is_finite() => v,
+                v => {
+                    return Err(fail(
+                        col,
+                        ParseIssue::BadField {
+                            field: "rating",
+                            text: quote(rating),
+                            expected: if v.is_some() { "a finite number" } else { "a number" },
+                        },
+                    ))
+                }
+            };
+            let user = id_text(name, line_no, ucol, user, "user", "user id")?;
+            let item = id_text(name, line_no, icol, item, "item", "item id")?;
+            if out.ratings.len() >= max_ratings {
+                return Err(fail(
+                    1,
+                    ParseIssue::Invalid(format!("more than {max_ratings} ratings: ratings are numbered in u32")),
+                ));
+            }
+            let too_many = |col, what: &str, n: usize| {
+                fail(
+                    col,
+                    ParseIssue::Invalid(format!("more than {n} distinct {what}s: {what}s are numbered in u32")),
+                )
+            };
+            let u = dense_id(&mut self.users, &mut out.user_ids, user, cap).map_err(|n| too_many(ucol, "user", n))?;
+            let i = dense_id(&mut self.items, &mut out.item_ids, item, cap).map_err(|n| too_many(icol, "item", n))?;
+            out.users.push(u);
+            out.items.push(i);
+            out.ratings.push(value);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `line` (without its `\n`) is a data line of a ratings file (not
+/// blank, not a comment): the first one decides the separator and may be a
+/// header.
+pub(super) fn is_data_line(line: &[u8]) -> bool {
+    line.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b != b'#')
 }
 
 #[cfg(test)]
