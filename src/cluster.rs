@@ -236,7 +236,10 @@ impl Drop for Threads {
     fn drop(&mut self) {
         let mut st = self.lock();
         if st.broken.is_none() {
-            st.broken = Some((self.rank, "its handle was dropped (the rank finished or panicked)".into()));
+            st.broken = Some((
+                self.rank,
+                "its handle was dropped (the rank finished or panicked)".into(),
+            ));
         }
         self.shared.turn.notify_all();
     }
@@ -353,7 +356,13 @@ impl Handle {
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rank {} of {} ({})", self.0.rank(), self.0.size(), self.0.transport())
+        write!(
+            f,
+            "rank {} of {} ({})",
+            self.0.rank(),
+            self.0.size(),
+            self.0.transport()
+        )
     }
 }
 
@@ -557,6 +566,24 @@ pub fn default_exchange_every(ranks: usize) -> usize {
     (JOB_SAMPLES_PER_EXCHANGE / ranks.max(1)).max(MIN_EXCHANGE_EVERY)
 }
 
+/// Combines every rank's feature statistics into the whole data's, in
+/// place: rows and counts summed, scales the largest of any rank's.
+pub fn agree_features(cluster: &dyn Cluster, stats: &mut crate::data::FeatureStats) -> Result<(), Error> {
+    let mut sums = Vec::with_capacity(stats.counts.len() + 1);
+    sums.push(stats.rows);
+    sums.extend_from_slice(&stats.counts);
+    cluster.sum_f64(&mut sums)?;
+    stats.rows = sums[0];
+    stats.counts.copy_from_slice(&sums[1..]);
+    // Non-negative floats order as their bits do.
+    let mut bits: Vec<u64> = stats.max_abs.iter().map(|m| u64::from(m.to_bits())).collect();
+    cluster.max_u64(&mut bits)?;
+    for (m, b) in stats.max_abs.iter_mut().zip(bits) {
+        *m = f32::from_bits(b as u32);
+    }
+    Ok(())
+}
+
 /// The `k`-th of `parts` contiguous, near-equal ranges of `0..n`.
 pub fn part(n: usize, k: usize, parts: usize) -> std::ops::Range<usize> {
     let parts = parts.max(1);
@@ -624,7 +651,9 @@ mod tests {
         // only fail once rank 0 is dropped: the scope drops the handles as
         // their threads end.
         assert!(out[0].is_ok());
-        assert!(out[1].as_ref().is_err_and(|e| e.to_string().contains("rank 0 ended the job")));
+        assert!(out[1]
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("rank 0 ended the job")));
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod shard;
 mod synthetic;
 
 pub use corpus::{read_corpus, read_corpus_bytes, read_corpus_with, Corpus, Pair, Pairs, SkipGram, Vocab};
-pub use csr::{CsrDataset, SparseRow};
+pub use csr::{CsrDataset, FeatureStats, SparseRow};
 pub use graph::{
     read_edge_list, read_edge_list_bytes, read_edge_list_with, read_metis, read_metis_bytes, read_metis_with, Graph,
     MAX_METIS_NCON,

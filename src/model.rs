@@ -25,6 +25,7 @@ pub mod persist;
 mod sgns;
 mod softmax;
 
+pub(crate) use adaptive::norm_sum as adaptive_norm_sum;
 pub use adaptive::{shrink, Update};
 pub use linear::{Linear, Loss};
 pub use mf::MatrixFactorization;

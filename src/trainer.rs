@@ -14,8 +14,8 @@ mod driver;
 pub(crate) mod evaluate;
 mod job;
 mod pool;
-mod report;
 mod ranks;
+mod report;
 mod stop;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train, Visit};

@@ -118,6 +118,26 @@ impl CsrDataset {
         self.n_features
     }
 
+    /// Lets rows use features up to `n_features` (no narrower than now: a
+    /// narrower width could cut off stored features).
+    ///
+    /// ```
+    /// let mut d = wildsgd::data::CsrDataset::new(3);
+    /// d.widen(10).unwrap();
+    /// assert_eq!(d.n_features(), 10);
+    /// assert!(d.widen(2).is_err());
+    /// ```
+    pub fn widen(&mut self, n_features: usize) -> Result<(), Error> {
+        if n_features < self.n_features {
+            return Err(Error::InvalidParameter {
+                name: "n_features",
+                reason: format!("{n_features} is narrower than the data's {}", self.n_features),
+            });
+        }
+        self.n_features = n_features;
+        Ok(())
+    }
+
     /// The number of stored nonzeros.
     pub fn nnz(&self) -> usize {
         self.indices.len()
@@ -284,6 +304,43 @@ impl CsrDataset {
         max.iter().map(|&m| if m > 0.0 { 1.0 / m } else { 0.0 }).collect()
     }
 
+    /// The per-feature statistics the built-in models scale their updates
+    /// by, for the first `width` features: what a data-parallel job's ranks
+    /// combine ([`cluster::agree_features`](crate::cluster::agree_features))
+    /// so that every rank's model is the one the whole data would give.
+    ///
+    /// ```
+    /// use wildsgd::data::CsrDataset;
+    ///
+    /// let mut d = CsrDataset::new(3);
+    /// d.push(&[0, 2], &[4.0, -0.5], 1.0).unwrap();
+    /// d.push(&[0], &[-8.0], -1.0).unwrap();
+    /// let s = d.feature_stats(4);
+    /// assert_eq!(s.inverse_scales(), d.inverse_scales(4));
+    /// assert_eq!(s.inverse_document_frequencies(), d.inverse_document_frequencies(4));
+    /// ```
+    pub fn feature_stats(&self, width: usize) -> FeatureStats {
+        let mut counts = vec![0.0f64; width];
+        let mut max_abs = vec![0.0f32; width];
+        for (&j, &v) in self.indices.iter().zip(&self.values) {
+            if let (Some(c), Some(m)) = (counts.get_mut(j as usize), max_abs.get_mut(j as usize)) {
+                *c += 1.0;
+                *m = m.max(v.abs());
+            }
+        }
+        FeatureStats {
+            rows: self.len() as f64,
+            counts,
+            max_abs,
+        }
+    }
+
+    /// The sum over rows of `Σ_j |x_j| · inv_scale[j]`: the adaptive
+    /// update's mean normalised norm times the rows.
+    pub fn normalised_norm_sum(&self, inv_scale: &[f32]) -> f64 {
+        crate::model::adaptive_norm_sum(self, inv_scale)
+    }
+
     /// Bytes of memory the dataset's arrays hold.
     pub fn heap_bytes(&self) -> usize {
         self.indptr.capacity() * std::mem::size_of::<usize>()
@@ -441,5 +498,36 @@ mod tests {
         all.sort_by(f32::total_cmp);
         assert_eq!(all, (0..100).map(|i| i as f32).collect::<Vec<_>>());
         assert!(d.split(1.0, 0).is_err());
+    }
+}
+
+/// Per-feature counts and scales of some rows: see
+/// [`CsrDataset::feature_stats`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeatureStats {
+    /// Rows counted.
+    pub rows: f64,
+    /// Rows in which each feature occurs (its document frequency).
+    pub counts: Vec<f64>,
+    /// The largest `|x_j|` of each feature.
+    pub max_abs: Vec<f32>,
+}
+
+impl FeatureStats {
+    /// As [`CsrDataset::inverse_document_frequencies`].
+    pub fn inverse_document_frequencies(&self) -> Vec<f32> {
+        let n = self.rows as f32;
+        self.counts
+            .iter()
+            .map(|&c| if c == 0.0 { 0.0 } else { n / c as f32 })
+            .collect()
+    }
+
+    /// As [`CsrDataset::inverse_scales`].
+    pub fn inverse_scales(&self) -> Vec<f32> {
+        self.max_abs
+            .iter()
+            .map(|&m| if m > 0.0 { 1.0 / m } else { 0.0 })
+            .collect()
     }
 }

@@ -354,10 +354,12 @@ impl<'a, M: Model> Harness<'a, M> {
         let perm = crate::schedule::once_permutation(self.trainer.get_seed() ^ 0x5_4A2D_0FD1, None, n);
         let shards = (0..ranks)
             .map(|k| {
-                self.train.gather(&perm[part(n, k, ranks)]).ok_or(Error::InvalidParameter {
-                    name: "distributed",
-                    reason: "the dataset type cannot copy itself into shards (Dataset::gather)".into(),
-                })
+                self.train
+                    .gather(&perm[part(n, k, ranks)])
+                    .ok_or(Error::InvalidParameter {
+                        name: "distributed",
+                        reason: "the dataset type cannot copy itself into shards (Dataset::gather)".into(),
+                    })
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let mut trainer = self.trainer.clone().policy(policy).threads(threads);
@@ -377,7 +379,13 @@ impl<'a, M: Model> Harness<'a, M> {
                     .into_iter()
                     .zip(&shards)
                     .map(|(rank, shard)| {
-                        s.spawn(move || trainer.clone().seed(seed).cluster(Handle::new(rank)).fit(model, &**shard))
+                        s.spawn(move || {
+                            trainer
+                                .clone()
+                                .seed(seed)
+                                .cluster(Handle::new(rank))
+                                .fit(model, &**shard)
+                        })
                     })
                     .collect();
                 let mut done: Vec<Result<Trained, Error>> = runs

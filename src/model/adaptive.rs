@@ -127,6 +127,12 @@ pub(crate) fn mean_normalised_norm(train: &crate::data::CsrDataset, inv_scale: &
     if n == 0 {
         return 0.0;
     }
+    norm_sum(train, inv_scale) / n as f64
+}
+
+/// The sum over `train`'s rows of their normalised L1 norms.
+pub(crate) fn norm_sum(train: &crate::data::CsrDataset, inv_scale: &[f32]) -> f64 {
+    let n = train.len();
     let mut total = 0.0f64;
     for i in 0..n {
         let x = train.row(i);
@@ -135,7 +141,7 @@ pub(crate) fn mean_normalised_norm(train: &crate::data::CsrDataset, inv_scale: &
             total += u.abs();
         }
     }
-    total / n as f64
+    total
 }
 
 /// `1 / (mean_norm + 1 for a bias feature of value 1)`; 1 when that is not

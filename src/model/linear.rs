@@ -162,6 +162,32 @@ impl Linear {
         self
     }
 
+    /// [`adaptive`](Self::adaptive) with the scales of `stats` and the
+    /// mean normalised norm `mean_norm` (of the rows, by those scales)
+    /// given rather than measured: a data-parallel job's ranks agree on
+    /// them first ([`cluster::agree_features`](crate::cluster::agree_features)).
+    pub fn adaptive_from(mut self, stats: &crate::data::FeatureStats, mean_norm: f64) -> Self {
+        self.update = Update::Adaptive;
+        self.inv_scale = stats.inverse_scales();
+        self.inv_scale.resize(self.n_features, 0.0);
+        self.mean_norm = mean_norm;
+        self.rate_factor = adaptive::rate_factor(self.mean_norm, self.bias);
+        self
+    }
+
+    /// [`l2`](Self::l2) with the document frequencies of `stats`.
+    pub fn l2_from(mut self, lambda: f32, stats: &crate::data::FeatureStats) -> Self {
+        self.l2 = lambda;
+        self.inv_df = if lambda == 0.0 {
+            Vec::new()
+        } else {
+            let mut d = stats.inverse_document_frequencies();
+            d.resize(self.n_features, 0.0);
+            d
+        };
+        self
+    }
+
     /// Sets the update: [`adaptive`](Self::adaptive) for
     /// [`Update::Adaptive`] (scales from `train`), plain SGD (one slot per
     /// coordinate, `train` unused) for [`Update::Sgd`].

@@ -116,7 +116,10 @@ pub(crate) fn share(range: &Range<usize>, k: usize, parts: usize) -> Range<usize
 /// the loop every engine's `epoch` runs.
 pub(crate) fn segments(points: &[usize], span: Range<usize>) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
     let starts = std::iter::once(span.start).chain(points.iter().copied());
-    let ends = points.iter().map(|&p| (p, true)).chain(std::iter::once((span.end, false)));
+    let ends = points
+        .iter()
+        .map(|&p| (p, true))
+        .chain(std::iter::once((span.end, false)));
     starts.zip(ends).map(|(start, (end, paused))| (start..end, paused))
 }
 
@@ -223,6 +226,9 @@ mod tests {
         let cut: Vec<_> = segments(&[3, 3, 7], 0..10).collect();
         assert_eq!(cut, vec![(0..3, true), (3..3, true), (3..7, true), (7..10, false)]);
         assert_eq!(segments(&[], 0..5).collect::<Vec<_>>(), vec![(0..5, false)]);
-        assert_eq!(segments(&[6], 4..9).collect::<Vec<_>>(), vec![(4..6, true), (6..9, false)]);
+        assert_eq!(
+            segments(&[6], 4..9).collect::<Vec<_>>(),
+            vec![(4..6, true), (6..9, false)]
+        );
     }
 }

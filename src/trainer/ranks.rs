@@ -45,7 +45,7 @@ impl<'c> Ranks<'c> {
     /// Makes every rank start from rank 0's `weights` (after checking that
     /// all ranks have as many: a sum over buffers of different lengths is
     /// undefined under MPI).
-    pub(crate) fn start(&mut self, weights: &mut Vec<f32>) -> Result<(), Error> {
+    pub(crate) fn start(&mut self, weights: &mut [f32]) -> Result<(), Error> {
         let n = weights.len() as u64;
         let mut lens = [n, u64::MAX - n];
         self.cluster.max_u64(&mut lens)?;

@@ -218,6 +218,18 @@ pub(crate) struct TrainArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Train data-parallel as one rank of an MPI job (`mpirun -np K wildsgd
+    /// train --distributed ...`): each rank reads and trains on its share of
+    /// --data (and --valid), the ranks add up their changes every
+    /// --exchange-every samples; rank 0 alone prints and writes --out,
+    /// --report and checkpoints. Needs a build with `--features mpi`;
+    /// logistic, hinge and squared models.
+    #[arg(long)]
+    pub(crate) distributed: bool,
+    /// With --distributed: samples of its share each rank trains on between
+    /// exchanges [128 / ranks, at least 16].
+    #[arg(long, value_name = "N", requires = "distributed", allow_negative_numbers = true)]
+    pub(crate) exchange_every: Option<usize>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
 }

@@ -40,6 +40,7 @@ use run::{with_flag_hint, Done, Failure};
 #[macro_use]
 mod run;
 mod args;
+mod distributed;
 mod kind;
 mod paths;
 mod signals;
@@ -55,12 +56,21 @@ fn main() -> ExitCode {
         Command::Predict(a) => a.limits,
     };
     wildsgd::limits::set_memory_limit(limits.max_memory);
+    let mut cluster = None;
     let result = match cli.command {
         Command::Train(a) => {
             let kind = kind::named(&a.model).expect("clap accepts the registry's names only");
-            kind::check_flags(kind, &a)
-                .map_err(Failure::from)
-                .and_then(|()| run::train(a, kind))
+            let joined = if a.distributed {
+                distributed::join().map(Some).map_err(Failure::Usage)
+            } else {
+                Ok(None)
+            };
+            joined.and_then(|c| {
+                cluster = c.clone();
+                kind::check_flags(kind, &a)
+                    .map_err(Failure::from)
+                    .and_then(|()| run::train(a, kind, c))
+            })
         }
         Command::Eval(a) => eval(a).map(|()| Done::Finished).map_err(Failure::from),
         Command::Predict(a) => predict(a),
@@ -72,7 +82,14 @@ fn main() -> ExitCode {
         Err(Failure::Usage(e)) => (e.to_string(), 2),
         Err(Failure::Diverged(m)) => (m, 1),
     };
-    eprintln!("wildsgd: error: {}", msg.replace('\n', " "));
+    let msg = msg.replace('\n', " ");
+    if let Some(c) = &cluster {
+        // The other ranks would wait for this one in their next collective:
+        // end the whole job (MPI prints the message with this rank's number
+        // and exits every process).
+        c.get().abort(&format!("error: {msg}"));
+    }
+    eprintln!("wildsgd: error: {msg}");
     ExitCode::from(code)
 }
 

@@ -113,6 +113,8 @@ pub(crate) struct Run {
     pub threads: Option<usize>,
     /// SIGINT/SIGTERM handling.
     pub interrupts: signals::Interrupts,
+    /// With --distributed: the MPI job this process is a rank of.
+    pub cluster: Option<wildsgd::cluster::Handle>,
 }
 
 impl Run {
@@ -159,9 +161,20 @@ impl Run {
         if let Some(n) = self.threads {
             t = t.threads(n);
         }
+        if let Some(c) = &self.cluster {
+            t = t.cluster(c.clone());
+        }
+        if let Some(n) = self.a.exchange_every {
+            t = t.exchange_every(n);
+        }
         t.loss_rows((self.a.loss_rows > 0).then_some(self.a.loss_rows))
             .order(self.a.order.unwrap_or_default())
             .stop_flag(self.interrupts.flag())
+    }
+
+    /// The cluster of a --distributed run.
+    pub fn ranks(&self) -> Option<&dyn wildsgd::cluster::Cluster> {
+        self.cluster.as_ref().map(wildsgd::cluster::Handle::get)
     }
 
     /// Whether the trainer averages (the checkpoint's setting when resuming).
@@ -335,6 +348,11 @@ pub(crate) trait Kind: Sync {
     /// Trains as `run` says.
     fn train(&self, run: &Run) -> Result<Done, Failure>;
 
+    /// Whether it can train `--distributed`.
+    fn distributes(&self) -> bool {
+        false
+    }
+
     /// Whether a checkpoint holds one of its models (by the stored kind and tables).
     fn loads(&self, c: &Checkpoint) -> bool;
 
@@ -352,8 +370,25 @@ pub(crate) trait Kind: Sync {
 
 /// Trains a model of `kind` (whose kind-specific flags the caller has
 /// checked) as `a` says.
-pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failure> {
+pub(crate) fn train(
+    mut a: TrainArgs,
+    kind: &'static dyn Kind,
+    cluster: Option<wildsgd::cluster::Handle>,
+) -> Result<Done, Failure> {
     let clock = Instant::now();
+    if cluster.is_some() && !kind.distributes() {
+        return Err(param(
+            "distributed",
+            format!(
+                "--model {} cannot train --distributed yet (logistic, hinge and squared can)",
+                a.model
+            ),
+        )
+        .into());
+    }
+    if a.exchange_every == Some(0) {
+        return Err(param("exchange-every", "must be at least 1 sample".into()).into());
+    }
     let defaults = kind.defaults(&a.model, a.update.unwrap_or(DEFAULT_UPDATE));
     kind.check(&a)?;
     let checkpoint_path = a
@@ -382,6 +417,17 @@ pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failu
             .map_or_else(String::new, |p| p.display().to_string());
         check_resume_flags(kind, &a, c, &file)?;
     }
+    let mut every = every;
+    if let Some(c) = cluster.as_ref().map(wildsgd::cluster::Handle::get) {
+        if c.rank() != 0 {
+            // Rank 0 alone speaks and writes; the others checked the same
+            // paths and loaded the same checkpoint.
+            a.quiet = true;
+            a.out = None;
+            a.report = None;
+            every = 0;
+        }
+    }
     let l2 = a.l2.unwrap_or(defaults.l2);
     if !(l2.is_finite() && l2 >= 0.0) {
         return Err(param("l2", format!("must be finite and >= 0, got {l2}")).into());
@@ -404,6 +450,7 @@ pub(crate) fn train(a: TrainArgs, kind: &'static dyn Kind) -> Result<Done, Failu
         l2_per_row,
         schedule,
         average: a.average.unwrap_or(defaults.average),
+        cluster,
         a,
     };
     kind.train(&run)

@@ -52,6 +52,10 @@ impl Kind for LinearKind {
         train(run, loss)
     }
 
+    fn distributes(&self) -> bool {
+        true
+    }
+
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Linear::KIND
     }
@@ -121,7 +125,17 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         Some(c) => Some(c.model::<Linear>(&ckpt_name)?.n_features()),
         None => None,
     };
-    let mut data = read_data(&a.data, width, &run.read, 1)?;
+    let ranks = run.ranks();
+    let read = |path: &std::path::Path, width: Option<usize>| match ranks {
+        Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed()),
+        None => read_data(path, width, &run.read, 1),
+    };
+    // Rows over all ranks (this process's alone when not distributed).
+    let total = |x: f64| match ranks {
+        Some(c) => crate::distributed::total(c, x),
+        None => Ok(x),
+    };
+    let mut data = read(&a.data, width)?;
     if loss != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(&a.data))?;
     }
@@ -141,7 +155,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             (t, Some(v), true)
         }
         (None, Some(path)) => {
-            let mut v = read_data(path, Some(data.n_features()), &run.read, 1)?;
+            let mut v = read(path, Some(data.n_features()))?;
             if loss != Loss::Squared {
                 binary_labels(&mut v).map_err(|e| e.in_file(path))?;
             }
@@ -154,15 +168,33 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         (None, None) => (data, None, false),
     };
     let n_features = train.n_features();
-    let model = match &run.resume {
+    let rows = total(train.len() as f64)? as usize;
+    let valid_rows = match &valid {
+        Some(v) => Some(total(v.len() as f64)? as usize),
+        None => None,
+    };
+    let mut model = match &run.resume {
         Some(c) => resumed_model(c, &ckpt_name, loss, !a.no_bias, a.update, n_features, &train)?,
         None => {
             Linear::new(loss, n_features)
                 .bias(!a.no_bias)
-                .l2(run.l2_for(train.len()), &train)
+                .l2(run.l2_for(rows), &train)
                 .update(a.update.unwrap_or(crate::run::DEFAULT_UPDATE), &train)
         }
     };
+    if let Some(c) = ranks {
+        // Every rank's model must be the one all the rows give: document
+        // frequencies and scales over every share.
+        let mut stats = train.feature_stats(n_features);
+        wildsgd::cluster::agree_features(c, &mut stats)?;
+        let l2 = model.get_l2();
+        model = model.l2_from(l2, &stats);
+        if model.get_update() == Update::Adaptive {
+            let inv = stats.inverse_scales();
+            let norm = total(train.normalised_norm_sum(&inv))? / stats.rows.max(1.0);
+            model = model.adaptive_from(&stats, norm);
+        }
+    }
     let mut trainer = run.trainer().rows_shuffled(shuffled);
     let sgd = model.get_update() == Update::Sgd;
     if sgd && loss == Loss::Logistic && a.lr.is_none() && run.resume.is_none() {
@@ -178,7 +210,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
                     .sum::<f64>()
             })
             .sum();
-        let mean = sq / train.len().max(1) as f64;
+        let mean = total(sq)? / rows.max(1) as f64;
         if mean.is_finite() && mean > 0.0 {
             let scale = |lr: f32| (f64::from(lr) / mean) as f32;
             let scaled = match trainer.get_schedule() {
@@ -215,14 +247,17 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         quiet,
         "data: {} ({} rows, {} features, {:.1} nonzeros per row){}",
         a.data.display(),
-        train.len() + valid.as_ref().map_or(0, CsrDataset::len),
+        rows + valid_rows.unwrap_or(0),
         n_features,
-        train.nnz() as f64 / train.len().max(1) as f64,
-        match &valid {
-            Some(v) => format!("; training on {} rows, validating on {}", train.len(), v.len()),
-            None => format!("; training on all {} rows (no validation set)", train.len()),
+        total(train.nnz() as f64)? / rows.max(1) as f64,
+        match valid_rows {
+            Some(v) => format!("; training on {rows} rows, validating on {v}"),
+            None => format!("; training on all {rows} rows (no validation set)"),
         }
     );
+    if let Some(c) = ranks {
+        say!(quiet, "distributed: {} ranks ({}), each on its share of the rows", c.size(), c.transport());
+    }
     say!(
         quiet,
         "model: {}{}, l2 {}, {} update; {}",
@@ -234,8 +269,8 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     );
     let mut json = serde_json::Map::new();
     json.insert("data".into(), a.data.display().to_string().into());
-    json.insert("rows".into(), train.len().into());
-    json.insert("valid_rows".into(), valid.as_ref().map(CsrDataset::len).into());
+    json.insert("rows".into(), rows.into());
+    json.insert("valid_rows".into(), valid_rows.into());
     json.insert("features".into(), n_features.into());
     json.insert("model".into(), loss.name().into());
     json.insert("l2".into(), model.get_l2().into());

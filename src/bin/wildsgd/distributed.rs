@@ -1,0 +1,64 @@
+//! `train --distributed`: this process as one rank of an MPI job, and the
+//! pieces of a kind's setup the ranks must agree on (the data's width, its
+//! rows, its feature statistics).
+
+use std::path::Path;
+
+use wildsgd::cluster::{Cluster, Handle};
+use wildsgd::data::{read_libsvm_shard, CsrDataset, LibsvmOptions, ReadOptions, Shard};
+use wildsgd::Error;
+
+use crate::run::param;
+
+/// Joins the MPI job this process was started in (by `mpirun`), with a
+/// panic on any rank ending the whole job.
+#[cfg(feature = "mpi")]
+pub(crate) fn join() -> Result<Handle, Error> {
+    let mpi = wildsgd::cluster::Mpi::init()?;
+    mpi.abort_on_panic();
+    Ok(Handle::new(mpi))
+}
+
+/// This build has no MPI: say how to get one.
+#[cfg(not(feature = "mpi"))]
+pub(crate) fn join() -> Result<Handle, Error> {
+    Err(param(
+        "distributed",
+        "this wildsgd was built without MPI: build it with `cargo install --locked --path . --features mpi` \
+         (Debian/Ubuntu packages: libopenmpi-dev openmpi-bin libclang1-14 libclang-common-14-dev)"
+            .into(),
+    ))
+}
+
+/// This rank's share of a LIBSVM file, as wide as the widest share (and at
+/// least `n_features`), with the same shard split on every rank for `seed`.
+pub(crate) fn read_share(
+    cluster: &dyn Cluster,
+    path: &Path,
+    n_features: Option<usize>,
+    read: &ReadOptions,
+    seed: u64,
+) -> Result<CsrDataset, Error> {
+    let shard = Shard::new(cluster.rank(), cluster.size(), seed)?;
+    let opts = LibsvmOptions {
+        n_features,
+        read: *read,
+        ..LibsvmOptions::default()
+    };
+    let part = read_libsvm_shard(path, &shard, &opts)?;
+    let mut width = [part.data.n_features() as u64];
+    cluster.max_u64(&mut width)?;
+    let width = width[0] as usize;
+    wildsgd::limits::check_weights("the model", width as u64 + 1, 4)
+        .map_err(|e| param("data", format!("{}: {width} features: {e}", path.display())))?;
+    let mut data = part.data;
+    data.widen(width)?;
+    Ok(data)
+}
+
+/// The sum over the ranks of `x`.
+pub(crate) fn total(cluster: &dyn Cluster, x: f64) -> Result<f64, Error> {
+    let mut b = [x];
+    cluster.sum_f64(&mut b)?;
+    Ok(b[0])
+}
