@@ -377,6 +377,13 @@ fn lock_free_policies_match_sequential() {
         assert_eq!(cmp.verdict, Verdict::Equivalent, "\n{cmp}");
         assert!(cmp.rel_gap.abs() < 0.01, "{cmp}");
     }
+    // Data-parallel: 2 and 4 in-process ranks of 2 threads, each on its
+    // share of the ratings, exchanging at the default interval.
+    for ranks in [2, 4] {
+        let cmp = harness.distributed(Policy::Racy, ranks, 2, None).unwrap();
+        eprintln!("{cmp}");
+        assert_eq!(cmp.verdict, Verdict::Equivalent, "\n{cmp}");
+    }
 }
 
 #[test]
