@@ -35,9 +35,16 @@ fn child() -> bool {
     std::env::var_os(CHILD).is_some()
 }
 
+/// Checks that `mpirun` is on PATH, for a clear failure when it is not.
+/// Launches then name it bare, not by this path: Open MPI derives its
+/// install prefix from an absolute `argv[0]`, and refuses `/bin/mpirun`
+/// (where merged-/usr systems also have it) as "a prefix ... only slashes".
 fn mpirun() -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("mpirun")).find(|p| p.is_file()));
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("mpirun"))
+            .find(|p| p.is_file())
+    });
     found.unwrap_or_else(|| {
         panic!(
             "mpirun not found on PATH: tests/mpi.rs needs an MPI installation \
@@ -57,13 +64,14 @@ struct Run {
 
 /// Runs `test` (this executable's test of that name) on `ranks` ranks.
 fn launch(test: &str, ranks: usize, extra_env: &[(&str, &str)]) -> Run {
-    let mpirun = mpirun();
+    mpirun();
+    let mpirun = "mpirun";
     let _one = LAUNCH.lock().unwrap_or_else(|e| e.into_inner());
-    let open_mpi = Command::new(&mpirun)
+    let open_mpi = Command::new(mpirun)
         .arg("--version")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Open MPI"));
-    let mut cmd = Command::new(&mpirun);
+    let mut cmd = Command::new(mpirun);
     if open_mpi {
         // More ranks than cores is the point of the 4-rank runs.
         cmd.arg("--oversubscribe");
@@ -127,7 +135,11 @@ fn launch(test: &str, ranks: usize, extra_env: &[(&str, &str)]) -> Run {
             output: format!("killed after {HARD_TIMEOUT:?}"),
         };
     }
-    let output = readers.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>().join("\n");
+    let output = readers
+        .into_iter()
+        .map(|r| r.join().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
     let status = status.unwrap();
     Run {
         code: status.code(),
@@ -163,7 +175,10 @@ fn collectives_on_this_rank() {
     let ranks_sum = (k * (k - 1) / 2) as f32;
     let mut f: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 + r as f32).collect();
     mpi.sum_f32(&mut f).unwrap();
-    assert!(f.iter().enumerate().all(|(i, &x)| x == k as f32 * (i % 1000) as f32 + ranks_sum));
+    assert!(f
+        .iter()
+        .enumerate()
+        .all(|(i, &x)| x == k as f32 * (i % 1000) as f32 + ranks_sum));
     // The scratch buffer shrinks and grows between calls.
     let mut small = [r as f32, 0.5];
     mpi.sum_f32(&mut small).unwrap();
@@ -209,7 +224,11 @@ fn collectives_agree_across_ranks() {
     }
     for ranks in [2, 4] {
         let run = launch("collectives_agree_across_ranks", ranks, &[]);
-        assert!(run.success, "{ranks} ranks: exit {:?} after {:?}\n{}", run.code, run.elapsed, run.output);
+        assert!(
+            run.success,
+            "{ranks} ranks: exit {:?} after {:?}\n{}",
+            run.code, run.elapsed, run.output
+        );
         for r in 0..ranks {
             let line = format!("wildsgd-test: rank {r} of {ranks} ok");
             assert!(run.output.contains(&line), "{ranks} ranks: no '{line}'\n{}", run.output);
@@ -251,9 +270,18 @@ fn fails_fast_every_time(test: &str, how: &str, expect: impl Fn(usize, usize) ->
         let bad_s = bad.to_string();
         let run = launch(test, ranks, &[("WILDSGD_FAIL_RANK", &bad_s), ("WILDSGD_FAIL_HOW", how)]);
         let what = format!("try {i}, rank {bad} of {ranks}");
-        assert!(run.code.is_some(), "{what}: the job hung and was killed after {:?}", run.elapsed);
+        assert!(
+            run.code.is_some(),
+            "{what}: the job hung and was killed after {:?}",
+            run.elapsed
+        );
         assert!(!run.success, "{what}: the job exited 0\n{}", run.output);
-        assert!(run.elapsed < FAIL_FAST, "{what}: took {:?}\n{}", run.elapsed, run.output);
+        assert!(
+            run.elapsed < FAIL_FAST,
+            "{what}: took {:?}\n{}",
+            run.elapsed,
+            run.output
+        );
         for want in expect(bad, ranks) {
             assert!(run.output.contains(&want), "{what}: no '{want}' in\n{}", run.output);
         }
@@ -269,7 +297,9 @@ fn a_rank_that_aborts_ends_the_job_fast() {
         return;
     }
     fails_fast_every_time("a_rank_that_aborts_ends_the_job_fast", "abort", |bad, ranks| {
-        vec![format!("wildsgd: rank {bad} of {ranks}: bad input on line 7 (deliberate)")]
+        vec![format!(
+            "wildsgd: rank {bad} of {ranks}: bad input on line 7 (deliberate)"
+        )]
     });
 }
 

@@ -129,7 +129,7 @@ impl Mpi {
                 // After finalisation there is no job left to end, and
                 // MPI_Abort may no longer be called.
                 if mpi::environment::is_initialized() && !mpi::environment::is_finalized() {
-                    eprintln!("wildsgd: rank {rank} of {size}: panicked");
+                    say(rank, size, "panicked");
                     SimpleCommunicator::world().abort(101);
                 }
             }));
@@ -159,6 +159,15 @@ impl Mpi {
             reason: format!("{n} values is more than MPI can send in one call ({})", Count::MAX),
         })
     }
+}
+
+/// Prints `wildsgd: rank R of K: what` on stderr in one write: `mpirun`
+/// relays each write as it comes, and would interleave the pieces
+/// `eprintln!` writes with its own abort banner.
+fn say(rank: usize, size: usize, what: &str) {
+    use std::io::Write;
+    let line = format!("wildsgd: rank {rank} of {size}: {what}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The library's name and version from its version string: Open MPI's is
@@ -240,7 +249,7 @@ impl Cluster for Mpi {
     }
 
     fn abort(&self, why: &str) {
-        eprintln!("wildsgd: rank {} of {}: {why}", self.rank, self.size);
+        say(self.rank, self.size, why);
         SimpleCommunicator::world().abort(1)
     }
 
