@@ -512,7 +512,9 @@ fn squared_distributed_is_equivalent_to_sequential_at_2_ranks() {
 
 #[test]
 fn squared_at_4_ranks_diverges_without_the_blow_up_guard() {
-    let err = harness(Loss::Squared).distributed(Policy::Racy, 4, 2, None).unwrap_err();
+    let err = harness(Loss::Squared)
+        .distributed(Policy::Racy, 4, 2, None)
+        .unwrap_err();
     assert!(matches!(err, Error::Diverged { .. }), "{err}");
 }
 

@@ -10,13 +10,11 @@ use wildsgd::Error;
 
 use crate::run::param;
 
-/// Joins the MPI job this process was started in (by `mpirun`), with a
-/// panic on any rank ending the whole job.
+/// Joins the MPI job this process was started in (by `mpirun`); a panic
+/// on any rank then ends the whole job (`Mpi::init` installs the hook).
 #[cfg(feature = "mpi")]
 pub(crate) fn join() -> Result<Handle, Error> {
-    let mpi = wildsgd::cluster::Mpi::init()?;
-    mpi.abort_on_panic();
-    Ok(Handle::new(mpi))
+    Ok(Handle::new(wildsgd::cluster::Mpi::init()?))
 }
 
 /// This build has no MPI: say how to get one.

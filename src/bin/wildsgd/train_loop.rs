@@ -210,6 +210,9 @@ pub(crate) fn train_loop<M: Model>(
         r.update_seconds(),
         total_seconds
     );
+    if let Some(d) = &r.distributed {
+        say!(quiet, "{d}");
+    }
     let mut json = described.json;
     for line in (described.summary)(&trained.weights, &mut json)? {
         say!(quiet, "{line}");
@@ -367,6 +370,9 @@ pub(crate) fn write_report(
         ("epochs", serde_json::Value::Array(epochs)),
     ] {
         json.insert(k.into(), v);
+    }
+    if let Some(d) = &r.distributed {
+        json.insert("distributed".into(), serde_json::json!(d));
     }
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).expect("JSON of plain values");
     wildsgd::output::write_atomically(path, (text + "\n").as_bytes())?;

@@ -243,13 +243,15 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     }
     let weights = run.start_weights(&model)?;
 
+    // Outside `say!`: every rank takes part in the sum, quiet or not.
+    let nnz = total(train.nnz() as f64)?;
     say!(
         quiet,
         "data: {} ({} rows, {} features, {:.1} nonzeros per row){}",
         a.data.display(),
         rows + valid_rows.unwrap_or(0),
         n_features,
-        total(train.nnz() as f64)? / rows.max(1) as f64,
+        nnz / rows.max(1) as f64,
         match valid_rows {
             Some(v) => format!("; training on {rows} rows, validating on {v}"),
             None => format!("; training on all {rows} rows (no validation set)"),
