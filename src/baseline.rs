@@ -208,4 +208,10 @@ impl<M: Model> Engine for Plain<'_, M> {
     fn load(&mut self, weights: &[f32]) {
         self.w.copy_from_slice(weights);
     }
+
+    fn load_some(&mut self, at: &[u32], weights: &[f32]) {
+        for &j in at {
+            self.w[j as usize] = weights[j as usize];
+        }
+    }
 }

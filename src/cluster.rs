@@ -411,7 +411,8 @@ pub struct Traffic {
     /// Bytes this rank handed to collectives (its payloads; what the
     /// transport moves on the wire depends on its algorithm).
     pub bytes_sent: u64,
-    /// Seconds in collectives and in computing and applying the deltas.
+    /// Seconds exchanging: copying the weights out, computing the deltas,
+    /// the collectives, applying the sum.
     pub seconds: f64,
 }
 
@@ -420,13 +421,26 @@ pub struct Traffic {
 #[derive(Debug, Default)]
 pub(crate) struct Exchanger {
     base: Vec<f32>,
+    /// This rank's change of each weight; after a sparse exchange, all zero
+    /// again (it accumulates the gathered changes, then is cleared where
+    /// they landed).
     delta: Vec<f32>,
+    /// The coordinates this rank changed, then (for a sparse exchange) the
+    /// changes' bits after them.
     pairs: Vec<u32>,
     all: Vec<u32>,
     counts: Vec<usize>,
-    /// Marks the coordinates some rank changed (sparse exchanges; zero
-    /// between them), so each is set once.
-    writers: Vec<f32>,
+    /// The coordinates the last exchange set (every rank's changed ones),
+    /// possibly repeated; `None` after a dense exchange (all of them).
+    changed: Vec<u32>,
+}
+
+/// Which weights an exchange set.
+pub(crate) enum Changed<'a> {
+    /// Every one.
+    All,
+    /// These (possibly repeated).
+    Some(&'a [u32]),
 }
 
 impl Exchanger {
@@ -434,50 +448,56 @@ impl Exchanger {
     pub(crate) fn reset(&mut self, weights: &[f32]) {
         self.base.clear();
         self.base.extend_from_slice(weights);
+        self.delta.clear();
+        self.delta.resize(weights.len(), 0.0);
     }
 
     /// Replaces `now` (this rank's weights) by the interval's start plus
     /// every rank's change, and makes that the next interval's start.
-    /// `stop` is this rank's vote to stop; returns whether any rank voted so.
+    /// `stop` is this rank's vote to stop. Returns whether any rank voted
+    /// so, and which weights of `now` changed (the others are as they were
+    /// given). One pass over the weights finds this rank's changes; a sparse
+    /// exchange costs O(changes) after that, a dense one two more passes.
     pub(crate) fn exchange(
         &mut self,
         cluster: &dyn Cluster,
         now: &mut [f32],
         stop: bool,
         traffic: &mut Traffic,
-    ) -> Result<bool, Error> {
-        let clock = std::time::Instant::now();
-        debug_assert_eq!(now.len(), self.base.len());
-        self.delta.clear();
-        self.pairs.clear();
-        let mut touched = 0u64;
-        for (&w, &b) in now.iter().zip(&self.base) {
-            let d = w - b;
-            touched += u64::from(d != 0.0);
-            self.delta.push(d);
+    ) -> Result<(bool, Changed<'_>), Error> {
+        let n = now.len();
+        debug_assert_eq!(n, self.base.len());
+        debug_assert_eq!(n, self.delta.len());
+        // A branch-free compaction: every index is written, the count moves
+        // only past changed ones.
+        self.pairs.resize(n.max(1), 0);
+        let mut t = 0usize;
+        for (j, ((&w, &b), d)) in now.iter().zip(&self.base).zip(self.delta.iter_mut()).enumerate() {
+            let change = w - b;
+            *d = change;
+            self.pairs[t] = j as u32;
+            t += usize::from(change != 0.0);
         }
+        self.pairs.truncate(t);
         // One small collective decides the shape of the big one from what
         // every rank reports, so all ranks take the same branch.
-        let mut head = [touched as f64, f64::from(u8::from(stop))];
+        let mut head = [t as f64, f64::from(u8::from(stop))];
         cluster.sum_f64(&mut head)?;
         traffic.bytes_sent += 16;
         let any_stop = head[1] > 0.0;
-        match exchange_for(head[0] as u64, now.len()) {
+        traffic.exchanges += 1;
+        let changed = match exchange_for(head[0] as u64, n) {
             Exchange::Dense => {
                 cluster.sum_f32(&mut self.delta)?;
-                traffic.bytes_sent += 4 * self.delta.len() as u64;
-                for ((w, &b), &d) in now.iter_mut().zip(&self.base).zip(&self.delta) {
-                    *w = b + d;
+                traffic.bytes_sent += 4 * n as u64;
+                for ((w, b), d) in now.iter_mut().zip(self.base.iter_mut()).zip(self.delta.iter_mut()) {
+                    *w = *b + *d;
+                    *b = *w;
+                    *d = 0.0;
                 }
+                Changed::All
             }
             Exchange::Sparse => {
-                // Indices, then the values' bits: one gather.
-                for (j, &d) in self.delta.iter().enumerate() {
-                    if d != 0.0 {
-                        self.pairs.push(j as u32);
-                    }
-                }
-                let t = self.pairs.len();
                 for k in 0..t {
                     let j = self.pairs[k] as usize;
                     self.pairs.push(self.delta[j].to_bits());
@@ -486,40 +506,31 @@ impl Exchanger {
                 cluster.gather_u32(&self.pairs, &mut self.all, &mut self.counts)?;
                 traffic.bytes_sent += 4 * self.pairs.len() as u64;
                 traffic.sparse_exchanges += 1;
-                self.writers.resize(now.len(), 0.0);
-                let n = now.len();
-                // Sums in rank order (every rank the same), then each touched
-                // coordinate once.
+                self.changed.clear();
+                // Sums in rank order (the same on every rank)...
                 let mut at = 0;
                 for &c in &self.counts {
                     let (idx, vals) = self.all[at..at + c].split_at(c / 2);
                     for (&j, &bits) in idx.iter().zip(vals) {
-                        let j = j as usize;
-                        if j < n {
-                            self.delta[j] += f32::from_bits(bits);
-                            self.writers[j] += 1.0;
+                        if let Some(d) = self.delta.get_mut(j as usize) {
+                            *d += f32::from_bits(bits);
+                            self.changed.push(j);
                         }
                     }
                     at += c;
                 }
-                let mut at = 0;
-                for &c in &self.counts {
-                    for &j in &self.all[at..at + c / 2] {
-                        let j = j as usize;
-                        if j < n && self.writers[j] > 0.0 {
-                            now[j] = self.base[j] + self.delta[j];
-                            self.delta[j] = 0.0;
-                            self.writers[j] = 0.0;
-                        }
-                    }
-                    at += c;
+                // ...then each changed weight set once (a repeat finds its
+                // delta cleared and sets the same value again).
+                for &j in &self.changed {
+                    let j = j as usize;
+                    self.base[j] += self.delta[j];
+                    self.delta[j] = 0.0;
+                    now[j] = self.base[j];
                 }
+                Changed::Some(&self.changed)
             }
-        }
-        self.base.copy_from_slice(now);
-        traffic.exchanges += 1;
-        traffic.seconds += clock.elapsed().as_secs_f64();
-        Ok(any_stop)
+        };
+        Ok((any_stop, changed))
     }
 }
 
@@ -669,7 +680,7 @@ mod tests {
                 now[r.rank()] += 0.5; // each rank changes its own weight
                 now[7] += 1.0; // and all change a shared one
                 let mut traffic = Traffic::default();
-                let stop = ex.exchange(r, &mut now, r.rank() == 2, &mut traffic).unwrap();
+                let (stop, _) = ex.exchange(r, &mut now, r.rank() == 2, &mut traffic).unwrap();
                 (now, stop, traffic)
             });
             let all = 1.0 + 3.0 * everywhere;

@@ -68,6 +68,12 @@ pub(crate) trait Engine {
     fn snapshot_into(&self, out: &mut Vec<f32>);
     /// Overwrites all weights.
     fn load(&mut self, weights: &[f32]);
+    /// Overwrites the weights at `at` (possibly repeated) with those of
+    /// `weights` there (a full-length vector).
+    fn load_some(&mut self, at: &[u32], weights: &[f32]) {
+        let _ = at;
+        self.load(weights);
+    }
     /// Called after each epoch that ended finite (the mesh records its
     /// cortices' losses here).
     fn end_epoch(&mut self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) {

@@ -215,6 +215,12 @@ impl<M: Model, R: UpdateRule> Engine for PoolEngine<'_, M, R> {
     fn load(&mut self, weights: &[f32]) {
         self.store.load_from(weights).expect("weights of the store's length");
     }
+
+    fn load_some(&mut self, at: &[u32], weights: &[f32]) {
+        for &j in at {
+            self.store.set(j as usize, weights[j as usize]);
+        }
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -2,7 +2,7 @@
 //! they start, how each epoch is cut into exchange intervals, the epoch's
 //! figures, whether to stop, and what the run cost in traffic.
 
-use crate::cluster::{self, Cluster, Exchanger, Traffic};
+use crate::cluster::{self, Changed, Cluster, Exchanger, Traffic};
 use crate::error::Error;
 
 use super::driver::Engine;
@@ -90,11 +90,17 @@ impl<'c> Ranks<'c> {
     /// weights; returns whether any rank asked to stop (`stop` is this
     /// rank's vote).
     pub(crate) fn exchange<E: Engine>(&mut self, engine: &mut E, stop: bool) -> Result<bool, Error> {
+        let clock = std::time::Instant::now();
         engine.snapshot_into(&mut self.now);
-        let any = self
+        let (any, changed) = self
             .exchanger
             .exchange(self.cluster, &mut self.now, stop, &mut self.traffic)?;
-        engine.load(&self.now);
+        match changed {
+            Changed::All => engine.load(&self.now),
+            Changed::Some(at) => engine.load_some(at, &self.now),
+        }
+        // The copies in and out are part of the exchange's cost.
+        self.traffic.seconds += clock.elapsed().as_secs_f64();
         Ok(any)
     }
 
