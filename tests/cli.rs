@@ -283,6 +283,26 @@ fn data_and_training_errors_exit_1_with_one_line() {
     );
 }
 
+/// A build without MPI says how to get one: `train --distributed` is a
+/// usage error naming the cargo feature and the system packages.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_without_the_mpi_feature_says_how_to_build_it() {
+    let d = dir("no-mpi");
+    let data = d.join("x.svm");
+    std::fs::write(&data, "1 1:1\n-1 2:1\n").unwrap();
+    let out = run(&["train", "--data", s(&data), "--distributed"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("wildsgd: error: "), "{stderr}");
+    assert!(stderr.contains("distributed"), "{stderr}");
+    for needle in ["--features mpi", "libopenmpi-dev", "openmpi-bin", "libclang"] {
+        assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+    }
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}
+
 #[test]
 fn a_reader_that_goes_away_neither_crashes_training_nor_loses_the_model() {
     use std::process::Stdio;
