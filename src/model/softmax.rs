@@ -182,6 +182,31 @@ impl Softmax {
         self
     }
 
+    /// [`l2`](Self::l2) with the document frequencies of `stats` (a
+    /// data-parallel job's, agreed by its ranks:
+    /// [`cluster::agree_features`](crate::cluster::agree_features)).
+    pub fn l2_from(mut self, lambda: f32, stats: &crate::data::FeatureStats) -> Self {
+        self.l2 = lambda;
+        self.inv_df = if lambda == 0.0 {
+            Vec::new()
+        } else {
+            let mut d = stats.inverse_document_frequencies();
+            d.resize(self.n_features, 0.0);
+            d
+        };
+        self
+    }
+
+    /// [`adaptive`](Self::adaptive) with the scales of `stats` and the
+    /// rows' mean normalised norm `mean_norm` given rather than measured.
+    pub fn adaptive_from(mut self, stats: &crate::data::FeatureStats, mean_norm: f64) -> Self {
+        self.update = Update::Adaptive;
+        self.inv_scale = stats.inverse_scales();
+        self.inv_scale.resize(self.n_features, 0.0);
+        self.rate_factor = adaptive::rate_factor(mean_norm, true);
+        self
+    }
+
     /// Sets the update: [`adaptive`](Self::adaptive) for
     /// [`Update::Adaptive`] (scales from `train`), plain SGD for
     /// [`Update::Sgd`] (`train` unused).

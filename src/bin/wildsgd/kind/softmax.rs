@@ -35,6 +35,10 @@ impl Kind for SoftmaxKind {
         train(run)
     }
 
+    fn distributes(&self) -> bool {
+        true
+    }
+
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Softmax::KIND
     }
@@ -75,8 +79,18 @@ fn train(run: &Run) -> Result<Done, Failure> {
         Some(c) => Some(c.model::<Softmax>(&ckpt_name)?),
         None => None,
     };
-    // At least two classes: the width check counts two weights per feature.
-    let data = read_data(&a.data, resumed.as_ref().map(Softmax::n_features), &run.read, 2)?;
+    let ranks = run.ranks();
+    let read = |path: &std::path::Path, width: Option<usize>| match ranks {
+        Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed()),
+        // At least two classes: the width check counts two weights per feature.
+        None => read_data(path, width, &run.read, 2),
+    };
+    // Over all ranks (this process's alone when not distributed).
+    let total = |x: f64| match ranks {
+        Some(c) => crate::distributed::total(c, x),
+        None => Ok(x),
+    };
+    let data = read(&a.data, resumed.as_ref().map(Softmax::n_features))?;
     // A split returns both halves in a seeded random order: the trainer's
     // block order may read them as they are (no second copy of the rows).
     let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
@@ -93,7 +107,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
             (t, Some(v), true)
         }
         (None, Some(path)) => {
-            let v = read_data(path, Some(data.n_features()), &run.read, 2)?;
+            let v = read(path, Some(data.n_features()))?;
             let (v, ignored) = restrict(&v, data.n_features());
             if ignored.values > 0 {
                 say!(quiet, "validation: ignored {ignored}");
@@ -138,10 +152,33 @@ fn train(run: &Run) -> Result<Done, Failure> {
             if let (Some(v), Some(path)) = (&valid, &a.valid) {
                 classes = classes.max(Softmax::classes_in(v).map_err(|e| e.in_file(path))?);
             }
+            if let Some(c) = ranks {
+                // A class only another rank's share holds still gets a row.
+                let mut most = [classes as u64];
+                c.max_u64(&mut most)?;
+                classes = most[0] as usize;
+            }
             Softmax::new(classes, train.n_features())?
-                .l2(run.l2_for(train.len()), &train)
+                .l2(run.l2_for(total(train.len() as f64)? as usize), &train)
                 .update(a.update.unwrap_or(crate::run::DEFAULT_UPDATE), &train)
         }
+    };
+    let model = match ranks {
+        // Every rank's model must be the one all the rows give: document
+        // frequencies and scales over every share.
+        Some(c) => {
+            let mut stats = train.feature_stats(model.n_features());
+            wildsgd::cluster::agree_features(c, &mut stats)?;
+            let l2 = model.get_l2();
+            let m = model.l2_from(l2, &stats);
+            if m.get_update() == Update::Adaptive {
+                let norm = total(train.normalised_norm_sum(&stats.inverse_scales()))? / stats.rows.max(1.0);
+                m.adaptive_from(&stats, norm)
+            } else {
+                m
+            }
+        }
+        None => model,
     };
     model.validate(&train).map_err(|e| e.in_file(&a.data))?;
     if let Some(v) = &valid {
@@ -151,29 +188,29 @@ fn train(run: &Run) -> Result<Done, Failure> {
     }
     let trainer = run.trainer().rows_shuffled(shuffled);
     let weights = run.start_weights(&model)?;
+    // Outside `say!`: every rank takes part in the sums, quiet or not.
+    let rows = total(train.len() as f64)? as usize;
+    let valid_rows = match &valid {
+        Some(v) => Some(total(v.len() as f64)? as usize),
+        None => None,
+    };
+    let nnz = total(train.nnz() as f64)?;
     say!(
         quiet,
         "data: {} ({} rows, {} features, {:.1} nonzeros per row){}",
         a.data.display(),
-        train.len()
-            + if a.valid.is_some() {
-                0
-            } else {
-                valid.as_ref().map_or(0, CsrDataset::len)
-            },
+        rows + if a.valid.is_some() { 0 } else { valid_rows.unwrap_or(0) },
         train.n_features(),
-        train.nnz() as f64 / train.len().max(1) as f64,
-        match (&valid, &a.valid) {
-            (Some(v), Some(p)) => format!(
-                "; training on {} rows, validating on {} rows of {}",
-                train.len(),
-                v.len(),
-                p.display()
-            ),
-            (Some(v), None) => format!("; training on {} rows, validating on {}", train.len(), v.len()),
-            (None, _) => format!("; training on all {} rows (no validation set)", train.len()),
+        nnz / rows.max(1) as f64,
+        match (valid_rows, &a.valid) {
+            (Some(v), Some(p)) => format!("; training on {rows} rows, validating on {v} rows of {}", p.display()),
+            (Some(v), None) => format!("; training on {rows} rows, validating on {v}"),
+            (None, _) => format!("; training on all {rows} rows (no validation set)"),
         }
     );
+    if let Some(c) = ranks {
+        say!(quiet, "distributed: {} ranks ({}), each on its share of the rows", c.size(), c.transport());
+    }
     say!(
         quiet,
         "model: softmax, {} classes x {} features (+ bias), l2 {}, {} update, tail averaging {}; {}",
@@ -186,8 +223,8 @@ fn train(run: &Run) -> Result<Done, Failure> {
     );
     let mut json = serde_json::Map::new();
     json.insert("data".into(), a.data.display().to_string().into());
-    json.insert("rows".into(), train.len().into());
-    json.insert("valid_rows".into(), valid.as_ref().map(CsrDataset::len).into());
+    json.insert("rows".into(), rows.into());
+    json.insert("valid_rows".into(), valid_rows.into());
     json.insert("features".into(), model.n_features().into());
     json.insert("classes".into(), model.n_classes().into());
     json.insert("model".into(), "softmax".into());
@@ -197,11 +234,11 @@ fn train(run: &Run) -> Result<Done, Failure> {
         Ok(match &valid {
             Some(v) => {
                 let c = model.confusion(w, v)?;
+                // Every rank's validation rows: the sums run on all ranks.
+                let (correct, all) = (total(c.correct() as f64)?, total(c.total() as f64)?);
                 vec![format!(
-                    "valid accuracy {:.4} ({} of {} rows)",
-                    c.accuracy(),
-                    c.correct(),
-                    c.total()
+                    "valid accuracy {:.4} ({correct} of {all} rows)",
+                    correct / all.max(1.0),
                 )]
             }
             None => Vec::new(),
