@@ -651,7 +651,9 @@ fn kinds_that_cannot_distribute_refuse_fast() {
         }
     }
     std::fs::write(&ratings, text).unwrap();
-    for (model, file) in [("mf", &ratings)] {
+    let corpus = d.join("corpus.txt");
+    std::fs::write(&corpus, "the cat sat on the mat\nthe dog sat on the log\n".repeat(50)).unwrap();
+    for (model, file) in [("mf", &ratings), ("word2vec", &corpus)] {
         let args = [
             "train",
             "--data",
