@@ -9,7 +9,7 @@ use std::time::Instant;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
-use super::ranks::{Figures, Ranks};
+use super::ranks::{Figures, Ranks, Weights};
 use super::report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
 use super::{Control, EpochReportHook, Order, Schedule, Trainer, WeightsHook};
 use crate::data::Dataset;
@@ -78,6 +78,20 @@ pub(crate) trait Engine {
     /// cortices' losses here).
     fn end_epoch(&mut self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) {
         let _ = (pool, data, epoch);
+    }
+}
+
+impl<E: Engine> Weights for E {
+    fn copy_into(&self, out: &mut Vec<f32>) {
+        self.snapshot_into(out);
+    }
+
+    fn set_all(&mut self, weights: &[f32]) {
+        self.load(weights);
+    }
+
+    fn set_some(&mut self, at: &[u32], weights: &[f32]) {
+        self.load_some(at, weights);
     }
 }
 

@@ -5,8 +5,18 @@
 use crate::cluster::{self, Changed, Cluster, Exchanger, Traffic};
 use crate::error::Error;
 
-use super::driver::Engine;
 use super::report::{Distributed, Trained};
+
+/// What an exchange reads and writes of an engine's weights (every
+/// [`Engine`](super::driver::Engine) is one).
+pub(crate) trait Weights {
+    /// Copies all weights into `out`.
+    fn copy_into(&self, out: &mut Vec<f32>);
+    /// Overwrites all weights.
+    fn set_all(&mut self, weights: &[f32]);
+    /// Overwrites the weights at `at` with those of `weights` there.
+    fn set_some(&mut self, at: &[u32], weights: &[f32]);
+}
 
 /// One rank's state across a run.
 pub(crate) struct Ranks<'c> {
@@ -89,15 +99,15 @@ impl<'c> Ranks<'c> {
     /// Adds every rank's change since the last exchange to the engine's
     /// weights; returns whether any rank asked to stop (`stop` is this
     /// rank's vote).
-    pub(crate) fn exchange<E: Engine>(&mut self, engine: &mut E, stop: bool) -> Result<bool, Error> {
+    pub(crate) fn exchange(&mut self, engine: &mut impl Weights, stop: bool) -> Result<bool, Error> {
         let clock = std::time::Instant::now();
-        engine.snapshot_into(&mut self.now);
+        engine.copy_into(&mut self.now);
         let (any, changed) = self
             .exchanger
             .exchange(self.cluster, &mut self.now, stop, &mut self.traffic)?;
         match changed {
-            Changed::All => engine.load(&self.now),
-            Changed::Some(at) => engine.load_some(at, &self.now),
+            Changed::All => engine.set_all(&self.now),
+            Changed::Some(at) => engine.set_some(at, &self.now),
         }
         // The copies in and out are part of the exchange's cost.
         self.traffic.seconds += clock.elapsed().as_secs_f64();
