@@ -595,6 +595,77 @@ pub fn agree_features(cluster: &dyn Cluster, stats: &mut crate::data::FeatureSta
     Ok(())
 }
 
+/// Every rank's `mine`, in rank order: the strings each rank holds (an id
+/// table, say), gathered to every rank.
+///
+/// ```
+/// use wildsgd::cluster::{gather_strings, Solo};
+/// let all = gather_strings(&Solo, &["u1".to_string(), "über".to_string()])?;
+/// assert_eq!(all, vec![vec!["u1".to_string(), "über".to_string()]]);
+/// # Ok::<(), wildsgd::Error>(())
+/// ```
+pub fn gather_strings(cluster: &dyn Cluster, mine: &[String]) -> Result<Vec<Vec<String>>, Error> {
+    // Each string as its byte length, then its bytes four to a word.
+    let mut words = Vec::with_capacity(mine.len() * 3);
+    for s in mine {
+        let b = s.as_bytes();
+        words.push(u32::try_from(b.len()).map_err(|_| Error::InvalidParameter {
+            name: "gather_strings",
+            reason: format!("a string of {} bytes", b.len()),
+        })?);
+        words.extend(b.chunks(4).map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        }));
+    }
+    let (mut all, mut counts) = (Vec::new(), Vec::new());
+    cluster.gather_u32(&words, &mut all, &mut counts)?;
+    let broken = || Error::Cluster {
+        rank: cluster.rank(),
+        size: cluster.size(),
+        what: "a gathered string table is malformed".into(),
+    };
+    let mut out = Vec::with_capacity(counts.len());
+    let mut at = 0;
+    for &c in &counts {
+        let part = all.get(at..at + c).ok_or_else(broken)?;
+        let (mut strings, mut k) = (Vec::new(), 0);
+        while k < part.len() {
+            let len = part[k] as usize;
+            let n = len.div_ceil(4);
+            let body = part.get(k + 1..k + 1 + n).ok_or_else(broken)?;
+            let mut bytes: Vec<u8> = body.iter().flat_map(|w| w.to_le_bytes()).collect();
+            bytes.truncate(len);
+            strings.push(String::from_utf8(bytes).map_err(|_| broken())?);
+            k += 1 + n;
+        }
+        out.push(strings);
+        at += c;
+    }
+    Ok(out)
+}
+
+/// The smallest and largest of every rank's `(lo, hi)` (`None` on a rank
+/// that has no values).
+pub fn agree_range(cluster: &dyn Cluster, mine: Option<(f32, f32)>) -> Result<Option<(f32, f32)>, Error> {
+    // f32s mapped to u32s that order as the floats do; 0 stands for none.
+    let key = |x: f32| {
+        let b = x.to_bits();
+        u64::from(if b >> 31 == 1 { !b } else { b | 0x8000_0000 })
+    };
+    let unkey = |k: u64| {
+        let k = k as u32;
+        f32::from_bits(if k >> 31 == 1 { k & 0x7FFF_FFFF } else { !k })
+    };
+    let mut buf = match mine {
+        Some((lo, hi)) => [key(-lo), key(hi)],
+        None => [0, 0],
+    };
+    cluster.max_u64(&mut buf)?;
+    Ok((buf[1] != 0).then(|| (-unkey(buf[0]), unkey(buf[1]))))
+}
+
 /// The `k`-th of `parts` contiguous, near-equal ranges of `0..n`.
 pub fn part(n: usize, k: usize, parts: usize) -> std::ops::Range<usize> {
     let parts = parts.max(1);
@@ -694,6 +765,28 @@ mod tests {
             }
             assert!(out.windows(2).all(|w| w[0].0 == w[1].0));
         }
+    }
+
+    #[test]
+    fn strings_and_ranges_are_agreed_in_rank_order() {
+        let out = on_ranks(3, |r| {
+            let mine: Vec<String> = (0..r.rank()).map(|k| format!("r{}-{k}-é", r.rank())).collect();
+            let range = (r.rank() != 1).then(|| (-(r.rank() as f32) - 0.5, r.rank() as f32 * 2.0));
+            (gather_strings(r, &mine).unwrap(), agree_range(r, range).unwrap())
+        });
+        for (all, range) in out {
+            assert_eq!(
+                all,
+                vec![
+                    vec![],
+                    vec!["r1-0-é".to_string()],
+                    vec!["r2-0-é".into(), "r2-1-é".into()]
+                ]
+            );
+            assert_eq!(range, Some((-2.5, 4.0)));
+        }
+        let none = on_ranks(2, |r| agree_range(r, None).unwrap());
+        assert_eq!(none, vec![None, None]);
     }
 
     #[test]

@@ -643,17 +643,14 @@ fn a_checkpoint_resumes_on_another_rank_count() {
 #[test]
 fn kinds_that_cannot_distribute_refuse_fast() {
     let d = dir("kinds");
-    let ratings = d.join("r.tsv");
-    let mut text = String::new();
-    for u in 0..50 {
-        for i in 0..10 {
-            text += &format!("{u}\t{}\t{}\n", (u * 7 + i) % 40, 1 + (u + i) % 5);
-        }
-    }
-    std::fs::write(&ratings, text).unwrap();
+    let graph = d.join("g.tsv");
+    let edges: String = (0..200)
+        .map(|k| format!("{}\t{}\n", k % 50, (k * 7 + 1) % 50))
+        .collect();
+    std::fs::write(&graph, edges).unwrap();
     let corpus = d.join("corpus.txt");
     std::fs::write(&corpus, "the cat sat on the mat\nthe dog sat on the log\n".repeat(50)).unwrap();
-    for (model, file) in [("mf", &ratings), ("word2vec", &corpus)] {
+    for (model, file) in [("line", &graph), ("word2vec", &corpus)] {
         let args = [
             "train",
             "--data",
@@ -672,6 +669,84 @@ fn kinds_that_cannot_distribute_refuse_fast() {
             run.all()
         );
     }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Matrix factorisation: each rank reads its share of a ratings file (ids
+/// as strings, numbered in the job's id space); the final training
+/// objective within 1% of one sequential process's, and the held-out RMSE
+/// line is the job's.
+#[test]
+fn mf_loss_matches_one_process_at_2_and_4_ranks() {
+    let d = dir("mf");
+    let path = d.join("ratings.tsv");
+    let data = wildsgd::data::SyntheticRatings {
+        users: 300,
+        items: 200,
+        ratings: 20_000,
+        rank: 4,
+        noise: 0.5,
+        seed: 3,
+        ..wildsgd::data::SyntheticRatings::default()
+    }
+    .generate()
+    .unwrap();
+    let mut text = String::from("user_id\titem_id\trating\n");
+    for i in 0..data.len() {
+        let r = wildsgd::data::Dataset::sample(&data, i);
+        text += &format!("u{}\ti{}\t{}\n", r.user, r.item, r.value);
+    }
+    std::fs::write(&path, text).unwrap();
+    let args = |policy: &'static str, report: &Path| -> Vec<String> {
+        [
+            "train",
+            "--data",
+            s(&path),
+            "--model",
+            "mf",
+            "--threads",
+            "1",
+            "--epochs",
+            "8",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain(["--policy".into(), policy.into(), "--report".into(), s(report).into()])
+        .collect()
+    };
+    let single = d.join("single.json");
+    ok(0, &strs(&args("sequential", &single)));
+    let single = report(&single);
+    let want = final_loss(&single);
+    for k in [2, 4] {
+        let path = d.join(format!("np{k}.json"));
+        let mut a = args("racy", &path);
+        a.push("--distributed".into());
+        let run = ok(k, &strs(&a));
+        let r = report(&path);
+        let got = final_loss(&r);
+        println!("mf: 1 process {want:.6}, {k} ranks {got:.6}");
+        assert!(
+            (got - want).abs() / want < 0.01,
+            "mf, {k} ranks: {got} vs {want}\n{}",
+            run.all()
+        );
+        assert_eq!(u(&r, "rows"), u(&single, "rows"), "{r}");
+        assert_eq!(
+            (u(&r, "users"), u(&r, "items")),
+            (u(&single, "users"), u(&single, "items")),
+            "{r}"
+        );
+        assert_eq!(u(&r["distributed"], "ranks"), k as u64, "{r}");
+    }
+    // A held-out share per rank: one RMSE line for the job.
+    let mut a = args("racy", &d.join("valid.json"));
+    a.extend(["--valid-fraction".into(), "0.1".into(), "--distributed".into()]);
+    let run = ok(2, &strs(&a));
+    assert_eq!(run.stdout.matches("valid rmse").count(), 1, "{}", run.all());
 }
 
 #[test]

@@ -185,6 +185,22 @@ impl MatrixFactorization {
         self
     }
 
+    /// [`l2`](Self::l2) with each user's and item's rating counts and the
+    /// number of ratings given rather than counted (a data-parallel job's,
+    /// summed over its ranks).
+    pub fn l2_from_counts(mut self, lambda: f32, users: Vec<u32>, items: Vec<u32>, ratings: usize) -> Self {
+        self.l2 = lambda;
+        if lambda == 0.0 {
+            (self.user_counts, self.item_counts, self.n_train) = (Vec::new(), Vec::new(), 0);
+        } else {
+            let (mut users, mut items) = (users, items);
+            users.resize(self.n_users, 0);
+            items.resize(self.n_items, 0);
+            (self.user_counts, self.item_counts, self.n_train) = (users, items, ratings);
+        }
+        self
+    }
+
     /// Sets the standard deviation of the initial factors.
     ///
     /// An invalid value is not a panic: [`Model::validate`] (which the

@@ -223,7 +223,7 @@ pub(crate) struct TrainArgs {
     /// --data (and --valid), the ranks add up their changes every
     /// --exchange-every samples; rank 0 alone prints and writes --out,
     /// --report and checkpoints. Needs a build with `--features mpi`;
-    /// logistic, hinge, squared and softmax models.
+    /// logistic, hinge, squared, softmax and mf models.
     #[arg(long)]
     pub(crate) distributed: bool,
     /// With --distributed: samples of its share each rank trains on between

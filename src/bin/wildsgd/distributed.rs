@@ -54,6 +54,34 @@ pub(crate) fn read_share(
     Ok(data)
 }
 
+/// This rank's share of a ratings file, with users and items numbered in
+/// the job's id space: every rank's ids, in rank order of first
+/// appearance (the same tables on every rank).
+pub(crate) fn read_ratings_share(
+    cluster: &dyn Cluster,
+    path: &Path,
+    read: &ReadOptions,
+    seed: u64,
+) -> Result<wildsgd::data::Ratings, Error> {
+    let shard = Shard::new(cluster.rank(), cluster.size(), seed)?;
+    let part = wildsgd::data::read_ratings_shard(path, &shard, read)?.ratings;
+    let merged = |mine: &[String]| -> Result<Vec<String>, Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for table in wildsgd::cluster::gather_strings(cluster, mine)? {
+            for id in table {
+                if seen.insert(id.clone()) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
+    };
+    let (users, items) = (merged(&part.user_ids)?, merged(&part.item_ids)?);
+    part.in_id_space(&users, &items)
+        .map_err(|e| param("data", format!("{}: {e}", path.display())))
+}
+
 /// The sum over the ranks of `x`.
 pub(crate) fn total(cluster: &dyn Cluster, x: f64) -> Result<f64, Error> {
     let mut b = [x];

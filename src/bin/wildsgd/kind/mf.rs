@@ -32,6 +32,10 @@ impl Kind for MfKind {
         train(run)
     }
 
+    fn distributes(&self) -> bool {
+        true
+    }
+
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == MatrixFactorization::KIND
     }
@@ -84,7 +88,15 @@ fn train(run: &Run) -> Result<Done, Failure> {
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     let rank = a.rank.unwrap_or(MatrixFactorization::DEFAULT_RANK);
-    let mut data = read_ratings_with(&a.data, &run.read)?;
+    let ranks = run.ranks();
+    let total = |x: f64| match ranks {
+        Some(c) => crate::distributed::total(c, x),
+        None => Ok(x),
+    };
+    let mut data = match ranks {
+        Some(c) => crate::distributed::read_ratings_share(c, &a.data, &run.read, run.split_seed())?,
+        None => read_ratings_with(&a.data, &run.read)?,
+    };
     if let Some(h) = &data.header {
         say!(quiet, "{}: skipped the header line {h:?}", a.data.display());
     }
@@ -109,17 +121,25 @@ fn train(run: &Run) -> Result<Done, Failure> {
             (t, Some(v), true)
         }
         (None, Some(path)) => {
-            let v = into_ids(
-                &read_ratings_with(path, &run.read)?,
-                path,
-                &data.user_ids,
-                &data.item_ids,
-            )?;
+            let read = match ranks {
+                Some(c) => wildsgd::data::read_ratings_shard(
+                    path,
+                    &wildsgd::data::Shard::new(c.rank(), c.size(), run.split_seed())?,
+                    &run.read,
+                )?
+                .ratings,
+                None => read_ratings_with(path, &run.read)?,
+            };
+            let v = into_ids(&read, path, &data.user_ids, &data.item_ids)?;
             (data, Some(v), false)
         }
         (None, None) => (data, None, false),
     };
-    if train.is_empty() {
+    if ranks.is_none() && train.is_empty() {
+        return Err(Error::EmptyDataset { what: "training" }.into());
+    }
+    let rows = total(train.len() as f64)? as usize;
+    if rows == 0 {
         return Err(Error::EmptyDataset { what: "training" }.into());
     }
     let model = match &run.resume {
@@ -129,6 +149,28 @@ fn train(run: &Run) -> Result<Done, Failure> {
             m.l2(l2, &train)
         }
         None => MatrixFactorization::for_ratings(&train, rank)?.l2(run.l2, &train),
+    };
+    let model = match ranks {
+        // The global mean, the rating range and the counts the L2 is
+        // scaled by, over every rank's ratings.
+        Some(c) => {
+            let sum = total(train.ratings.iter().map(|&r| f64::from(r)).sum())?;
+            let mut model = model;
+            if run.resume.is_none() {
+                model = model
+                    .global_mean((sum / rows as f64) as f32)
+                    .clip(wildsgd::cluster::agree_range(c, train.range())?);
+            }
+            let sum_counts = |counts: Vec<u32>| -> Result<Vec<u32>, Error> {
+                let mut f: Vec<f64> = counts.iter().map(|&n| f64::from(n)).collect();
+                c.sum_f64(&mut f)?;
+                Ok(f.iter().map(|&n| n as u32).collect())
+            };
+            let (users, items) = (sum_counts(train.user_counts())?, sum_counts(train.item_counts())?);
+            let l2 = model.get_l2();
+            model.l2_from_counts(l2, users, items, rows)
+        }
+        None => model,
     };
     if run.resume.is_some() && a.rank.is_some_and(|r| r != model.rank()) {
         return Err(Error::Checkpoint {
@@ -141,29 +183,27 @@ fn train(run: &Run) -> Result<Done, Failure> {
     }
     let trainer = run.trainer().rows_shuffled(shuffled);
     let weights = run.start_weights(&model)?;
+    // Outside `say!`: every rank takes part in the sums, quiet or not.
+    let valid_rows = match &valid {
+        Some(v) => Some(total(v.len() as f64)? as usize),
+        None => None,
+    };
     say!(
         quiet,
         "data: {} ({} ratings, {} users, {} items){}",
         a.data.display(),
-        train.len()
-            + if a.valid.is_some() {
-                0
-            } else {
-                valid.as_ref().map_or(0, Ratings::len)
-            },
+        rows + if a.valid.is_some() { 0 } else { valid_rows.unwrap_or(0) },
         train.n_users(),
         train.n_items(),
-        match (&valid, &a.valid) {
-            (Some(v), Some(p)) => format!(
-                "; training on {} ratings, validating on {} of {}",
-                train.len(),
-                v.len(),
-                p.display()
-            ),
-            (Some(v), None) => format!("; training on {} ratings, validating on {}", train.len(), v.len()),
-            (None, _) => format!("; training on all {} ratings (no validation set)", train.len()),
+        match (valid_rows, &a.valid) {
+            (Some(v), Some(p)) => format!("; training on {rows} ratings, validating on {v} of {}", p.display()),
+            (Some(v), None) => format!("; training on {rows} ratings, validating on {v}"),
+            (None, _) => format!("; training on all {rows} ratings (no validation set)"),
         }
     );
+    if let Some(c) = ranks {
+        say!(quiet, "distributed: {} ranks ({}), each on its share of the ratings", c.size(), c.transport());
+    }
     say!(
         quiet,
         "model: mf, rank {}, l2 {}, global mean {:.4}, {}; {}",
@@ -178,18 +218,24 @@ fn train(run: &Run) -> Result<Done, Failure> {
     );
     let mut json = serde_json::Map::new();
     json.insert("data".into(), a.data.display().to_string().into());
-    json.insert("rows".into(), train.len().into());
-    json.insert("valid_rows".into(), valid.as_ref().map(Ratings::len).into());
+    json.insert("rows".into(), rows.into());
+    json.insert("valid_rows".into(), valid_rows.into());
     json.insert("users".into(), train.n_users().into());
     json.insert("items".into(), train.n_items().into());
     json.insert("rank".into(), model.rank().into());
     json.insert("model".into(), "mf".into());
     let summary: crate::train_loop::Summary<'_> = Box::new(|w: &[f32], _: &mut crate::train_loop::Json| -> Result<Vec<String>, Error> {
         Ok(match &valid {
-            Some(v) => vec![format!(
-                "valid rmse {:.4} (predictions clipped to the training range)",
-                model.rmse(w, v)?
-            )],
+            Some(v) => {
+                // Every rank's validation ratings: the sums run on all ranks.
+                let rmse = model.rmse(w, v)?;
+                let n = v.len() as f64;
+                let (sq, n) = (total(rmse * rmse * n)?, total(n)?);
+                vec![format!(
+                    "valid rmse {:.4} (predictions clipped to the training range)",
+                    (sq / n.max(1.0)).sqrt()
+                )]
+            }
             None => Vec::new(),
         })
     });
