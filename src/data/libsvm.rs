@@ -482,6 +482,39 @@ pub fn binary_labels(data: &mut CsrDataset) -> Result<(f32, f32), Error> {
     Ok((neg, pos))
 }
 
+/// Maps the two classes `neg` and `pos` to −1 and +1 as
+/// [`binary_labels`] would have found them (for rows that hold only some of
+/// a larger dataset's classes: a data-parallel job's share); a label that is
+/// neither is an error naming its row.
+///
+/// ```
+/// use wildsgd::data::{binary_labels_as, CsrDataset};
+///
+/// let mut d = CsrDataset::new(1);
+/// d.push(&[0], &[1.0], 2.0).unwrap();
+/// binary_labels_as(&mut d, 2.0, 5.0).unwrap(); // 2 is the negative class here
+/// assert_eq!(d.labels(), &[-1.0]);
+/// assert!(binary_labels_as(&mut d, 0.0, 1.0).is_err());
+/// ```
+pub fn binary_labels_as(data: &mut CsrDataset, neg: f32, pos: f32) -> Result<(), Error> {
+    if let Some(row) = data.labels().iter().position(|&y| y != neg && y != pos) {
+        return Err(Error::InvalidSample {
+            row,
+            reason: format!(
+                "label {} is a third class (after {neg} and {pos}): a binary model needs two",
+                data.labels()[row]
+            ),
+        });
+    }
+    let labels = data
+        .labels()
+        .iter()
+        .map(|&y| if y == pos { 1.0 } else { -1.0 })
+        .collect();
+    data.set_labels(labels);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

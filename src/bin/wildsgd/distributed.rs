@@ -82,6 +82,49 @@ pub(crate) fn read_ratings_share(
         .map_err(|e| param("data", format!("{}: {e}", path.display())))
 }
 
+/// Maps a binary problem's two classes to ±1 as [`binary_labels`] does for
+/// the whole file: the classes are every rank's together (a share may hold
+/// only one, or a class no other share has), so all ranks map alike.
+///
+/// [`binary_labels`]: wildsgd::data::binary_labels
+pub(crate) fn binary_labels(cluster: &dyn Cluster, data: &mut CsrDataset, path: &Path) -> Result<(), Error> {
+    let mut mine: Vec<f32> = Vec::new();
+    for &y in data.labels() {
+        if !mine.contains(&y) {
+            mine.push(y);
+            if mine.len() > 2 {
+                break; // a third class: the error below names it
+            }
+        }
+    }
+    let bits: Vec<u32> = mine.iter().map(|y| y.to_bits()).collect();
+    let (mut all, mut counts) = (Vec::new(), Vec::new());
+    cluster.gather_u32(&bits, &mut all, &mut counts)?;
+    let mut classes: Vec<f32> = Vec::new();
+    for y in all.into_iter().map(f32::from_bits) {
+        if !classes.contains(&y) {
+            classes.push(y);
+        }
+    }
+    classes.sort_by(f32::total_cmp);
+    let (neg, pos) = match classes[..] {
+        [a, b] => (a, b),
+        [a] if a > 0.0 => (-a, a),
+        [a] if a < 0.0 => (a, -a),
+        [_] | [] => (0.0, 1.0),
+        [a, b, c, ..] => {
+            return Err(param(
+                "data",
+                format!(
+                    "{}: the ranks' shares hold labels {a}, {b} and {c}: a binary model needs two classes",
+                    path.display()
+                ),
+            ))
+        }
+    };
+    wildsgd::data::binary_labels_as(data, neg, pos).map_err(|e| param("data", format!("{}: {e}", path.display())))
+}
+
 /// The sum over the ranks of `x`.
 pub(crate) fn total(cluster: &dyn Cluster, x: f64) -> Result<f64, Error> {
     let mut b = [x];

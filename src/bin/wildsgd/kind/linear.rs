@@ -136,8 +136,12 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         None => Ok(x),
     };
     let mut data = read(&a.data, width)?;
+    let labels = |d: &mut CsrDataset, path: &std::path::Path| match ranks {
+        Some(c) => crate::distributed::binary_labels(c, d, path),
+        None => binary_labels(d).map(|_| ()).map_err(|e| e.in_file(path)),
+    };
     if loss != Loss::Squared {
-        binary_labels(&mut data).map_err(|e| e.in_file(&a.data))?;
+        labels(&mut data, &a.data)?;
     }
     // A split returns both halves in a seeded random order: the trainer's
     // block order may read them as they are (no second copy of the rows).
@@ -157,7 +161,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         (None, Some(path)) => {
             let mut v = read(path, Some(data.n_features()))?;
             if loss != Loss::Squared {
-                binary_labels(&mut v).map_err(|e| e.in_file(path))?;
+                labels(&mut v, path)?;
             }
             let (v, ignored) = restrict(&v, data.n_features());
             if ignored.values > 0 {
