@@ -766,3 +766,18 @@ fn exchange_every_0_is_refused() {
     let run = launch(0, &args[..args.len() - 1]);
     assert_eq!(run.code, Some(2), "{}", run.all());
 }
+
+/// A binary model's classes are every share's together: three labels over
+/// the file are refused on every rank, whatever each share holds.
+#[test]
+fn a_third_class_on_another_share_is_refused() {
+    let d = dir("classes");
+    let path = d.join("three.svm");
+    let text: String = (0..3000)
+        .map(|i| format!("{} 1:1 {}:0.5\n", i / 1000, 2 + i % 40))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let args = ["train", "--data", s(&path), "--epochs", "1", "--distributed"];
+    let run = fails_fast(2, &args, "labels 0, 1 and 2");
+    assert!(run.stderr.contains("three.svm"), "{}", run.all());
+}
