@@ -279,7 +279,11 @@ impl Trainer {
     /// run on every rank (write files from one). An error on any rank ends
     /// the job ([`Cluster::abort`](crate::cluster::Cluster::abort)) rather
     /// than leaving the others waiting. The schedule counts this rank's
-    /// samples.
+    /// samples (an `InverseTime` decay per sample falls K times slower per
+    /// sample of the whole job), and the loss points inside an epoch
+    /// ([`evals_per_epoch`](Self::evals_per_epoch) > 1) are this rank's
+    /// weights on its shard; each epoch's end is the job's. `Policy::Auto`
+    /// decides on each rank's shard.
     ///
     /// ```
     /// use wildsgd::cluster::{Handle, Threads};
