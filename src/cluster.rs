@@ -430,8 +430,8 @@ pub(crate) struct Exchanger {
     pairs: Vec<u32>,
     all: Vec<u32>,
     counts: Vec<usize>,
-    /// The coordinates the last exchange set (every rank's changed ones),
-    /// possibly repeated; `None` after a dense exchange (all of them).
+    /// The coordinates the last sparse exchange set (every rank's changed
+    /// ones), possibly repeated.
     changed: Vec<u32>,
 }
 

@@ -357,6 +357,16 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
     /// for each of its seeds; `warm`, when given, holds every cortex's
     /// starting weights one after another (a resumed run's).
     pub fn fit_from(&self, data: &D, seed: u64, warm: Option<&[f32]>) -> Result<MeshTrained, Error> {
+        let result = self.fit_inner(data, seed, warm);
+        // A data-parallel mesh: an error here would leave the other ranks
+        // waiting in their next collective.
+        if let (Err(e), Some(c)) = (&result, self.trainer.get_cluster()) {
+            c.abort(&e.to_string());
+        }
+        result
+    }
+
+    fn fit_inner(&self, data: &D, seed: u64, warm: Option<&[f32]>) -> Result<MeshTrained, Error> {
         let t = &self.trainer.clone().seed(seed);
         t.check()?;
         let k = self.cortices.len();

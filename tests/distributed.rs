@@ -781,3 +781,34 @@ fn a_third_class_on_another_share_is_refused() {
     let run = fails_fast(2, &args, "labels 0, 1 and 2");
     assert!(run.stderr.contains("three.svm"), "{}", run.all());
 }
+
+/// A divergence is every rank's outcome, not a failure of one: no rank
+/// aborts the job while rank 0 saves the last finite weights to --out,
+/// and rank 0 alone says so.
+#[test]
+fn a_divergence_saves_the_last_finite_weights() {
+    let d = dir("diverged");
+    let out = d.join("m.model");
+    let args = [
+        "train",
+        "--data",
+        s(training_file()),
+        "--model",
+        "squared",
+        "--update",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--threads",
+        "1",
+        "--epochs",
+        "3",
+        "--out",
+        s(&out),
+        "--distributed",
+    ];
+    let run = fails_fast(2, &args, "training diverged");
+    assert_eq!(run.stderr.matches("training diverged").count(), 1, "{}", run.all());
+    assert!(run.stderr.contains("were saved to"), "{}", run.all());
+    assert!(Checkpoint::load(&out).is_ok(), "{}", run.all());
+}

@@ -334,7 +334,9 @@ fn drive_ranks<E: Engine>(
 ) -> Result<Trained, Error> {
     t.check()?;
     if let Some(v) = valid {
-        if v.is_empty() {
+        // A rank's share of the validation data may be empty (the job's
+        // figures then come from the others).
+        if v.is_empty() && ranks.is_none() {
             return Err(Error::EmptyDataset { what: "validation" });
         }
         engine.validate(v).map_err(|e| e.in_dataset("validation"))?;
@@ -386,12 +388,18 @@ fn drive_ranks<E: Engine>(
         let mut eval_seconds = 0.0f64;
         // The guard trusts the objective on all rows or on a subset of at
         // least GUARD_ROWS; it costs one objective pass, before epoch 1.
-        let guarded = t.guards_blow_ups() && rows.is_none_or(|r| r.len() >= GUARD_ROWS);
+        let mut guarded = t.guards_blow_ups() && rows.is_none_or(|r| r.len() >= GUARD_ROWS);
+        if let Some(r) = ranks.as_mut() {
+            // Each rank's subset depends on its shard: the guard is on for
+            // all or none, or the ranks' collectives would part ways.
+            guarded = !r.any(!guarded)?;
+        }
         if guarded && epoch == t.start_epoch && start_objective.is_none() {
             let clock = Instant::now();
             let mut start = engine.objective(pool, data, rows, epoch).0;
             if let Some(r) = ranks.as_mut() {
-                start = r.agree_loss(start, rows.map_or(n, <[u32]>::len))?;
+                // Weighted by the rows each mean stands for.
+                start = r.agree_loss(start, n)?;
             }
             start_objective = Some(start);
             eval_seconds += clock.elapsed().as_secs_f64();
@@ -517,11 +525,11 @@ fn drive_ranks<E: Engine>(
         let clock = Instant::now();
         let (mut loss, mut train_accuracy) = engine.objective(pool, data, rows, epoch);
         let (mut valid_loss, mut valid_accuracy) = match valid {
-            Some(v) => {
+            Some(v) if !v.is_empty() => {
                 let (l, a) = engine.validation(pool, v, epoch);
                 (Some(l), a)
             }
-            None => (None, None),
+            _ => (None, None),
         };
         let mut finite = engine.all_finite();
         if let Some(r) = ranks.as_mut() {
@@ -532,7 +540,7 @@ fn drive_ranks<E: Engine>(
                 valid_accuracy,
                 finite,
             };
-            let all = r.agree(mine, rows.map_or(n, <[u32]>::len), valid.map_or(0, Dataset::len))?;
+            let all = r.agree(mine, n, valid.map_or(0, Dataset::len))?;
             (loss, train_accuracy, valid_loss, valid_accuracy, finite) =
                 (all.loss, all.accuracy, all.valid_loss, all.valid_accuracy, all.finite);
         }

@@ -117,6 +117,12 @@ impl<'a, M: Model> Job<'a, M> {
     /// model's steps.
     pub fn choose_policy(&mut self) -> Result<policy::Choice, Error> {
         let t = self.trainer;
+        let chosen = self.choose();
+        ends_job_on_error(t, chosen)
+    }
+
+    fn choose(&mut self) -> Result<policy::Choice, Error> {
+        let t = self.trainer;
         if t.policy != Policy::Auto {
             return Ok(policy::Choice {
                 policy: t.policy,

@@ -130,38 +130,49 @@ impl<'c> Ranks<'c> {
     /// all ranks' rows (the penalty is the same on every rank: the weights
     /// are).
     pub(crate) fn agree(&mut self, mine: Figures, rows: usize, valid_rows: usize) -> Result<Figures, Error> {
-        let (r, v) = (rows as f64, valid_rows as f64);
-        let some = |x: Option<f64>| f64::from(u8::from(x.is_some()));
+        // A rank without rows (of validation data, say) adds nothing: its
+        // mean of nothing would be NaN, and NaN times 0 rows is NaN.
+        let part = |x: Option<f64>, n: usize| match x {
+            Some(x) if n > 0 => (x * n as f64, n as f64, 1.0),
+            _ => (0.0, 0.0, 0.0),
+        };
+        let (loss, r, _) = part(Some(mine.loss), rows);
+        let (acc, _, has_acc) = part(mine.accuracy, rows);
+        let (vloss, v, has_v) = part(mine.valid_loss, valid_rows);
+        let (vacc, _, has_vacc) = part(mine.valid_accuracy, valid_rows);
         let mut buf = [
-            mine.loss * r,
+            loss,
             r,
-            mine.accuracy.unwrap_or(0.0) * r,
-            some(mine.accuracy),
-            mine.valid_loss.unwrap_or(0.0) * v,
+            acc,
+            has_acc,
+            f64::from(u8::from(rows > 0)),
+            vloss,
             v,
-            some(mine.valid_loss),
-            mine.valid_accuracy.unwrap_or(0.0) * v,
-            some(mine.valid_accuracy),
+            has_v,
+            vacc,
+            has_vacc,
             f64::from(u8::from(!mine.finite)),
         ];
         self.cluster.sum_f64(&mut buf)?;
         self.traffic.bytes_sent += 8 * buf.len() as u64;
-        let k = self.cluster.size() as f64;
         let mean = |sum: f64, n: f64| if n > 0.0 { sum / n } else { f64::NAN };
-        // A figure some ranks lack (no validation rows on one) is the mean of
-        // those that have it; all or none have accuracies (one model).
+        // Every rank with rows has accuracies or none does (one model).
         Ok(Figures {
             loss: mean(buf[0], buf[1]),
-            accuracy: (buf[3] == k).then(|| mean(buf[2], buf[1])),
-            valid_loss: (buf[6] > 0.0).then(|| mean(buf[4], buf[5])),
-            valid_accuracy: (buf[8] > 0.0).then(|| mean(buf[7], buf[5])),
-            finite: buf[9] == 0.0,
+            accuracy: (buf[4] > 0.0 && buf[3] == buf[4]).then(|| mean(buf[2], buf[1])),
+            valid_loss: (buf[7] > 0.0).then(|| mean(buf[5], buf[6])),
+            valid_accuracy: (buf[9] > 0.0).then(|| mean(buf[8], buf[6])),
+            finite: buf[10] == 0.0,
         })
     }
 
     /// The job's objective from every rank's `loss` over its `rows`.
     pub(crate) fn agree_loss(&mut self, loss: f64, rows: usize) -> Result<f64, Error> {
-        let mut buf = [loss * rows as f64, rows as f64];
+        let mut buf = if rows > 0 {
+            [loss * rows as f64, rows as f64]
+        } else {
+            [0.0, 0.0]
+        };
         self.cluster.sum_f64(&mut buf)?;
         self.traffic.bytes_sent += 16;
         Ok(buf[0] / buf[1])

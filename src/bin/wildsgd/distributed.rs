@@ -29,13 +29,18 @@ pub(crate) fn join() -> Result<Handle, Error> {
 }
 
 /// This rank's share of a LIBSVM file, as wide as the widest share (and at
-/// least `n_features`), with the same shard split on every rank for `seed`.
+/// least `n_features`), with the same shard split on every rank for `seed`;
+/// a model `per_feature` weights per feature wide must fit in memory. A
+/// share with no rows is an error naming the rank (too many ranks for the
+/// file) unless `may_be_empty` (a validation share).
 pub(crate) fn read_share(
     cluster: &dyn Cluster,
     path: &Path,
     n_features: Option<usize>,
     read: &ReadOptions,
     seed: u64,
+    per_feature: u64,
+    may_be_empty: bool,
 ) -> Result<CsrDataset, Error> {
     let shard = Shard::new(cluster.rank(), cluster.size(), seed)?;
     let opts = LibsvmOptions {
@@ -47,8 +52,11 @@ pub(crate) fn read_share(
     let mut width = [part.data.n_features() as u64];
     cluster.max_u64(&mut width)?;
     let width = width[0] as usize;
-    wildsgd::limits::check_weights("the model", width as u64 + 1, 4)
+    wildsgd::limits::check_weights("the model", (width as u64 + 1).saturating_mul(per_feature), 4)
         .map_err(|e| param("data", format!("{}: {width} features: {e}", path.display())))?;
+    if part.data.is_empty() && !may_be_empty {
+        return Err(empty_share(cluster, path));
+    }
     let mut data = part.data;
     data.widen(width)?;
     Ok(data)
@@ -78,6 +86,10 @@ pub(crate) fn read_ratings_share(
         Ok(out)
     };
     let (users, items) = (merged(&part.user_ids)?, merged(&part.item_ids)?);
+    // After the gathers, which every rank joins.
+    if part.is_empty() {
+        return Err(empty_share(cluster, path));
+    }
     part.in_id_space(&users, &items)
         .map_err(|e| param("data", format!("{}: {e}", path.display())))
 }
@@ -123,6 +135,20 @@ pub(crate) fn binary_labels(cluster: &dyn Cluster, data: &mut CsrDataset, path: 
         }
     };
     wildsgd::data::binary_labels_as(data, neg, pos).map_err(|e| param("data", format!("{}: {e}", path.display())))
+}
+
+/// The error for a rank whose share of `path` holds no rows.
+pub(crate) fn empty_share(cluster: &dyn Cluster, path: &Path) -> Error {
+    param(
+        "data",
+        format!(
+            "{}: the share of rank {} of {} holds no rows: the file is too small for {} ranks (use fewer)",
+            path.display(),
+            cluster.rank(),
+            cluster.size(),
+            cluster.size()
+        ),
+    )
 }
 
 /// The sum over the ranks of `x`.

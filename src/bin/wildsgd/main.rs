@@ -75,6 +75,9 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval(a).map(|()| Done::Finished).map_err(Failure::from),
         Command::Predict(a) => predict(a),
     };
+    // A divergence is agreed by every rank (each returns it): no abort,
+    // which would kill rank 0 while it saves the last finite weights.
+    let agreed = matches!(result, Err(Failure::Diverged(_)));
     let (msg, code) = match result {
         Ok(Done::Finished) => return ExitCode::SUCCESS,
         Ok(Done::Interrupted(sig)) => return ExitCode::from(u8::try_from(128 + sig).unwrap_or(1)),
@@ -83,13 +86,17 @@ fn main() -> ExitCode {
         Err(Failure::Diverged(m)) => (m, 1),
     };
     let msg = msg.replace('\n', " ");
-    if let Some(c) = &cluster {
+    if let Some(c) = cluster.as_ref().filter(|_| !agreed) {
         // The other ranks would wait for this one in their next collective:
         // end the whole job (MPI prints the message with this rank's number
         // and exits every process).
         c.get().abort(&format!("error: {msg}"));
     }
-    eprintln!("wildsgd: error: {msg}");
+    // Every rank returns an agreed divergence: rank 0, which saved the
+    // weights, says what happened.
+    if !(agreed && cluster.as_ref().is_some_and(|c| c.get().rank() != 0)) {
+        eprintln!("wildsgd: error: {msg}");
+    }
     ExitCode::from(code)
 }
 

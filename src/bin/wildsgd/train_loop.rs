@@ -323,7 +323,9 @@ pub(crate) fn finish_interrupted(
             ));
         }
     }
-    if saved.is_empty() {
+    if run.ranks().is_some_and(|c| c.rank() != 0) {
+        // Rank 0 saves a data-parallel job's weights and says so.
+    } else if saved.is_empty() {
         eprintln!("wildsgd: nothing was saved (no --out or --checkpoint)");
     } else {
         eprintln!("wildsgd: saved {}", saved.join(" and "));

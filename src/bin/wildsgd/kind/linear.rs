@@ -126,8 +126,9 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         None => None,
     };
     let ranks = run.ranks();
-    let read = |path: &std::path::Path, width: Option<usize>| match ranks {
-        Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed()),
+    // A validation share may be empty; a training share may not.
+    let read = |path: &std::path::Path, width: Option<usize>, valid: bool| match ranks {
+        Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed(), 1, valid),
         None => read_data(path, width, &run.read, 1),
     };
     // Rows over all ranks (this process's alone when not distributed).
@@ -135,7 +136,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
         Some(c) => crate::distributed::total(c, x),
         None => Ok(x),
     };
-    let mut data = read(&a.data, width)?;
+    let mut data = read(&a.data, width, false)?;
     let labels = |d: &mut CsrDataset, path: &std::path::Path| match ranks {
         Some(c) => crate::distributed::binary_labels(c, d, path),
         None => binary_labels(d).map(|_| ()).map_err(|e| e.in_file(path)),
@@ -148,7 +149,8 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
-            if v.is_empty() {
+            // Over every rank: one rank's share may be left with none.
+            if total(v.len() as f64)? == 0.0 {
                 return Err(param(
                     "valid-fraction",
                     format!("{f} of {} rows leaves no validation rows", data.len()),
@@ -159,7 +161,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             (t, Some(v), true)
         }
         (None, Some(path)) => {
-            let mut v = read(path, Some(data.n_features()))?;
+            let mut v = read(path, Some(data.n_features()), true)?;
             if loss != Loss::Squared {
                 labels(&mut v, path)?;
             }

@@ -110,7 +110,8 @@ fn train(run: &Run) -> Result<Done, Failure> {
     let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
-            if v.is_empty() {
+            // Over every rank: one rank's share may be left with none.
+            if total(v.len() as f64)? == 0.0 {
                 return Err(param(
                     "valid-fraction",
                     format!("{f} of {} ratings leaves no validation ratings", data.len()),

@@ -80,9 +80,10 @@ fn train(run: &Run) -> Result<Done, Failure> {
         None => None,
     };
     let ranks = run.ranks();
-    let read = |path: &std::path::Path, width: Option<usize>| match ranks {
-        Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed()),
-        // At least two classes: the width check counts two weights per feature.
+    // At least two classes: the width check counts two weights per
+    // feature. A validation share may be empty; a training share may not.
+    let read = |path: &std::path::Path, width: Option<usize>, valid: bool| match ranks {
+        Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed(), 2, valid),
         None => read_data(path, width, &run.read, 2),
     };
     // Over all ranks (this process's alone when not distributed).
@@ -90,13 +91,14 @@ fn train(run: &Run) -> Result<Done, Failure> {
         Some(c) => crate::distributed::total(c, x),
         None => Ok(x),
     };
-    let data = read(&a.data, resumed.as_ref().map(Softmax::n_features))?;
+    let data = read(&a.data, resumed.as_ref().map(Softmax::n_features), false)?;
     // A split returns both halves in a seeded random order: the trainer's
     // block order may read them as they are (no second copy of the rows).
     let (train, valid, shuffled) = match (a.valid_fraction, &a.valid) {
         (Some(f), _) => {
             let (t, v) = data.split(f, run.split_seed())?;
-            if v.is_empty() {
+            // Over every rank: one rank's share may be left with none.
+            if total(v.len() as f64)? == 0.0 {
                 return Err(param(
                     "valid-fraction",
                     format!("{f} of {} rows leaves no validation rows", data.len()),
@@ -107,7 +109,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
             (t, Some(v), true)
         }
         (None, Some(path)) => {
-            let v = read(path, Some(data.n_features()))?;
+            let v = read(path, Some(data.n_features()), true)?;
             let (v, ignored) = restrict(&v, data.n_features());
             if ignored.values > 0 {
                 say!(quiet, "validation: ignored {ignored}");
