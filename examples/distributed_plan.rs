@@ -43,7 +43,7 @@ const NNZ: f64 = 100.0;
 /// Store slots per feature: weight and adaptive accumulator.
 const SLOTS: f64 = 2.0;
 /// One thread's samples per second on RCV1-shaped rows (measured: the
-/// sequential run of benches/distributed/run, 2.6M/s; rows of 100 nonzeros
+/// sequential run of benches/distributed/run, 2.6M/s (3.0M in a later run); rows of 100 nonzeros
 /// scale it by 75/100).
 const THREAD_RATE: f64 = 2.6e6 * 75.0 / 100.0;
 /// Threads per node, and the speed-up they give (the coherence
@@ -51,11 +51,10 @@ const THREAD_RATE: f64 = 2.6e6 * 75.0 / 100.0;
 /// benches/results/simulated/).
 const THREADS: f64 = 16.0;
 const NODE_SPEEDUP: f64 = 3.6;
-/// Seconds per store slot per exchange spent on the node itself (copying
-/// the weights out and finding the changed ones): measured 1.6 ns (the
-/// 2-rank run's 0.1355 s per epoch over 783 exchanges of 94,474 slots, less
-/// its collectives).
-const LOCAL_S_PER_SLOT: f64 = 1.6e-9;
+/// Seconds per store slot per exchange spent on the node itself (the pass
+/// that finds the changed ones): measured 1.3 ns (the 2-rank run's 0.1116 s
+/// per epoch over 783 exchanges of 94,474 slots, less its collectives).
+const LOCAL_S_PER_SLOT: f64 = 1.3e-9;
 /// The default exchange interval's budget: 128 samples of the whole job.
 const JOB_SAMPLES: f64 = 128.0;
 

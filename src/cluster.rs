@@ -416,31 +416,120 @@ pub struct Traffic {
     pub seconds: f64,
 }
 
+/// What an exchange reads and writes of a rank's weights (the trainer's
+/// engines are ones; so is a plain `Vec<f32>`).
+pub(crate) trait Weights {
+    /// Copies all weights into `out`.
+    fn copy_into(&self, out: &mut Vec<f32>);
+    /// Overwrites all weights.
+    fn set_all(&mut self, weights: &[f32]);
+    /// Overwrites the weights at `at` (possibly repeated) with those of the
+    /// full-length `weights` there.
+    fn set_some(&mut self, at: &[u32], weights: &[f32]);
+    /// Replaces `out` by the indices of the weights that differ from
+    /// `base` (NaN differs from everything), in order.
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        let mut now = Vec::new();
+        self.copy_into(&mut now);
+        now.as_slice().changed_from(base, out);
+    }
+    /// Appends the weights at `at` to `out`.
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        let mut now = Vec::new();
+        self.copy_into(&mut now);
+        out.extend(at.iter().map(|&j| now[j as usize]));
+    }
+}
+
+/// A branch-free compaction: every index is written, the count moves only
+/// past changed ones.
+fn compact(len: usize, differs: impl Fn(usize) -> bool, out: &mut Vec<u32>) {
+    out.clear();
+    out.resize(len.max(1), 0);
+    let mut t = 0usize;
+    for j in 0..len {
+        out[t] = j as u32;
+        t += usize::from(differs(j));
+    }
+    out.truncate(t);
+}
+
+impl Weights for &[f32] {
+    fn copy_into(&self, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend_from_slice(self);
+    }
+    fn set_all(&mut self, _: &[f32]) {
+        unreachable!("a borrowed slice is only read")
+    }
+    fn set_some(&mut self, _: &[u32], _: &[f32]) {
+        unreachable!("a borrowed slice is only read")
+    }
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        compact(self.len(), |j| self[j] != base[j], out);
+    }
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        out.extend(at.iter().map(|&j| self[j as usize]));
+    }
+}
+
+impl Weights for Vec<f32> {
+    fn copy_into(&self, out: &mut Vec<f32>) {
+        self.as_slice().copy_into(out);
+    }
+    fn set_all(&mut self, weights: &[f32]) {
+        self.copy_from_slice(weights);
+    }
+    fn set_some(&mut self, at: &[u32], weights: &[f32]) {
+        for &j in at {
+            self[j as usize] = weights[j as usize];
+        }
+    }
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        self.as_slice().changed_from(base, out);
+    }
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        self.as_slice().values_at(at, out);
+    }
+}
+
+impl Weights for crate::store::WeightStore {
+    fn copy_into(&self, out: &mut Vec<f32>) {
+        self.snapshot_into(out);
+    }
+    fn set_all(&mut self, weights: &[f32]) {
+        self.load_from(weights).expect("weights of the store's length");
+    }
+    fn set_some(&mut self, at: &[u32], weights: &[f32]) {
+        for &j in at {
+            self.set(j as usize, weights[j as usize]);
+        }
+    }
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        compact(self.len(), |j| self.get(j) != base[j], out);
+    }
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        out.extend(at.iter().map(|&j| self.get(j as usize)));
+    }
+}
+
 /// The combination of changes since the last exchange: the weights every
-/// rank started the interval from, and scratch for the delta.
+/// rank started the interval from, and scratch.
 #[derive(Debug, Default)]
 pub(crate) struct Exchanger {
     base: Vec<f32>,
-    /// This rank's change of each weight; after a sparse exchange, all zero
-    /// again (it accumulates the gathered changes, then is cleared where
-    /// they landed).
+    /// Zero between exchanges: a dense exchange's delta, a sparse one's
+    /// accumulator of the gathered changes (cleared where they landed).
     delta: Vec<f32>,
     /// The coordinates this rank changed, then (for a sparse exchange) the
     /// changes' bits after them.
     pairs: Vec<u32>,
+    values: Vec<f32>,
     all: Vec<u32>,
     counts: Vec<usize>,
     /// The coordinates the last sparse exchange set (every rank's changed
     /// ones), possibly repeated.
     changed: Vec<u32>,
-}
-
-/// Which weights an exchange set.
-pub(crate) enum Changed<'a> {
-    /// Every one.
-    All,
-    /// These (possibly repeated).
-    Some(&'a [u32]),
 }
 
 impl Exchanger {
@@ -452,33 +541,22 @@ impl Exchanger {
         self.delta.resize(weights.len(), 0.0);
     }
 
-    /// Replaces `now` (this rank's weights) by the interval's start plus
-    /// every rank's change, and makes that the next interval's start.
-    /// `stop` is this rank's vote to stop. Returns whether any rank voted
-    /// so, and which weights of `now` changed (the others are as they were
-    /// given). One pass over the weights finds this rank's changes; a sparse
-    /// exchange costs O(changes) after that, a dense one two more passes.
+    /// Replaces this rank's weights `w` by the interval's start plus every
+    /// rank's change, and makes that the next interval's start. `stop` is
+    /// this rank's vote to stop; returns whether any rank voted so. One
+    /// pass over the weights (compared where they are, not copied) finds
+    /// this rank's changes; a sparse exchange then costs O(changes), a
+    /// dense one a copy out, two passes and a copy back.
     pub(crate) fn exchange(
         &mut self,
         cluster: &dyn Cluster,
-        now: &mut [f32],
+        w: &mut impl Weights,
         stop: bool,
         traffic: &mut Traffic,
-    ) -> Result<(bool, Changed<'_>), Error> {
-        let n = now.len();
-        debug_assert_eq!(n, self.base.len());
-        debug_assert_eq!(n, self.delta.len());
-        // A branch-free compaction: every index is written, the count moves
-        // only past changed ones.
-        self.pairs.resize(n.max(1), 0);
-        let mut t = 0usize;
-        for (j, ((&w, &b), d)) in now.iter().zip(&self.base).zip(self.delta.iter_mut()).enumerate() {
-            let change = w - b;
-            *d = change;
-            self.pairs[t] = j as u32;
-            t += usize::from(change != 0.0);
-        }
-        self.pairs.truncate(t);
+    ) -> Result<bool, Error> {
+        let n = self.base.len();
+        w.changed_from(&self.base, &mut self.pairs);
+        let t = self.pairs.len();
         // One small collective decides the shape of the big one from what
         // every rank reports, so all ranks take the same branch.
         let mut head = [t as f64, f64::from(u8::from(stop))];
@@ -486,22 +564,32 @@ impl Exchanger {
         traffic.bytes_sent += 16;
         let any_stop = head[1] > 0.0;
         traffic.exchanges += 1;
-        let changed = match exchange_for(head[0] as u64, n) {
+        match exchange_for(head[0] as u64, n) {
             Exchange::Dense => {
+                w.copy_into(&mut self.values);
+                for ((d, &now), &b) in self.delta.iter_mut().zip(&self.values).zip(&self.base) {
+                    *d = now - b;
+                }
                 cluster.sum_f32(&mut self.delta)?;
                 traffic.bytes_sent += 4 * n as u64;
-                for ((w, b), d) in now.iter_mut().zip(self.base.iter_mut()).zip(self.delta.iter_mut()) {
-                    *w = *b + *d;
-                    *b = *w;
+                for ((b, d), now) in self
+                    .base
+                    .iter_mut()
+                    .zip(self.delta.iter_mut())
+                    .zip(self.values.iter_mut())
+                {
+                    *b += *d;
+                    *now = *b;
                     *d = 0.0;
                 }
-                Changed::All
+                w.set_all(&self.values);
             }
             Exchange::Sparse => {
+                self.values.clear();
+                w.values_at(&self.pairs, &mut self.values);
                 for k in 0..t {
                     let j = self.pairs[k] as usize;
-                    self.pairs.push(self.delta[j].to_bits());
-                    self.delta[j] = 0.0; // the delta becomes the sum's accumulator
+                    self.pairs.push((self.values[k] - self.base[j]).to_bits());
                 }
                 cluster.gather_u32(&self.pairs, &mut self.all, &mut self.counts)?;
                 traffic.bytes_sent += 4 * self.pairs.len() as u64;
@@ -520,17 +608,16 @@ impl Exchanger {
                     at += c;
                 }
                 // ...then each changed weight set once (a repeat finds its
-                // delta cleared and sets the same value again).
+                // delta cleared and adds nothing).
                 for &j in &self.changed {
                     let j = j as usize;
                     self.base[j] += self.delta[j];
                     self.delta[j] = 0.0;
-                    now[j] = self.base[j];
                 }
-                Changed::Some(&self.changed)
+                w.set_some(&self.changed, &self.base);
             }
-        };
-        Ok((any_stop, changed))
+        }
+        Ok(any_stop)
     }
 }
 
@@ -751,7 +838,7 @@ mod tests {
                 now[r.rank()] += 0.5; // each rank changes its own weight
                 now[7] += 1.0; // and all change a shared one
                 let mut traffic = Traffic::default();
-                let (stop, _) = ex.exchange(r, &mut now, r.rank() == 2, &mut traffic).unwrap();
+                let stop = ex.exchange(r, &mut now, r.rank() == 2, &mut traffic).unwrap();
                 (now, stop, traffic)
             });
             let all = 1.0 + 3.0 * everywhere;

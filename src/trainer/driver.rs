@@ -9,9 +9,10 @@ use std::time::Instant;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 
-use super::ranks::{Figures, Ranks, Weights};
+use super::ranks::{Figures, Ranks};
 use super::report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
 use super::{Control, EpochReportHook, Order, Schedule, Trainer, WeightsHook};
+use crate::cluster::Weights;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::schedule::once_permutation;
@@ -74,6 +75,19 @@ pub(crate) trait Engine {
         let _ = at;
         self.load(weights);
     }
+    /// The indices of the weights that differ from `base` (for an
+    /// exchange; by default from a copy).
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        let mut now = Vec::new();
+        self.snapshot_into(&mut now);
+        Weights::changed_from(&now, base, out);
+    }
+    /// Appends the weights at `at` to `out` (by default from a copy).
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        let mut now = Vec::new();
+        self.snapshot_into(&mut now);
+        Weights::values_at(&now, at, out);
+    }
     /// Called after each epoch that ended finite (the mesh records its
     /// cortices' losses here).
     fn end_epoch(&mut self, pool: &rayon::ThreadPool, data: &Self::Data, epoch: usize) {
@@ -92,6 +106,14 @@ impl<E: Engine> Weights for E {
 
     fn set_some(&mut self, at: &[u32], weights: &[f32]) {
         self.load_some(at, weights);
+    }
+
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        Engine::changed_from(self, base, out);
+    }
+
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        Engine::values_at(self, at, out);
     }
 }
 

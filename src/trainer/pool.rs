@@ -221,6 +221,15 @@ impl<M: Model, R: UpdateRule> Engine for PoolEngine<'_, M, R> {
             self.store.set(j as usize, weights[j as usize]);
         }
     }
+
+    // Compared and read where they are: no copy of every weight.
+    fn changed_from(&self, base: &[f32], out: &mut Vec<u32>) {
+        crate::cluster::Weights::changed_from(self.store, base, out);
+    }
+
+    fn values_at(&self, at: &[u32], out: &mut Vec<f32>) {
+        crate::cluster::Weights::values_at(self.store, at, out);
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -2,29 +2,16 @@
 //! they start, how each epoch is cut into exchange intervals, the epoch's
 //! figures, whether to stop, and what the run cost in traffic.
 
-use crate::cluster::{self, Changed, Cluster, Exchanger, Traffic};
+use crate::cluster::{self, Cluster, Exchanger, Traffic, Weights};
 use crate::error::Error;
 
 use super::report::{Distributed, Trained};
-
-/// What an exchange reads and writes of an engine's weights (every
-/// [`Engine`](super::driver::Engine) is one).
-pub(crate) trait Weights {
-    /// Copies all weights into `out`.
-    fn copy_into(&self, out: &mut Vec<f32>);
-    /// Overwrites all weights.
-    fn set_all(&mut self, weights: &[f32]);
-    /// Overwrites the weights at `at` with those of `weights` there.
-    fn set_some(&mut self, at: &[u32], weights: &[f32]);
-}
 
 /// One rank's state across a run.
 pub(crate) struct Ranks<'c> {
     pub(crate) cluster: &'c dyn Cluster,
     exchanger: Exchanger,
     traffic: Traffic,
-    /// This rank's weights, copied out for an exchange.
-    now: Vec<f32>,
     every: Option<usize>,
     /// The interval the last epoch used (for the report).
     used_every: usize,
@@ -46,7 +33,6 @@ impl<'c> Ranks<'c> {
             cluster,
             exchanger: Exchanger::default(),
             traffic: Traffic::default(),
-            now: Vec::new(),
             every,
             used_every: 0,
         }
@@ -101,15 +87,7 @@ impl<'c> Ranks<'c> {
     /// rank's vote).
     pub(crate) fn exchange(&mut self, engine: &mut impl Weights, stop: bool) -> Result<bool, Error> {
         let clock = std::time::Instant::now();
-        engine.copy_into(&mut self.now);
-        let (any, changed) = self
-            .exchanger
-            .exchange(self.cluster, &mut self.now, stop, &mut self.traffic)?;
-        match changed {
-            Changed::All => engine.set_all(&self.now),
-            Changed::Some(at) => engine.set_some(at, &self.now),
-        }
-        // The copies in and out are part of the exchange's cost.
+        let any = self.exchanger.exchange(self.cluster, engine, stop, &mut self.traffic)?;
         self.traffic.seconds += clock.elapsed().as_secs_f64();
         Ok(any)
     }
