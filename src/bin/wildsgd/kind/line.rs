@@ -44,6 +44,10 @@ impl Kind for LineKind {
 
     /// An embedding checkpoint whose task is not word2vec's (a bad task is
     /// [`load`]'s error to report).
+    fn distributes(&self) -> bool {
+        true
+    }
+
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Sgns::KIND && !matches!(c.text("", tables::TASK), Ok("word2vec"))
     }
@@ -150,8 +154,27 @@ fn train(run: &Run) -> Result<Done, Failure> {
     } else {
         graph.non_edges(non_edge_count(&graph, held.len()), seed.wrapping_add(1))?
     };
-    let pairs = Pairs::from_graph(&train);
-    let counts = pairs.target_counts(graph.n_nodes);
+    let all_pairs = Pairs::from_graph(&train);
+    // Negatives follow every pair's targets, on every rank alike.
+    let counts = all_pairs.target_counts(graph.n_nodes);
+    // --distributed: every rank reads the whole graph (the same split and
+    // held-out edges everywhere) and trains its share of the pairs, dealt
+    // out by a seeded permutation; the rate's linear decay runs over the
+    // rank's own samples.
+    let share;
+    let pairs = match run.ranks() {
+        Some(c) => {
+            let n = all_pairs.as_slice().len();
+            let order = wildsgd::schedule::once_permutation(seed ^ 0x5_4A2D, None, n);
+            let mine = order[wildsgd::cluster::part(n, c.rank(), c.size())]
+                .iter()
+                .map(|&i| all_pairs.as_slice()[i as usize])
+                .collect();
+            share = Pairs::new(mine);
+            &share
+        }
+        None => &all_pairs,
+    };
     let samples = run.epochs * pairs.as_slice().len();
     let (model, trainer) = match &run.resume {
         None => {
@@ -173,9 +196,12 @@ fn train(run: &Run) -> Result<Done, Failure> {
         graph.n_nodes,
         graph.edges.len(),
         train.edges.len(),
-        pairs.as_slice().len(),
+        all_pairs.as_slice().len(),
         held.len()
     );
+    if let Some(c) = run.ranks() {
+        say!(quiet, "distributed: {} ranks ({}), each on its share of the pairs", c.size(), c.transport());
+    }
     say!(
         quiet,
         "model: line, dim {dim}, {k} negatives from degree^0.75; {}",
@@ -183,7 +209,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
     );
     let mut json = serde_json::Map::new();
     json.insert("data".into(), a.data.display().to_string().into());
-    json.insert("rows".into(), pairs.as_slice().len().into());
+    json.insert("rows".into(), all_pairs.as_slice().len().into());
     json.insert("valid_rows".into(), held.len().into());
     json.insert("nodes".into(), graph.n_nodes.into());
     json.insert("dim".into(), dim.into());
@@ -205,7 +231,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
         json,
         summary,
     };
-    train_loop(run, &model, Source::Fixed(&pairs), None, trainer, weights, described)
+    train_loop(run, &model, Source::Fixed(pairs), None, trainer, weights, described)
 }
 
 /// `line`: link AUC of the file's edges (nodes mapped by name; an unknown
