@@ -223,8 +223,8 @@ pub(crate) struct TrainArgs {
     /// --data (and --valid), the ranks add up their changes every
     /// --exchange-every samples; rank 0 alone prints and writes --out,
     /// --report and checkpoints. Needs a build with `--features mpi`;
-    /// logistic, hinge, squared, softmax, mf and line models (line: every
-    /// rank reads the graph and trains its share of the pairs).
+    /// every model kind (line and word2vec: every rank reads the graph or
+    /// corpus and trains its share of the pairs).
     #[arg(long)]
     pub(crate) distributed: bool,
     /// With --distributed: samples of its share each rank trains on between

@@ -380,7 +380,7 @@ pub(crate) fn train(
         return Err(param(
             "distributed",
             format!(
-                "--model {} cannot train --distributed yet (logistic, hinge, squared, softmax, mf and line can)",
+                "--model {} cannot train --distributed yet (every kind but this can)",
                 a.model
             ),
         )

@@ -4,7 +4,8 @@
 //! checkpoints, `--resume` and `--report` as for every kind.
 
 use wildsgd::checkpoint::{tables, Checkpoint, Persist};
-use wildsgd::data::{read_corpus_with, Corpus, SkipGram};
+use wildsgd::data::{read_corpus_with, Corpus, Pairs, SkipGram};
+use wildsgd::trainer::EpochData;
 use wildsgd::model::{Sgns, UnigramTable};
 use wildsgd::word2vec::SkipGramEpochs;
 use wildsgd::{Error, Schedule};
@@ -42,6 +43,10 @@ impl Kind for Word2vecKind {
 
     fn train(&self, run: &Run) -> Result<Done, Failure> {
         train(run)
+    }
+
+    fn distributes(&self) -> bool {
+        true
     }
 
     fn loads(&self, c: &Checkpoint) -> bool {
@@ -169,7 +174,10 @@ fn train(run: &Run) -> Result<Done, Failure> {
     })?;
     let per_epoch = first.as_slice().len();
     drop(first);
-    let samples = run.epochs * per_epoch;
+    // --distributed: a rank's share of each epoch's pairs; the rate's
+    // linear decay runs over the rank's own samples.
+    let share_of = |n: usize| run.ranks().map_or(n, |c| wildsgd::cluster::part(n, c.rank(), c.size()).len());
+    let samples = run.epochs * share_of(per_epoch);
     let (model, trainer) = match resumed {
         None => {
             let (dim, k) = (a.dim.unwrap_or(DIM), a.negatives.unwrap_or(NEGATIVES));
@@ -220,8 +228,47 @@ fn train(run: &Run) -> Result<Done, Failure> {
         json,
         summary,
     };
-    let data = Source::PerEpoch(Box::new(SkipGramEpochs::new(&train, sg)));
+    if let Some(c) = run.ranks() {
+        say!(quiet, "distributed: {} ranks ({}), each on its share of every epoch's pairs", c.size(), c.transport());
+    }
+    let epochs = SkipGramEpochs::new(&train, sg);
+    let data = match run.ranks() {
+        Some(c) => Source::PerEpoch(Box::new(Share {
+            all: epochs,
+            rank: c.rank(),
+            ranks: c.size(),
+            seed,
+            mine: Pairs::default(),
+        })),
+        None => Source::PerEpoch(Box::new(epochs)),
+    };
     train_loop(run, &model, data, None, trainer, weights, described)
+}
+
+/// A rank's share of every epoch's skip-gram pairs under `--distributed`:
+/// every rank reads the corpus and draws the epoch's pairs (the same on
+/// every rank: one vocabulary, one sub-sampling), then keeps its part of a
+/// seeded permutation of them, so the ranks' shares make up exactly the
+/// epoch one process would train.
+struct Share<'c> {
+    all: SkipGramEpochs<'c>,
+    rank: usize,
+    ranks: usize,
+    seed: u64,
+    mine: Pairs,
+}
+
+impl EpochData<Pairs> for Share<'_> {
+    fn epoch(&mut self, epoch: usize) -> Result<&Pairs, Error> {
+        let all = self.all.epoch(epoch)?.as_slice();
+        let order = wildsgd::schedule::once_permutation(self.seed ^ 0x5_4A2D, Some(epoch), all.len());
+        let mine = order[wildsgd::cluster::part(all.len(), self.rank, self.ranks)]
+            .iter()
+            .map(|&i| all[i as usize])
+            .collect();
+        self.mine = Pairs::new(mine);
+        Ok(&self.mine)
+    }
 }
 
 /// Pair AUC of the file's skip-gram pairs (the model's window, no
