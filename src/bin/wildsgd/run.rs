@@ -348,11 +348,6 @@ pub(crate) trait Kind: Sync {
     /// Trains as `run` says.
     fn train(&self, run: &Run) -> Result<Done, Failure>;
 
-    /// Whether it can train `--distributed`.
-    fn distributes(&self) -> bool {
-        false
-    }
-
     /// Whether a checkpoint holds one of its models (by the stored kind and tables).
     fn loads(&self, c: &Checkpoint) -> bool;
 
@@ -376,16 +371,6 @@ pub(crate) fn train(
     cluster: Option<wildsgd::cluster::Handle>,
 ) -> Result<Done, Failure> {
     let clock = Instant::now();
-    if cluster.is_some() && !kind.distributes() {
-        return Err(param(
-            "distributed",
-            format!(
-                "--model {} cannot train --distributed yet (every kind but this can)",
-                a.model
-            ),
-        )
-        .into());
-    }
     if a.exchange_every == Some(0) {
         return Err(param("exchange-every", "must be at least 1 sample".into()).into());
     }

@@ -44,10 +44,6 @@ impl Kind for LineKind {
 
     /// An embedding checkpoint whose task is not word2vec's (a bad task is
     /// [`load`]'s error to report).
-    fn distributes(&self) -> bool {
-        true
-    }
-
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Sgns::KIND && !matches!(c.text("", tables::TASK), Ok("word2vec"))
     }

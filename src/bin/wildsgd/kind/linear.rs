@@ -52,10 +52,6 @@ impl Kind for LinearKind {
         train(run, loss)
     }
 
-    fn distributes(&self) -> bool {
-        true
-    }
-
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Linear::KIND
     }

@@ -32,10 +32,6 @@ impl Kind for MfKind {
         train(run)
     }
 
-    fn distributes(&self) -> bool {
-        true
-    }
-
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == MatrixFactorization::KIND
     }

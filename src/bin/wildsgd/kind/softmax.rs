@@ -35,10 +35,6 @@ impl Kind for SoftmaxKind {
         train(run)
     }
 
-    fn distributes(&self) -> bool {
-        true
-    }
-
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Softmax::KIND
     }

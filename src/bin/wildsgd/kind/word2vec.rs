@@ -45,10 +45,6 @@ impl Kind for Word2vecKind {
         train(run)
     }
 
-    fn distributes(&self) -> bool {
-        true
-    }
-
     fn loads(&self, c: &Checkpoint) -> bool {
         c.kind == Sgns::KIND && matches!(c.text("", tables::TASK), Ok("word2vec"))
     }
