@@ -29,8 +29,8 @@ pub use graph::{
     MAX_METIS_NCON,
 };
 pub use libsvm::{
-    binary_labels, binary_labels_as, read_libsvm, read_libsvm_bytes, write_libsvm, write_libsvm_file, LibsvmData,
-    LibsvmOptions,
+    binary_labels, binary_labels_as, binary_pair, read_libsvm, read_libsvm_bytes, write_libsvm, write_libsvm_file,
+    LibsvmData, LibsvmOptions,
 };
 pub use parse::{read_text, ParseIssue, ReadOptions, DEFAULT_MAX_INPUT_BYTES};
 pub use ratings::{read_ratings, read_ratings_bytes, read_ratings_with, Rating, Ratings};

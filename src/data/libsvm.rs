@@ -466,20 +466,22 @@ pub fn binary_labels(data: &mut CsrDataset) -> Result<(f32, f32), Error> {
             classes.push(y);
         }
     }
+    let (neg, pos) = binary_pair(&mut classes);
+    binary_labels_as(data, neg, pos)?;
+    Ok((neg, pos))
+}
+
+/// The (negative, positive) classes [`binary_labels`] maps to −1 and +1,
+/// from the at most two distinct labels seen (sorted in place): one class
+/// `a` pairs with `−a`, and a lone 0 is the negative class.
+pub fn binary_pair(classes: &mut [f32]) -> (f32, f32) {
     classes.sort_by(f32::total_cmp);
-    let (neg, pos) = match classes[..] {
+    match *classes {
         [a, b] => (a, b),
         [a] if a > 0.0 => (-a, a),
         [a] if a < 0.0 => (a, -a),
         _ => (0.0, 1.0), // one class, 0: it is the negative one
-    };
-    let labels = data
-        .labels()
-        .iter()
-        .map(|&y| if y == pos { 1.0 } else { -1.0 })
-        .collect();
-    data.set_labels(labels);
-    Ok((neg, pos))
+    }
 }
 
 /// Maps the two classes `neg` and `pos` to −1 and +1 as

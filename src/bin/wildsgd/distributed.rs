@@ -119,21 +119,16 @@ pub(crate) fn binary_labels(cluster: &dyn Cluster, data: &mut CsrDataset, path: 
         }
     }
     classes.sort_by(f32::total_cmp);
-    let (neg, pos) = match classes[..] {
-        [a, b] => (a, b),
-        [a] if a > 0.0 => (-a, a),
-        [a] if a < 0.0 => (a, -a),
-        [_] | [] => (0.0, 1.0),
-        [a, b, c, ..] => {
-            return Err(param(
-                "data",
-                format!(
-                    "{}: the ranks' shares hold labels {a}, {b} and {c}: a binary model needs two classes",
-                    path.display()
-                ),
-            ))
-        }
-    };
+    if let [a, b, c, ..] = classes[..] {
+        return Err(param(
+            "data",
+            format!(
+                "{}: the ranks' shares hold labels {a}, {b} and {c}: a binary model needs two classes",
+                path.display()
+            ),
+        ));
+    }
+    let (neg, pos) = wildsgd::data::binary_pair(&mut classes);
     wildsgd::data::binary_labels_as(data, neg, pos).map_err(|e| param("data", format!("{}: {e}", path.display())))
 }
 
