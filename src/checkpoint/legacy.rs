@@ -45,6 +45,11 @@ pub mod tables {
     pub const USER_IDS: &str = "user ids";
     /// Matrix factorisation: the items' ids as the training file wrote them ([`Table::Strings`](super::Table::Strings)).
     pub const ITEM_IDS: &str = "item ids";
+    /// Classifiers saved by the Python package: each class's label, as text
+    /// (`str()` of it), then a last entry naming the labels' NumPy dtype
+    /// ([`Table::Strings`](super::Table::Strings)). Without it the classes
+    /// are the command line's: -1 and 1 for a binary model, `0..C` for softmax.
+    pub const CLASSES: &str = "classes";
     /// Embeddings: `word2vec` or `line` ([`Table::Text`](super::Table::Text)).
     pub const TASK: &str = "task";
     /// Embeddings: the items' names, words or node names ([`Table::Strings`](super::Table::Strings)).

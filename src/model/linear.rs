@@ -4,6 +4,7 @@ use super::adaptive::{self, shrink, Update};
 use super::{Model, Step, Weights, WeightsMut};
 use crate::data::{CsrDataset, SparseRow};
 use crate::error::Error;
+use crate::schedule::Schedule;
 
 /// The loss of a [`Linear`] model, as a function of the margin `m = w·x + b`
 /// and the label `y`.
@@ -121,6 +122,21 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// The default number of epochs with the [adaptive](Update::Adaptive)
+    /// update, for every loss and for [`Softmax`](crate::Softmax) too: see
+    /// the README's defaults section and `benches/defaults/` for the panel of
+    /// datasets it was chosen on. The command line and the Python package
+    /// both start from it.
+    pub const DEFAULT_EPOCHS: usize = 10;
+    /// The default schedule with the adaptive update (8, then ×0.8 per
+    /// epoch), chosen with [`DEFAULT_EPOCHS`](Self::DEFAULT_EPOCHS) on the
+    /// same panel; the default L2 strength that goes with it is 1/rows
+    /// (scikit-learn `LogisticRegression()`'s objective).
+    pub const DEFAULT_SCHEDULE: Schedule = Schedule::EpochDecay {
+        initial: 8.0,
+        decay: 0.8,
+    };
+
     /// A model with `loss` over `n_features` features, no bias and no
     /// regularisation.
     pub fn new(loss: Loss, n_features: usize) -> Self {

@@ -300,6 +300,39 @@ impl MatrixFactorization {
         }
     }
 
+    /// The prediction for a pair of which either side may be unknown (an id
+    /// the model was not trained on, `None`): `μ + b_u + b_i + ⟨p_u, q_i⟩`
+    /// with the unknown side's bias and the dot product left out, so an
+    /// unseen user gets the item's bias over the global mean, and an unseen
+    /// pair the global mean; clamped as [`predict`](Self::predict) is.
+    ///
+    /// ```
+    /// use wildsgd::MatrixFactorization;
+    ///
+    /// let model = MatrixFactorization::new(2, 2, 1).unwrap().global_mean(3.0);
+    /// // Rows: user 0, user 1, item 0, item 1; each a bias, then one factor.
+    /// let w = [0.5, 1.0, 0.0, 0.0, -0.25, 2.0, 0.0, 0.0];
+    /// assert_eq!(model.predict_known(&w[..], Some(0), Some(0)), 3.0 + 0.5 - 0.25 + 2.0);
+    /// assert_eq!(model.predict_known(&w[..], None, Some(0)), 3.0 - 0.25);
+    /// assert_eq!(model.predict_known(&w[..], Some(0), None), 3.5);
+    /// assert_eq!(model.predict_known(&w[..], None, None), 3.0);
+    /// ```
+    ///
+    /// # Panics
+    /// If a known `user` or `item` is out of range.
+    pub fn predict_known<W: Weights + ?Sized>(&self, w: &W, user: Option<u32>, item: Option<u32>) -> f32 {
+        let s = match (user, item) {
+            (Some(u), Some(i)) => self.score(w, self.user_row(u), self.item_row(i)),
+            (Some(u), None) => self.mean + w.read(self.user_row(u)),
+            (None, Some(i)) => self.mean + w.read(self.item_row(i)),
+            (None, None) => self.mean,
+        };
+        match self.clip {
+            Some((lo, hi)) => s.clamp(lo, hi),
+            None => s,
+        }
+    }
+
     /// The root mean squared error of [`predict`](Self::predict) on `data`
     /// (held-out ratings, usually), with `weights` as a trainer returns them
     /// ([`Trained::weights`](crate::Trained::weights)).

@@ -72,11 +72,8 @@ impl Kind for LinearKind {
 /// The adaptive update's defaults, for every loss: see the README's
 /// defaults section and `benches/defaults/` for the panel they were chosen on.
 pub(crate) const ADAPTIVE_DEFAULTS: Defaults = Defaults {
-    epochs: 10,
-    schedule: Schedule::EpochDecay {
-        initial: 8.0,
-        decay: 0.8,
-    },
+    epochs: Linear::DEFAULT_EPOCHS,
+    schedule: Linear::DEFAULT_SCHEDULE,
     l2: 0.0,
     average: false,
     l2_per_row: true,
