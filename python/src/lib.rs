@@ -184,8 +184,9 @@ impl<'a> Csr<'a> {
     }
 }
 
-/// The settings of one `fit` (or one `partial_fit` call), as the Python
-/// estimator resolved them.
+/// The trainer's settings for one `fit` (or one `partial_fit` call), as
+/// an estimator resolved them: built once in Python for every kind of model.
+#[pyclass(module = "wildsgd._core", frozen)]
 #[derive(Clone, Debug)]
 struct Settings {
     threads: usize,
@@ -195,6 +196,39 @@ struct Settings {
     start_epoch: usize,
     schedule: Schedule,
     seed: u64,
+}
+
+#[pymethods]
+impl Settings {
+    /// Checks and parses the settings; `ValueError` names what is wrong.
+    #[new]
+    #[pyo3(signature = (*, threads, policy, order, epochs, start_epoch, eta0, decay, seed))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        threads: usize,
+        policy: &str,
+        order: &str,
+        epochs: usize,
+        start_epoch: usize,
+        eta0: f32,
+        decay: f32,
+        seed: u64,
+    ) -> PyResult<Settings> {
+        if threads == 0 {
+            return Err(value_error("n_jobs must resolve to at least 1 thread"));
+        }
+        let schedule = Schedule::EpochDecay { initial: eta0, decay };
+        schedule.validate().map_err(wildsgd_error)?;
+        Ok(Settings {
+            threads,
+            policy: policy.parse().map_err(wildsgd_error)?,
+            order: order.parse().map_err(|e: String| value_error(format!("order: {e}")))?,
+            epochs,
+            start_epoch,
+            schedule,
+            seed,
+        })
+    }
 }
 
 impl Settings {
@@ -213,33 +247,6 @@ impl Settings {
             .stop_flag(stop.clone())
             .loss_rows((rows > LOSS_ROWS).then_some(LOSS_ROWS))
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn settings(
-    threads: usize,
-    policy: &str,
-    order: &str,
-    epochs: usize,
-    start_epoch: usize,
-    eta0: f32,
-    decay: f32,
-    seed: u64,
-) -> PyResult<Settings> {
-    if threads == 0 {
-        return Err(value_error("n_jobs must resolve to at least 1 thread"));
-    }
-    let schedule = Schedule::EpochDecay { initial: eta0, decay };
-    schedule.validate().map_err(wildsgd_error)?;
-    Ok(Settings {
-        threads,
-        policy: policy.parse().map_err(wildsgd_error)?,
-        order: order.parse().map_err(|e: String| value_error(format!("order: {e}")))?,
-        epochs,
-        start_epoch,
-        schedule,
-        seed,
-    })
 }
 
 /// Runs `train` on a thread of its own while this thread, holding the GIL
@@ -267,17 +274,16 @@ fn train_interruptibly<T: Send>(
                 break;
             }
             if let Err(e) = py.check_signals() {
-                if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
-                    interrupted = true;
-                    stop.raise();
-                    let _ = py.detach(|| rx.lock().map(|r| r.recv()).is_ok());
-                    break;
-                }
-                // Another handler's exception: stop too, and raise it.
+                // Stop at the next sample and wait for the consistent weights.
                 stop.raise();
                 let _ = py.detach(|| rx.lock().map(|r| r.recv()).is_ok());
-                let _ = worker.join();
-                return Err(e);
+                if !e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                    // Another handler's exception: raise it.
+                    let _ = worker.join();
+                    return Err(e);
+                }
+                interrupted = true;
+                break;
             }
         }
         worker
@@ -595,7 +601,7 @@ fn report<'py>(py: Python<'py>, trained: &wildsgd::Trained, start_epoch: usize) 
 /// start). Labels: ±1 for binary, the class index for softmax, the target
 /// for squared loss.
 #[pyfunction]
-#[pyo3(signature = (task, indptr, indices, data, labels, n_features, n_classes, l2, update, bias, threads, policy, order, epochs, start_epoch, eta0, decay, seed, start=None))]
+#[pyo3(signature = (task, indptr, indices, data, labels, n_features, n_classes, l2, update, bias, settings, start=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_linear<'py>(
     py: Python<'py>,
@@ -609,14 +615,7 @@ fn fit_linear<'py>(
     l2: f32,
     update: &str,
     bias: bool,
-    threads: usize,
-    policy: &str,
-    order: &str,
-    epochs: usize,
-    start_epoch: usize,
-    eta0: f32,
-    decay: f32,
-    seed: u64,
+    settings: PyRef<'py, Settings>,
     start: Option<PyRef<'py, Model>>,
 ) -> PyResult<Fitted<'py>> {
     let x = Csr::from_parts(&indptr, &indices, &data, n_features)?;
@@ -630,30 +629,34 @@ fn fit_linear<'py>(
     let update: Update = update
         .parse()
         .map_err(|e: String| value_error(format!("update: {e}")))?;
-    let s = settings(threads, policy, order, epochs, start_epoch, eta0, decay, seed)?;
+    let s = settings.clone();
     let start = start.map(|m| m.ckpt.weights.clone());
     let stop = StopFlag::new();
-    let softmax = task == "softmax";
+    // `None`: softmax; a loss: a linear model.
     let loss = match task {
-        "logistic" => Loss::Logistic,
-        "hinge" => Loss::Hinge,
-        "squared" | "softmax" => Loss::Squared,
+        "logistic" => Some(Loss::Logistic),
+        "hinge" => Some(Loss::Hinge),
+        "squared" => Some(Loss::Squared),
+        "softmax" => None,
         other => return Err(value_error(format!("unknown task {other:?}"))),
     };
     let (result, interrupted) = train_interruptibly(py, &stop, || -> Result<_, Error> {
-        let train = x.shuffled(y, n_features, seed)?;
+        let train = x.shuffled(y, n_features, s.seed)?;
         let trainer = s.trainer(&stop, train.len());
-        if softmax {
-            let model = Softmax::new(n_classes, n_features)?
-                .l2(l2, &train)
-                .update(update, &train);
-            run(&trainer, &model, &train, start)
-        } else {
-            let model = Linear::new(loss, n_features)
-                .bias(bias)
-                .l2(l2, &train)
-                .update(update, &train);
-            run(&trainer, &model, &train, start)
+        match loss {
+            None => {
+                let model = Softmax::new(n_classes, n_features)?
+                    .l2(l2, &train)
+                    .update(update, &train);
+                run(&trainer, &model, &train, start)
+            }
+            Some(loss) => {
+                let model = Linear::new(loss, n_features)
+                    .bias(bias)
+                    .l2(l2, &train)
+                    .update(update, &train);
+                run(&trainer, &model, &train, start)
+            }
         }
     })?;
     finish(py, result, interrupted, s.start_epoch)
@@ -713,7 +716,7 @@ fn finish<'py>(
 /// Trains a matrix factorisation on (user, item, rating) triples of dense
 /// indices `0..n_users` and `0..n_items`.
 #[pyfunction]
-#[pyo3(signature = (users, items, ratings, n_users, n_items, rank, l2, threads, policy, order, epochs, start_epoch, eta0, decay, seed, start=None))]
+#[pyo3(signature = (users, items, ratings, n_users, n_items, rank, l2, settings, start=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_mf<'py>(
     py: Python<'py>,
@@ -724,14 +727,7 @@ fn fit_mf<'py>(
     n_items: usize,
     rank: usize,
     l2: f32,
-    threads: usize,
-    policy: &str,
-    order: &str,
-    epochs: usize,
-    start_epoch: usize,
-    eta0: f32,
-    decay: f32,
-    seed: u64,
+    settings: PyRef<'py, Settings>,
     start: Option<PyRef<'py, Model>>,
 ) -> PyResult<Fitted<'py>> {
     let (u, i, r) = (
@@ -750,12 +746,12 @@ fn fit_mf<'py>(
     if u.is_empty() {
         return Err(value_error("no ratings to train on"));
     }
-    let s = settings(threads, policy, order, epochs, start_epoch, eta0, decay, seed)?;
+    let s = settings.clone();
     let start = start.map(|m| m.ckpt.weights.clone());
     let stop = StopFlag::new();
     let (result, interrupted) = train_interruptibly(py, &stop, || -> Result<_, Error> {
         let mut train = Ratings::with_ids(n_users, n_items);
-        for &k in &once_permutation(seed, None, u.len()) {
+        for &k in &once_permutation(s.seed, None, u.len()) {
             let k = k as usize;
             train.push(u[k], i[k], r[k]).map_err(|e| match e {
                 Error::InvalidSample { reason, .. } => Error::InvalidSample { row: k, reason },
@@ -792,6 +788,7 @@ fn defaults<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
+    m.add_class::<Settings>()?;
     m.add_function(wrap_pyfunction!(fit_linear, m)?)?;
     m.add_function(wrap_pyfunction!(fit_mf, m)?)?;
     m.add_function(wrap_pyfunction!(defaults, m)?)?;

@@ -59,11 +59,27 @@ def rows_for_core(X):
     return None, None, X.reshape(-1)
 
 
+def settings(est, kind, epochs=None, start_epoch=0):
+    """The trainer's settings for ``est`` (a ``kind`` of ``"linear"`` or
+    ``"mf"`` for its defaults): ``epochs`` more epochs from ``start_epoch``,
+    or the estimator's own count."""
+    rate, decay = DEFAULTS[f"{kind}_schedule"]
+    return _core.Settings(
+        threads=resolve_threads(est.n_jobs),
+        policy=est.policy,
+        order=est.order,
+        epochs=int(epochs if epochs is not None else (est.epochs or DEFAULTS[f"{kind}_epochs"])),
+        start_epoch=int(start_epoch),
+        eta0=float(est.eta0 if est.eta0 is not None else rate),
+        decay=float(est.decay if est.decay is not None else decay),
+        seed=resolve_seed(est.random_state),
+    )
+
+
 def fit_linear(est, task, X, labels, n_classes, start=None, epochs=None, start_epoch=0):
     """Trains a linear or softmax model on ``X`` through the core; returns
     ``(model, report, interrupted)``."""
     indptr, indices, data = rows_for_core(X)
-    rate, decay = DEFAULTS["linear_schedule"]
     alpha = est.alpha if est.alpha is not None else 1.0 / X.shape[0]
     return _core.fit_linear(
         task,
@@ -76,16 +92,17 @@ def fit_linear(est, task, X, labels, n_classes, start=None, epochs=None, start_e
         float(alpha),
         est.update,
         bool(est.fit_intercept),
-        resolve_threads(est.n_jobs),
-        est.policy,
-        est.order,
-        int(epochs if epochs is not None else (est.epochs or DEFAULTS["linear_epochs"])),
-        int(start_epoch),
-        float(est.eta0 if est.eta0 is not None else rate),
-        float(est.decay if est.decay is not None else decay),
-        resolve_seed(est.random_state),
+        settings(est, "linear", epochs, start_epoch),
         start,
     )
+
+
+def raise_if_interrupted(interrupted):
+    """After the fitted attributes are set: Ctrl-C stopped training, and the
+    estimator holds the weights the workers had when they stopped (every
+    sample taken was applied whole)."""
+    if interrupted:
+        raise KeyboardInterrupt("wildsgd: training interrupted; the estimator holds the weights reached")
 
 
 def check_params(est):

@@ -60,20 +60,22 @@ class _Linear(CheckpointMixin, BaseEstimator):
     def _model_with_tables(self):
         return self.model_
 
-    def _train(self, X, labels, n_classes, task, start=None, epochs=None, start_epoch=0):
+    def _train(self, X, labels, n_classes, task, start=None, epochs=None, start_epoch=0, finish=None):
+        """Trains, sets the fitted attributes (from ``finish(model)`` when
+        given: the regressor's scaling back), then raises ``KeyboardInterrupt``
+        if Ctrl-C stopped it, so an interrupted model is finished too."""
         model, report, interrupted = _base.fit_linear(
             self, task, X, labels, n_classes, start=start, epochs=epochs, start_epoch=start_epoch
         )
+        if finish is not None:
+            model = finish(model)
         if self._classifies:
             # The labels travel with the checkpoint (the CLI ignores them).
             c = self.classes_
             model = model.with_strings(_CLASSES, [str(v) for v in c] + [c.dtype.str])
         self._set_model(model)
         self.report_ = report
-        if interrupted:
-            # The weights are those the workers held when they stopped: every
-            # sample taken was applied whole.
-            raise KeyboardInterrupt("wildsgd: training interrupted; the estimator holds the weights reached")
+        _base.raise_if_interrupted(interrupted)
         return self
 
     def __sklearn_tags__(self):
@@ -308,10 +310,11 @@ class SGDRegressor(RegressorMixin, _Linear):
         if start is not None:
             start = start.rescaled(1.0 / scale, -shift / scale)
         y = (np.asarray(y, dtype=np.float64) - shift) / scale
-        self._train(X, y, 0, "squared", start, epochs, start_epoch)
-        model = self.model_.rescaled(scale, shift)
-        self._set_model(model.with_strings(_TARGET, [repr(shift), repr(scale)]))
-        return self
+
+        def back_to_target_units(model):
+            return model.rescaled(scale, shift).with_strings(_TARGET, [repr(shift), repr(scale)])
+
+        return self._train(X, y, 0, "squared", start, epochs, start_epoch, finish=back_to_target_units)
 
     def fit(self, X, y, sample_weight=None):
         _base.no_sample_weight(sample_weight)

@@ -92,7 +92,6 @@ class MatrixFactorization(CheckpointMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"y must be 1-D ratings, got shape {y.shape}")
         self.users_, u = np.unique(users, return_inverse=True)
         self.items_, i = np.unique(items, return_inverse=True)
-        rate, decay = DEFAULTS["mf_schedule"]
         model, report, interrupted = _core.fit_mf(
             u.astype(np.uint32),
             i.astype(np.uint32),
@@ -101,19 +100,11 @@ class MatrixFactorization(CheckpointMixin, RegressorMixin, BaseEstimator):
             self.items_.shape[0],
             int(self.rank or DEFAULTS["mf_rank"]),
             float(self.alpha if self.alpha is not None else DEFAULTS["mf_l2"]),
-            _base.resolve_threads(self.n_jobs),
-            self.policy,
-            self.order,
-            int(self.epochs or DEFAULTS["mf_epochs"]),
-            0,
-            float(self.eta0 if self.eta0 is not None else rate),
-            float(self.decay if self.decay is not None else decay),
-            _base.resolve_seed(self.random_state),
+            _base.settings(self, "mf"),
         )
         self._set_model(model, ids_from_model=False)
         self.report_ = report
-        if interrupted:
-            raise KeyboardInterrupt("wildsgd: training interrupted; the estimator holds the weights reached")
+        _base.raise_if_interrupted(interrupted)
         return self
 
     def _set_model(self, model, ids_from_model=True):

@@ -293,7 +293,12 @@ impl MatrixFactorization {
     /// # Panics
     /// If `user` or `item` is out of range (indexes beyond the weights).
     pub fn predict<W: Weights + ?Sized>(&self, w: &W, user: u32, item: u32) -> f32 {
-        let s = self.score(w, self.user_row(user), self.item_row(item));
+        self.clipped(self.score(w, self.user_row(user), self.item_row(item)))
+    }
+
+    /// `s` clamped into the [`clip`](Self::clip) range when one is set.
+    #[inline]
+    fn clipped(&self, s: f32) -> f32 {
         match self.clip {
             Some((lo, hi)) => s.clamp(lo, hi),
             None => s,
@@ -327,10 +332,7 @@ impl MatrixFactorization {
             (None, Some(i)) => self.mean + w.read(self.item_row(i)),
             (None, None) => self.mean,
         };
-        match self.clip {
-            Some((lo, hi)) => s.clamp(lo, hi),
-            None => s,
-        }
+        self.clipped(s)
     }
 
     /// The root mean squared error of [`predict`](Self::predict) on `data`
