@@ -640,6 +640,13 @@ fn fit_linear<'py>(
         "softmax" => None,
         other => return Err(value_error(format!("unknown task {other:?}"))),
     };
+    // The width comes from the caller's matrix: check it before the model's
+    // per-feature arrays (scales, document frequencies) are allocated. Two
+    // slots per weight (the adaptive update's accumulator), per class; the
+    // store, the start, the result and the per-feature arrays.
+    let per_feature = 2 * n_classes.max(1) as u64;
+    wildsgd::limits::check_weights("the model", (n_features as u64 + 1).saturating_mul(per_feature), 6)
+        .map_err(wildsgd_error)?;
     let (result, interrupted) = train_interruptibly(py, &stop, || -> Result<_, Error> {
         let train = x.shuffled(y, n_features, s.seed)?;
         let trainer = s.trainer(&stop, train.len());
