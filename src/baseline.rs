@@ -87,7 +87,7 @@ fn model_segment<M: Model>(
     epoch: usize,
     range: Range<usize>,
 ) {
-    let base = (epoch * visit.order.len()) as u64;
+    let base = visit.base;
     for p in range {
         if visit.prefetch {
             ahead(m, visit, w, epoch, p);

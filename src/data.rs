@@ -20,6 +20,7 @@ mod libsvm;
 mod parse;
 mod ratings;
 mod shard;
+mod stream;
 mod synthetic;
 
 pub use corpus::{read_corpus, read_corpus_bytes, read_corpus_with, Corpus, Pair, Pairs, SkipGram, Vocab};
@@ -30,11 +31,12 @@ pub use graph::{
 };
 pub use libsvm::{
     binary_labels, binary_labels_as, binary_pair, read_libsvm, read_libsvm_bytes, write_libsvm, write_libsvm_file,
-    LibsvmData, LibsvmOptions,
+    Hashing, LibsvmData, LibsvmOptions,
 };
 pub use parse::{read_text, ParseIssue, ReadOptions, DEFAULT_MAX_INPUT_BYTES};
 pub use ratings::{read_ratings, read_ratings_bytes, read_ratings_with, Rating, Ratings};
 pub use shard::{read_libsvm_shard, read_ratings_shard, LibsvmShard, RatingsShard, Shard, MAX_RANKS};
+pub use stream::{stream_libsvm, LabelSet, Piped, StreamOptions, Streamed, Survey, Windows};
 pub use synthetic::{Synthetic, SyntheticRatings};
 
 /// Indexed, shareable training data.

@@ -420,6 +420,7 @@ impl<'a, D: Dataset + ?Sized> Mesh<'a, D> {
         let hooks = Hooks {
             on_epoch: self.on_epoch.borrow_mut().take(),
             on_weights: self.on_weights.borrow_mut().take(),
+            on_progress: None,
         };
         let trained = drive(t, &mut engine, &mut Train::Validated(data), self.valid, hooks, &pool);
         let (epochs, joined) = engine.into_log();

@@ -17,6 +17,7 @@ mod pool;
 mod ranks;
 mod report;
 mod stop;
+mod stream;
 
 pub(crate) use driver::{check_training_len, drive, Engine, Hooks, Train, Visit};
 pub(crate) use job::initial_store;
@@ -26,7 +27,7 @@ pub use crate::schedule::{epoch_order, Order, Schedule};
 pub use driver::EpochData;
 pub use driver::BACK_OFFS;
 pub use job::Job;
-pub use report::{BackOff, Distributed, EpochReport, Outcome, Report, TracePoint, Trained};
+pub use report::{BackOff, Distributed, EpochReport, Outcome, Report, Streaming, TracePoint, Trained};
 pub use stop::StopFlag;
 
 use crate::error::Error;
@@ -429,3 +430,4 @@ impl Trainer {
 
 type EpochReportHook<'a> = Box<dyn FnMut(&EpochReport) -> Control + 'a>;
 type WeightsHook<'a> = Box<dyn FnMut(usize, &[f32]) -> Result<(), Error> + 'a>;
+type ProgressHook<'a> = Box<dyn FnMut(usize, u64, u64) + 'a>;

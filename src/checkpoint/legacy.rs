@@ -50,6 +50,10 @@ pub mod tables {
     /// ([`Table::Strings`](super::Table::Strings)). Without it the classes
     /// are the command line's: -1 and 1 for a binary model, `0..C` for softmax.
     pub const CLASSES: &str = "classes";
+    /// Linear models trained on hashed features (`--hash-bits`): the bits
+    /// and the hash seed ([`Table::U64s`](super::Table::U64s)); data to
+    /// evaluate or predict on is hashed the same way.
+    pub const HASHING: &str = "feature hashing";
     /// Embeddings: `word2vec` or `line` ([`Table::Text`](super::Table::Text)).
     pub const TASK: &str = "task";
     /// Embeddings: the items' names, words or node names ([`Table::Strings`](super::Table::Strings)).

@@ -154,6 +154,83 @@ impl CsrDataset {
         }
     }
 
+    /// Removes every row, keeping the width and the allocations.
+    pub(crate) fn clear(&mut self) {
+        self.indptr.clear();
+        self.indptr.push(0);
+        self.indices.clear();
+        self.values.clear();
+        self.labels.clear();
+    }
+
+    /// Appends `rows` rows holding `nnz` values that `fill` writes: their
+    /// lengths (scratch space `row_nnz`, at least `rows` long), labels,
+    /// indices and values. Then checks what a step relies on (indices
+    /// increasing within a row and below the width, every value finite):
+    /// data read back from a spill file, which a disk can corrupt. On an
+    /// error the dataset is as before.
+    pub(crate) fn append_filled<E>(
+        &mut self,
+        rows: usize,
+        nnz: usize,
+        row_nnz: &mut Vec<u32>,
+        fill: impl FnOnce(&mut [u32], &mut [f32], &mut [u32], &mut [f32]) -> Result<(), E>,
+    ) -> Result<Result<(), String>, E> {
+        let (r0, z0) = (self.labels.len(), self.indices.len());
+        row_nnz.resize(rows, 0);
+        self.labels.resize(r0 + rows, 0.0);
+        self.indices.resize(z0 + nnz, 0);
+        self.values.resize(z0 + nnz, 0.0);
+        let undo = |s: &mut Self| {
+            s.indptr.truncate(r0 + 1);
+            s.indices.truncate(z0);
+            s.values.truncate(z0);
+            s.labels.truncate(r0);
+        };
+        if let Err(e) = fill(
+            row_nnz,
+            &mut self.labels[r0..],
+            &mut self.indices[z0..],
+            &mut self.values[z0..],
+        ) {
+            undo(self);
+            return Err(e);
+        }
+        let width = self.n_features;
+        let mut at = z0;
+        let mut bad = None;
+        for &k in row_nnz.iter() {
+            let end = at + k as usize;
+            if end > self.indices.len() {
+                bad = Some("row lengths beyond the values");
+                break;
+            }
+            let ix = &self.indices[at..end];
+            if ix.windows(2).any(|w| w[0] >= w[1]) || ix.last().is_some_and(|&j| j as usize >= width) {
+                bad = Some("a row's indices are not increasing within the width");
+                break;
+            }
+            at = end;
+            self.indptr.push(at);
+        }
+        if bad.is_none() && at != self.indices.len() {
+            bad = Some("row lengths do not match the values");
+        }
+        if bad.is_none()
+            && !self.values[z0..]
+                .iter()
+                .chain(&self.labels[r0..])
+                .all(|v| v.is_finite())
+        {
+            bad = Some("a value is not finite");
+        }
+        if let Some(why) = bad {
+            undo(self);
+            return Ok(Err(why.to_string()));
+        }
+        Ok(Ok(()))
+    }
+
     /// Every row's label.
     pub fn labels(&self) -> &[f32] {
         &self.labels

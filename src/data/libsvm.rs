@@ -32,6 +32,80 @@ pub struct LibsvmOptions {
     pub chunk_bytes: usize,
     /// How the file is read (the limit on its size).
     pub read: ReadOptions,
+    /// Feature hashing: every feature name maps to one of `2^bits`
+    /// columns, and the width is exactly that (`n_features` is then
+    /// ignored). `None`: exact indices, as written.
+    pub hashing: Option<Hashing>,
+}
+
+/// Feature hashing (the "hashing trick"): a feature's name — the digits of
+/// a LIBSVM index, or any token without white space, `#` or a final
+/// `:value` — maps to one of `2^bits` columns by seeded XXH3, so a model's
+/// size is fixed before any data is read, whatever the data holds.
+///
+/// A token `name:value` has the value after its last colon; a token
+/// without a colon has value 1 (Vowpal Wabbit's convention). Features of
+/// one row that land in one column (the same name twice, or a collision)
+/// are summed. LIBSVM files read the same hashed or not except for where
+/// each index lands: index `12` is the name `12`.
+///
+/// ```
+/// use wildsgd::data::{read_libsvm_bytes, Hashing, LibsvmOptions};
+///
+/// let opts = LibsvmOptions { hashing: Some(Hashing::new(10).unwrap()), ..LibsvmOptions::default() };
+/// let d = read_libsvm_bytes("words", b"1 price:2.5 free cheap\n-1 12:1 hello\n", &opts).unwrap().data;
+/// assert_eq!(d.n_features(), 1024);
+/// assert_eq!(d.row(0).indices.len(), 3);
+/// assert_eq!(d.row(1).values, &[1.0, 1.0]); // `12:1` and `hello` (barring a collision)
+/// assert!(Hashing::new(0).is_err() && Hashing::new(32).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hashing {
+    bits: u32,
+    seed: u64,
+}
+
+impl Hashing {
+    /// The most bits: 2^31 columns (the width must fit a `u32` index).
+    pub const MAX_BITS: u32 = 31;
+
+    /// Hashing into `2^bits` columns, `1 <= bits <= MAX_BITS`, seed 0.
+    pub fn new(bits: u32) -> Result<Self, Error> {
+        if !(1..=Self::MAX_BITS).contains(&bits) {
+            return Err(Error::InvalidParameter {
+                name: "hash-bits",
+                reason: format!("{bits}: must be from 1 to {}", Self::MAX_BITS),
+            });
+        }
+        Ok(Hashing { bits, seed: 0 })
+    }
+
+    /// The same, with the hash function seeded by `seed` (a different
+    /// set of collisions).
+    pub fn seed(self, seed: u64) -> Self {
+        Hashing { seed, ..self }
+    }
+
+    /// The bits.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The hash seed.
+    pub fn get_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The number of columns, `2^bits`.
+    pub fn width(&self) -> usize {
+        1usize << self.bits
+    }
+
+    /// The column of feature `name`.
+    #[inline]
+    pub fn column(&self, name: &[u8]) -> u32 {
+        (xxhash_rust::xxh3::xxh3_64_with_seed(name, self.seed) & ((1u64 << self.bits) - 1)) as u32
+    }
 }
 
 /// A LIBSVM file read into memory: the dataset and what the reader counted.
@@ -77,15 +151,31 @@ const DEFAULT_CHUNK: usize = 1 << 20;
 /// ```
 pub fn read_libsvm(path: impl AsRef<Path>, opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
     let path = path.as_ref();
-    let text = read_file(path, &opts.read, Some(&first_error))?;
+    let text = match opts.hashing {
+        None => read_file(path, &opts.read, Some(&first_error))?,
+        Some(_) => read_file(path, &opts.read, Some(&first_error_hashed))?,
+    };
     parse_text(&display_name(path), &text, opts)
 }
 
 /// Reads LIBSVM text (or gzip-compressed text) held in memory; `name` is
 /// what error messages call it.
 pub fn read_libsvm_bytes(name: &str, bytes: &[u8], opts: &LibsvmOptions) -> Result<LibsvmData, Error> {
-    let text = decode_bytes(name, bytes, &opts.read, Some(&first_error))?;
+    let text = match opts.hashing {
+        None => decode_bytes(name, bytes, &opts.read, Some(&first_error))?,
+        Some(_) => decode_bytes(name, bytes, &opts.read, Some(&first_error_hashed))?,
+    };
     parse_text(name, &text, opts)
+}
+
+/// [`first_error`] for hashed text: any token is a feature name (so the
+/// check is of labels and values only; the seed and width do not matter).
+fn first_error_hashed(name: &str, text: &[u8]) -> Result<(), Error> {
+    let h = Hashing { bits: 1, seed: 0 };
+    match parse_chunk_hashed(text, h, &mut Vec::new()).error {
+        Some((line, column, what)) => Err(parse_error(name, line, column, what)),
+        None => Ok(()),
+    }
 }
 
 /// The first error of some whole lines of LIBSVM text (what [`check_head`] needs).
@@ -121,8 +211,11 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
             detail: "",
         });
     }
-    check_head(name, text, false, &first_error)?;
-    let parsed = parse_lines(name, text, opts.chunk_bytes)?;
+    match opts.hashing {
+        None => check_head(name, text, false, &first_error)?,
+        Some(_) => check_head(name, text, false, &first_error_hashed)?,
+    }
+    let parsed = parse_lines_at(name, text, opts.chunk_bytes, opts.hashing, 0)?;
     if parsed.rows() == 0 {
         return Err(Error::EmptyFile {
             file: name.to_string(),
@@ -130,7 +223,11 @@ fn parse_text(name: &str, text: &[u8], opts: &LibsvmOptions) -> Result<LibsvmDat
         });
     }
     let (lines, widest) = (parsed.lines, parsed.widest);
-    let data = assemble(name, vec![parsed], opts.n_features)?;
+    let width = match opts.hashing {
+        Some(h) => Some(h.width()),
+        None => opts.n_features,
+    };
+    let data = assemble(name, vec![parsed], width)?;
     Ok(LibsvmData {
         data,
         lines,
@@ -156,6 +253,18 @@ impl Parsed {
     pub(super) fn rows(&self) -> usize {
         self.chunks.iter().map(|c| c.labels.len()).sum()
     }
+
+    /// Calls `f` with each row's indices, values and label, in order.
+    pub(super) fn for_each_row(&self, mut f: impl FnMut(&[u32], &[f32], f32)) {
+        for c in &self.chunks {
+            let mut at = 0usize;
+            for (&k, &y) in c.row_nnz.iter().zip(&c.labels) {
+                let r = at..at + k as usize;
+                f(&c.indices[r.clone()], &c.values[r], y);
+                at += k as usize;
+            }
+        }
+    }
 }
 
 /// Parses whole lines of LIBSVM text in parallel chunks of about
@@ -163,6 +272,19 @@ impl Parsed {
 /// `name` with lines counted from 1 at the start of `text` (a caller
 /// parsing a piece of a file adds the lines before it).
 pub(super) fn parse_lines(name: &str, text: &[u8], chunk_bytes: usize) -> Result<Parsed, Error> {
+    parse_lines_at(name, text, chunk_bytes, None, 0)
+}
+
+/// [`parse_lines`], hashing feature names when `hashing` says so, with
+/// `first_line` lines before `text` (a piece of a longer text) counted
+/// in errors and in [`Parsed::widest`].
+pub(super) fn parse_lines_at(
+    name: &str,
+    text: &[u8],
+    chunk_bytes: usize,
+    hashing: Option<Hashing>,
+    first_line: usize,
+) -> Result<Parsed, Error> {
     // The chunks start with room for a value per 10 bytes of text (8 bytes
     // each, index and value) and a row per 256: about 0.83 bytes per byte.
     crate::limits::check_memory(
@@ -170,12 +292,16 @@ pub(super) fn parse_lines(name: &str, text: &[u8], chunk_bytes: usize) -> Result
         (text.len() as u64).saturating_mul(5) / 6,
     )?;
     let chunks = split_chunks(text, if chunk_bytes == 0 { DEFAULT_CHUNK } else { chunk_bytes });
-    let parsed: Vec<Chunk> = if chunks.len() <= 1 {
-        vec![parse_chunk(text)]
-    } else {
-        chunks.par_iter().map(|r| parse_chunk(&text[r.clone()])).collect()
+    let one = |s: &[u8]| match hashing {
+        None => parse_chunk(s),
+        Some(h) => parse_chunk_hashed(s, h, &mut Vec::new()),
     };
-    let mut line_base = 0;
+    let parsed: Vec<Chunk> = if chunks.len() <= 1 {
+        vec![one(text)]
+    } else {
+        chunks.par_iter().map(|r| one(&text[r.clone()])).collect()
+    };
+    let mut line_base = first_line;
     let (mut width, mut widest) = (0, None);
     for c in &parsed {
         if let Some((line, column, what)) = &c.error {
@@ -189,7 +315,7 @@ pub(super) fn parse_lines(name: &str, text: &[u8], chunk_bytes: usize) -> Result
     }
     Ok(Parsed {
         chunks: parsed,
-        lines: line_base,
+        lines: line_base - first_line,
         width,
         widest,
     })
@@ -406,6 +532,134 @@ fn parse_chunk(s: &[u8]) -> Chunk {
         pos += 1; // the newline (or one past the end)
     }
     c.width = max_index as usize;
+    c.widest = widest;
+    c
+}
+
+/// Parses whole lines of LIBSVM-like text whose feature names are hashed
+/// (see [`Hashing`]): `row` is scratch space for one row's features.
+fn parse_chunk_hashed(s: &[u8], h: Hashing, row: &mut Vec<(u32, f32)>) -> Chunk {
+    let mut c = Chunk {
+        row_nnz: Vec::with_capacity(s.len() / 256 + 1),
+        indices: Vec::with_capacity(s.len() / 10 + 1),
+        values: Vec::with_capacity(s.len() / 10 + 1),
+        labels: Vec::with_capacity(s.len() / 256 + 1),
+        ..Chunk::default()
+    };
+    let n = s.len();
+    let mut pos = 0;
+    let mut width = 0u32;
+    let mut widest = (0, 0);
+    let ends_token = |b: u8| is_space(b) || b == b'\n' || b == b'#';
+    while pos < n {
+        let line_start = pos;
+        c.lines += 1;
+        let fail = |c: &mut Chunk, at: usize, what: ParseIssue| {
+            c.error = Some((c.lines, at - line_start + 1, what));
+        };
+        while pos < n && is_space(s[pos]) {
+            pos += 1;
+        }
+        if pos == n || s[pos] == b'\n' || s[pos] == b'#' {
+            while pos < n && s[pos] != b'\n' {
+                pos += 1;
+            }
+            pos += 1;
+            continue;
+        }
+        let start = pos;
+        while pos < n && !ends_token(s[pos]) {
+            pos += 1;
+        }
+        let tok = &s[start..pos];
+        let label = match parse_f32(tok) {
+            Some(v) if v.is_finite() => v,
+            Some(_) => {
+                fail(&mut c, start, ParseIssue::NonFiniteLabel { text: quote(tok) });
+                return c;
+            }
+            None => {
+                fail(&mut c, start, ParseIssue::BadLabel { text: quote(tok) });
+                return c;
+            }
+        };
+        row.clear();
+        loop {
+            while pos < n && is_space(s[pos]) {
+                pos += 1;
+            }
+            if pos == n || s[pos] == b'\n' {
+                break;
+            }
+            if s[pos] == b'#' {
+                while pos < n && s[pos] != b'\n' {
+                    pos += 1;
+                }
+                break;
+            }
+            let start = pos;
+            while pos < n && !ends_token(s[pos]) {
+                pos += 1;
+            }
+            let tok = &s[start..pos];
+            if tok.starts_with(b"qid:") {
+                continue;
+            }
+            let (name, value) = match tok.iter().rposition(|&b| b == b':') {
+                None => (tok, 1.0),
+                Some(k) => {
+                    let text = &tok[k + 1..];
+                    match parse_f32(text) {
+                        Some(v) if v.is_finite() => (&tok[..k], v),
+                        Some(_) => {
+                            fail(&mut c, start + k + 1, ParseIssue::NonFiniteValue { text: quote(text) });
+                            return c;
+                        }
+                        None => {
+                            fail(&mut c, start + k + 1, ParseIssue::BadValue { text: quote(text) });
+                            return c;
+                        }
+                    }
+                }
+            };
+            if name.is_empty() {
+                fail(&mut c, start, ParseIssue::BadIndex { text: quote(name) });
+                return c;
+            }
+            row.push((h.column(name), value));
+        }
+        row.sort_unstable_by_key(|&(j, _)| j);
+        let row_start = c.indices.len();
+        for &(j, v) in row.iter() {
+            if c.indices.len() > row_start && c.indices.last() == Some(&j) {
+                *c.values.last_mut().expect("a value per index") += v;
+            } else {
+                c.indices.push(j);
+                c.values.push(v);
+            }
+        }
+        // A sum of finite values may overflow: the row is then unusable.
+        if c.values[row_start..].iter().any(|v| !v.is_finite()) {
+            fail(
+                &mut c,
+                start,
+                ParseIssue::NonFiniteValue {
+                    text: "the sum of the values that hash to one column".into(),
+                },
+            );
+            return c;
+        }
+        if let Some(&last) = c.indices[row_start..].last() {
+            if last + 1 > width {
+                width = last + 1;
+                widest = (c.lines, 1);
+            }
+        }
+        c.row_nnz.push((c.indices.len() - row_start) as u32);
+        c.labels.push(label);
+        pos += 1;
+    }
+    c.width = width as usize;
     c.widest = widest;
     c
 }

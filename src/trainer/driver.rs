@@ -11,7 +11,7 @@ use rand::SeedableRng;
 
 use super::ranks::{Figures, Ranks};
 use super::report::{BackOff, EpochReport, Outcome, Report, TracePoint, Trained};
-use super::{Control, EpochReportHook, Order, Schedule, Trainer, WeightsHook};
+use super::{Control, EpochReportHook, Order, ProgressHook, Schedule, Trainer, WeightsHook};
 use crate::cluster::Weights;
 use crate::data::Dataset;
 use crate::error::Error;
@@ -128,6 +128,10 @@ pub(crate) struct Visit<'a, D: ?Sized> {
     pub(crate) names: Option<&'a [u32]>,
     /// Whether to prefetch rows and weights ahead of the loop.
     pub(crate) prefetch: bool,
+    /// The samples of the run before position 0 of `order` (what a
+    /// per-sample schedule counts): `epoch * order.len()` for a whole
+    /// epoch, more for a later window of a streamed one.
+    pub(crate) base: u64,
 }
 
 impl<D: ?Sized> Visit<'_, D> {
@@ -223,6 +227,8 @@ pub(crate) enum Train<'a, D: ?Sized> {
     Validated(&'a D),
     /// Data made for each epoch (each is validated).
     PerEpoch(Box<dyn EpochData<D> + 'a>),
+    /// Data read from disk in windows each epoch ([`Streamed`](crate::data::Streamed)).
+    Stream(&'a dyn crate::data::Windows<D>),
 }
 
 impl<D: ?Sized> Train<'_, D> {
@@ -230,6 +236,8 @@ impl<D: ?Sized> Train<'_, D> {
         match self {
             Train::Fixed(d) | Train::Validated(d) => Ok(*d),
             Train::PerEpoch(src) => src.epoch(epoch),
+            // What a probe or a policy decision looks at.
+            Train::Stream(s) => Ok(s.sample()),
         }
     }
 
@@ -246,6 +254,7 @@ impl<D: ?Sized> Train<'_, D> {
 pub(crate) struct Hooks<'a> {
     pub(crate) on_epoch: Option<EpochReportHook<'a>>,
     pub(crate) on_weights: Option<WeightsHook<'a>>,
+    pub(crate) on_progress: Option<ProgressHook<'a>>,
 }
 
 /// Training data must be non-empty, and sample orders are `u32`s.
@@ -271,7 +280,7 @@ pub(crate) const BLOW_UP: f64 = 1.01;
 /// The fewest rows a training objective measured on a subset
 /// ([`Trainer::loss_rows`]) may have for the blow-up guard to trust it: on a
 /// handful of rows one misclassified row lifts it above the start.
-const GUARD_ROWS: usize = 100;
+pub(crate) const GUARD_ROWS: usize = 100;
 
 /// How many times a run backs off after a finite blow-up (the epoch run
 /// again from the weights before it, every rate divided by 4) before it
@@ -281,7 +290,7 @@ pub const BACK_OFFS: usize = 3;
 /// Why an epoch ending at objective `loss` has blown up, having started
 /// from `start`: finite values the non-finite guard lets through (a lazy L2
 /// step or a rate too large for the data makes weights large, not infinite).
-fn worse_than_start(loss: f64, start: f64) -> Option<String> {
+pub(crate) fn worse_than_start(loss: f64, start: f64) -> Option<String> {
     (start.is_finite() && loss > BLOW_UP * start + f64::MIN_POSITIVE).then(|| {
         format!(
             "the training objective {loss:.6} is above the {start:.6} of the weights training started from \
@@ -442,12 +451,14 @@ fn drive_ranks<E: Engine>(
                 order: &order,
                 names: Some(perm),
                 prefetch: t.prefetch,
+                base: (epoch * n) as u64,
             },
             None => Visit {
                 data,
                 order: &order,
                 names: None,
                 prefetch: t.prefetch,
+                base: (epoch * n) as u64,
             },
         };
         let average = t.average && epoch + 1 == t.epochs;

@@ -60,6 +60,15 @@ impl<'a, M: Model> Job<'a, M> {
         self
     }
 
+    /// Called after each window of a streamed job
+    /// ([`Trainer::stream_job`]) with the epoch, the samples applied in it
+    /// so far and the epoch's total: the place for a progress display.
+    /// Never called for in-memory jobs.
+    pub fn on_progress(mut self, f: impl FnMut(usize, u64, u64) + 'a) -> Self {
+        self.hooks.on_progress = Some(Box::new(f));
+        self
+    }
+
     /// Train the weights already in `store` (warm start) instead of freshly
     /// initialised ones; `store` holds the result afterwards too.
     pub fn weights(mut self, store: &'a WeightStore) -> Self {
@@ -194,6 +203,9 @@ impl<'a, M: Model> Job<'a, M> {
             name: name.to_string(),
             stop: t.stop.clone(),
         };
+        if let Train::Stream(s) = self.train {
+            return super::stream::drive_stream(t, &mut engine, s, self.valid, self.hooks, &pool);
+        }
         drive(t, &mut engine, &mut self.train, self.valid, self.hooks, &pool)
     }
 }
@@ -220,6 +232,35 @@ impl Trainer {
     /// existing weight store before [`run`](Job::run)ning it.
     pub fn job<'a, M: Model>(&'a self, model: &'a M, train: &'a M::Data) -> Job<'a, M> {
         Job::new(self, model, Train::Fixed(train))
+    }
+
+    /// A training job on a file read from disk in windows every epoch
+    /// (see [`Streamed`](crate::data::Streamed)): memory stays at a few
+    /// windows of rows whatever the file's size. Everything else is as for
+    /// [`job`](Self::job), but the training loss is measured on the
+    /// data's in-memory sample and validation is on its held-out rows
+    /// (and on [`validation`](Job::validation)'s data, if given);
+    /// averaging, several evaluations per epoch and data-parallel ranks
+    /// are refused.
+    ///
+    /// ```
+    /// use wildsgd::data::{stream_libsvm, StreamOptions};
+    /// use wildsgd::{Linear, Loss, Trainer};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("d.svm");
+    /// let text: String = (0..4000).map(|i| format!("{} {}:1\n", if i % 2 == 0 { 1 } else { -1 }, i % 2 + 1)).collect();
+    /// std::fs::write(&path, text).unwrap();
+    /// let opts = StreamOptions { valid_fraction: 0.1, chunk_bytes: 4096, ..StreamOptions::default() };
+    /// let data = stream_libsvm(&path, &opts, &mut |_, _| {}).unwrap();
+    /// let model = Linear::new(Loss::Logistic, data.n_features());
+    /// let trainer = Trainer::new().threads(2).epochs(3);
+    /// let trained = trainer.stream_job(&model, &data).run().unwrap();
+    /// let last = trained.report.epochs.last().unwrap();
+    /// assert!(last.valid_accuracy.unwrap() > 0.99);
+    /// ```
+    pub fn stream_job<'a, M: Model>(&'a self, model: &'a M, data: &'a dyn crate::data::Windows<M::Data>) -> Job<'a, M> {
+        Job::new(self, model, Train::Stream(data))
     }
 
     /// A training job whose data is made afresh for each epoch by `data`

@@ -85,7 +85,7 @@ pub(crate) fn apply<M: Model, W: Worker, T>(
     share: Range<usize>,
     stop: Option<&StopFlag>,
 ) -> u64 {
-    let base = (epoch * visit.order.len()) as u64;
+    let base = visit.base;
     let start = share.start;
     for p in share.clone() {
         // One relaxed load of a line no one writes until a stop: it stays

@@ -76,6 +76,40 @@ pub struct Report {
     /// accuracies are then the whole job's (every rank's rows), their
     /// samples and rates this rank's.
     pub distributed: Option<Distributed>,
+    /// For a streamed run ([`Trainer::stream_job`](crate::Trainer::stream_job)):
+    /// how reading the windows kept up with training.
+    pub stream: Option<Streaming>,
+}
+
+/// How a streamed run's reading kept up with training, over all epochs:
+/// see [`Report::stream`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Streaming {
+    /// Windows trained on.
+    pub windows: u64,
+    /// Rows read.
+    pub rows: u64,
+    /// Bytes of spill read.
+    pub bytes: u64,
+    /// Seconds the reader thread spent reading and decoding windows.
+    pub read_seconds: f64,
+    /// Seconds training waited for the next window (reading not keeping up).
+    pub wait_seconds: f64,
+}
+
+impl Streaming {
+    pub(crate) fn add(&mut self, p: &crate::data::Piped, windows: u64) {
+        self.windows += windows;
+        self.rows += p.rows;
+        self.bytes += p.bytes;
+        self.read_seconds += p.read_seconds;
+        self.wait_seconds += p.wait_seconds;
+    }
+
+    /// Spill read per second of the reader's work, in MB (10^6 bytes).
+    pub fn read_mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.read_seconds.max(1e-9)
+    }
 }
 
 /// A data-parallel run's figures: see [`Report::distributed`].

@@ -231,6 +231,25 @@ pub(crate) struct TrainArgs {
     /// exchanges [128 / ranks, at least 16].
     #[arg(long, value_name = "N", requires = "distributed", allow_negative_numbers = true)]
     pub(crate) exchange_every: Option<usize>,
+    /// Stream --data from disk instead of loading it (linear models): one
+    /// pass parses the file (plain or gzip) into a binary spill in
+    /// --spill-dir, then each epoch reads it back in windows of rows
+    /// (a windowed shuffle), so memory stays at a few windows plus the
+    /// model whatever the file's size. --valid-fraction holds rows out by
+    /// a seeded hash of each row.
+    #[arg(long, conflicts_with = "distributed")]
+    pub(crate) stream: bool,
+    /// Hash feature names into 2^B weights (1..=31; linear models): LIBSVM
+    /// indices or any token (`name:value`, or `name` for value 1), so the
+    /// model's size is fixed whatever the data. Without it, indices are
+    /// exact.
+    #[arg(long, value_name = "B", allow_negative_numbers = true)]
+    pub(crate) hash_bits: Option<u32>,
+    /// Directory of --stream's spill file (deleted when training ends;
+    /// about 8 bytes per nonzero and per row) [the system's temporary
+    /// directory].
+    #[arg(long, value_name = "DIR", requires = "stream")]
+    pub(crate) spill_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
 }

@@ -44,6 +44,7 @@ mod distributed;
 mod kind;
 mod paths;
 mod signals;
+mod stream;
 mod svm;
 mod train_loop;
 

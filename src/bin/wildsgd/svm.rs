@@ -18,11 +18,23 @@ pub(crate) fn read_data(
     read: &ReadOptions,
     per_feature: u64,
 ) -> Result<CsrDataset, Error> {
+    read_hashed(path, n_features, read, per_feature, None)
+}
+
+/// [`read_data`], hashing feature names with `hashing` when given.
+pub(crate) fn read_hashed(
+    path: &Path,
+    n_features: Option<usize>,
+    read: &ReadOptions,
+    per_feature: u64,
+    hashing: Option<wildsgd::data::Hashing>,
+) -> Result<CsrDataset, Error> {
     let d = read_libsvm(
         path,
         &LibsvmOptions {
             n_features,
             read: *read,
+            hashing,
             ..LibsvmOptions::default()
         },
     )?;

@@ -24,6 +24,8 @@ pub(crate) enum Source<'d, D: ?Sized> {
     Fixed(&'d D),
     /// Data made afresh for each epoch.
     PerEpoch(Box<dyn EpochData<D> + 'd>),
+    /// Data read from disk in windows each epoch (`--stream`).
+    Stream(&'d dyn wildsgd::data::Windows<D>),
 }
 
 /// A boxed [`EpochData`], for [`Trainer::job_per_epoch`].
@@ -123,10 +125,26 @@ pub(crate) fn train_loop<M: Model>(
         }
     }
 
+    // A streamed job counts samples (its epochs are long and read from
+    // disk): rate and ETA within an epoch.
+    let streamed = match &train {
+        Source::Stream(s) => Some(s.rows()),
+        _ => None,
+    };
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new((epochs - done_before) as u64);
+        let (len, template) = match streamed {
+            Some(rows) => (
+                (epochs - done_before) as u64 * rows,
+                "{bar:30} {pos}/{len} samples, {per_sec}, ETA {eta} {msg}",
+            ),
+            None => (
+                (epochs - done_before) as u64,
+                "{bar:30} epoch {pos}/{len} {elapsed} {msg}",
+            ),
+        };
+        let b = indicatif::ProgressBar::new(len);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} {elapsed} {msg}")
+            indicatif::ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
@@ -135,8 +153,15 @@ pub(crate) fn train_loop<M: Model>(
     let mut job = match train {
         Source::Fixed(d) => trainer.job(model, d),
         Source::PerEpoch(e) => trainer.job_per_epoch(model, Boxed(e)),
+        Source::Stream(s) => trainer.stream_job(model, s),
     }
     .weights(&store);
+    if let (Some(rows), Some(b)) = (streamed, bar.as_ref()) {
+        let first = trainer.get_start_epoch();
+        job = job.on_progress(move |epoch, done, _| {
+            b.set_position((epoch - first) as u64 * rows + done);
+        });
+    }
     if let Some(v) = valid {
         job = job.validation(v);
     }
@@ -161,7 +186,9 @@ pub(crate) fn train_loop<M: Model>(
         match bar_ref {
             Some(b) => {
                 b.suspend(|| out!("{line}"));
-                b.inc(1);
+                if streamed.is_none() {
+                    b.inc(1);
+                }
                 b.set_message(format!("loss {:.5}", e.train_loss));
             }
             None => say!(quiet, "{line}"),
@@ -212,6 +239,18 @@ pub(crate) fn train_loop<M: Model>(
     );
     if let Some(d) = &r.distributed {
         say!(quiet, "{d}");
+    }
+    if let Some(st) = &r.stream {
+        say!(
+            quiet,
+            "stream: {} windows, {:.1} MB of spill read at {:.0} MB/s on the reader thread; training waited {:.3} s \
+             for data ({:.1}% of the update time)",
+            st.windows,
+            st.bytes as f64 / 1e6,
+            st.read_mb_per_sec(),
+            st.wait_seconds,
+            100.0 * st.wait_seconds / r.update_seconds().max(1e-9)
+        );
     }
     let mut json = described.json;
     for line in (described.summary)(&trained.weights, &mut json)? {
@@ -375,6 +414,9 @@ pub(crate) fn write_report(
     }
     if let Some(d) = &r.distributed {
         json.insert("distributed".into(), serde_json::json!(d));
+    }
+    if let Some(st) = &r.stream {
+        json.insert("stream".into(), serde_json::json!(st));
     }
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(json)).expect("JSON of plain values");
     wildsgd::output::write_atomically(path, (text + "\n").as_bytes())?;

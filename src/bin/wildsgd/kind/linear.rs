@@ -40,7 +40,7 @@ impl Kind for LinearKind {
     }
 
     fn flags(&self) -> &'static [&'static str] {
-        &["no-bias", "update"]
+        &["no-bias", "update", "stream", "hash-bits"]
     }
 
     fn train(&self, run: &Run) -> Result<Done, Failure> {
@@ -111,6 +111,16 @@ const DEFAULTS: Defaults = Defaults {
 };
 
 fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
+    if run.a.stream {
+        return crate::stream::train_linear(run, loss);
+    }
+    if crate::stream::hashing(run)?.is_some() {
+        // Hashed, in memory: read through the streaming reader, then load.
+        let s = crate::stream::read(run, loss)?;
+        let train = s.load()?;
+        let valid = s.load_valid()?;
+        return train_on(run, loss, train, valid, false);
+    }
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     // The model's width is the data's, or the checkpoint's when resuming.
@@ -165,6 +175,25 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
             (data, Some(v), false)
         }
         (None, None) => (data, None, false),
+    };
+    train_on(run, loss, train, valid, shuffled)
+}
+
+/// Trains on rows read into memory (`shuffled`: in a seeded random order
+/// already).
+fn train_on(
+    run: &Run,
+    loss: Loss,
+    train: CsrDataset,
+    valid: Option<CsrDataset>,
+    shuffled: bool,
+) -> Result<Done, Failure> {
+    let (a, quiet) = (&run.a, run.quiet);
+    let ckpt_name = run.checkpoint_name();
+    let ranks = run.ranks();
+    let total = |x: f64| match ranks {
+        Some(c) => crate::distributed::total(c, x),
+        None => Ok(x),
     };
     let n_features = train.n_features();
     let rows = total(train.len() as f64)? as usize;
@@ -276,8 +305,13 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     json.insert("model".into(), loss.name().into());
     json.insert("l2".into(), model.get_l2().into());
     json.insert("update".into(), model.get_update().name().into());
+    let mut saved = Saved::of(&model);
+    if let Some(h) = crate::stream::hashing(run)? {
+        saved = saved.table(wildsgd::checkpoint::tables::HASHING, crate::stream::hashing_table(h));
+        json.insert("hash_bits".into(), h.bits().into());
+    }
     let described = Described {
-        saved: Saved::of(&model),
+        saved,
         json,
         summary: Box::new(|_, _| Ok(Vec::new())),
     };
@@ -287,7 +321,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
 /// The model a checkpoint holds, if it can continue training a linear model
 /// with `loss` (with or without a bias) over `n_features` features: its L2
 /// scaled by `train`'s document frequencies.
-fn resumed_model(
+pub(crate) fn resumed_model(
     c: &Checkpoint,
     file: &str,
     loss: Loss,
@@ -348,7 +382,8 @@ fn load(
     read: &wildsgd::data::ReadOptions,
 ) -> Result<(Linear, CsrDataset, Ignored), Error> {
     let model = ckpt.model::<Linear>(name)?;
-    let mut data = read_data(data_path, Some(model.n_features()), read, 1)?;
+    let hashing = crate::stream::saved_hashing(ckpt, name)?;
+    let mut data = crate::svm::read_hashed(data_path, Some(model.n_features()), read, 1, hashing)?;
     if classify && model.get_loss() != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;
     }

@@ -48,6 +48,8 @@ pub(crate) const KIND_FLAGS: &[(&str, Given)] = &[
     ("window", |a| a.window.is_some()),
     ("min-count", |a| a.min_count.is_some()),
     ("subsample", |a| a.subsample.is_some()),
+    ("stream", |a| a.stream),
+    ("hash-bits", |a| a.hash_bits.is_some()),
 ];
 
 /// The kind `--model NAME` names.

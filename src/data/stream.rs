@@ -1,0 +1,1014 @@
+//! Data larger than memory: a LIBSVM file read once into a binary spill on
+//! disk, then streamed in windows of rows, epoch after epoch, in bounded
+//! memory.
+//!
+//! [`stream_libsvm`] makes one pass over the text (plain or gzip, in
+//! blocks of [`StreamOptions::block_bytes`], each parsed in parallel on the
+//! current Rayon pool) and writes the rows, parsed, to a temporary file
+//! (deleted when the [`Streamed`] is dropped). On the way it measures what
+//! the models need before training starts: the width, each feature's
+//! document frequency and largest `|x|` ([`FeatureStats`]), the sum of
+//! squared row norms and the label set, and it keeps a seeded uniform
+//! sample of [`StreamOptions::sample_rows`] rows (reservoir sampling) for
+//! the per-epoch training loss and the policy probe. Parse errors name the
+//! file, line and column exactly as [`read_libsvm`](super::read_libsvm)'s
+//! do, and come from this pass, before any training.
+//!
+//! Each epoch then reads the spill again ([`Streamed::windows`]): a reader
+//! thread fills a window of [`StreamOptions::window_chunks`] chunks (of
+//! about [`StreamOptions::chunk_bytes`] of rows each) and hands it to the
+//! trainer through a bounded channel (`crossbeam-channel`), while the
+//! trainer works on the window before; three window buffers circulate and
+//! are reused, so memory stays at three windows whatever the file's size.
+//!
+//! **The windowed shuffle:** each epoch visits the chunks in a fresh
+//! seeded order, a window gathers the next `window_chunks` of them (rows
+//! from all over the file), and the trainer visits the window's rows in a
+//! seeded random order. Rows of one chunk (consecutive rows of the file)
+//! always share a window: a file sorted by label still mixes as long as a
+//! window spans chunks from both ends, which the seeded chunk order makes
+//! likely when there are many chunks per window.
+//!
+//! **Held-out rows** ([`StreamOptions::valid_fraction`]) are chosen by a
+//! seeded hash of each row's content, so the choice is the same every
+//! epoch, on every rank and whatever order the file is in (and duplicate
+//! rows fall on the same side); they are spilled apart and read only to
+//! evaluate.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use flate2::read::MultiGzDecoder;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+
+use super::libsvm::{parse_lines_at, Hashing};
+use super::parse::{check_head, display_name, is_gzip, parse_error, ParseIssue};
+use super::{CsrDataset, FeatureStats};
+use crate::error::Error;
+
+/// How [`stream_libsvm`] reads a file and spills it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamOptions {
+    /// Feature hashing (the width is then `2^bits`); `None`: exact indices.
+    pub hashing: Option<Hashing>,
+    /// With exact indices, the width at least this (a model's, when
+    /// resuming); rows with larger indices are an error then. `None`: the
+    /// largest index in the file.
+    pub n_features: Option<usize>,
+    /// The fraction of rows held out for validation, by a seeded hash of
+    /// each row (0: none).
+    pub valid_fraction: f64,
+    /// Seed of the held-out choice, the sample and the windowed shuffle.
+    pub seed: u64,
+    /// Bytes of text parsed at a time (0: 16 MiB).
+    pub block_bytes: usize,
+    /// Bytes of parsed rows per spilled chunk, the unit of the shuffle
+    /// (0: 256 KiB).
+    pub chunk_bytes: usize,
+    /// Chunks per window (0: 32, so 8 MiB windows by default).
+    pub window_chunks: usize,
+    /// Rows of the in-memory sample (0: none).
+    pub sample_rows: usize,
+    /// Where the spill goes (`None`: the system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            hashing: None,
+            n_features: None,
+            valid_fraction: 0.0,
+            seed: 0,
+            block_bytes: 0,
+            chunk_bytes: 0,
+            window_chunks: 0,
+            sample_rows: 10_000,
+            spill_dir: None,
+        }
+    }
+}
+
+const DEFAULT_BLOCK: usize = 16 << 20;
+const DEFAULT_CHUNK: usize = 256 << 10;
+const DEFAULT_WINDOW: usize = 32;
+/// Distinct labels recorded (with the row where each first appears); past
+/// this many the set is "many" (real-valued targets).
+const MAX_CLASSES: usize = 1024;
+/// A single line may grow a block to at most this.
+const MAX_LINE: usize = 1 << 30;
+
+/// The rows of one part (training or held out) in the spill file.
+#[derive(Debug)]
+struct Spill {
+    file: tempfile::NamedTempFile,
+    /// (offset, rows, nonzeros) of each chunk.
+    chunks: Vec<(u64, u32, u32)>,
+    rows: u64,
+    nnz: u64,
+}
+
+/// A chunk being gathered for the spill.
+#[derive(Default)]
+struct Pending {
+    row_nnz: Vec<u32>,
+    labels: Vec<f32>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl Pending {
+    fn bytes(&self) -> usize {
+        8 * (self.labels.len() + self.indices.len())
+    }
+}
+
+struct SpillWriter {
+    spill: Spill,
+    out: BufWriter<File>,
+    at: u64,
+    pending: Pending,
+    target: usize,
+    bytes: Vec<u8>,
+}
+
+fn spill_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        file: format!("the spill file {} (see --spill-dir)", path.display()),
+        source: e,
+    }
+}
+
+impl SpillWriter {
+    fn new(dir: Option<&Path>, target: usize) -> Result<Self, Error> {
+        let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let file = tempfile::Builder::new()
+            .prefix("wildsgd-spill-")
+            .tempfile_in(&dir)
+            .map_err(|e| spill_error(&dir, e))?;
+        let out = BufWriter::with_capacity(1 << 20, file.reopen().map_err(|e| spill_error(file.path(), e))?);
+        Ok(SpillWriter {
+            spill: Spill {
+                file,
+                chunks: Vec::new(),
+                rows: 0,
+                nnz: 0,
+            },
+            out,
+            at: 0,
+            pending: Pending::default(),
+            target,
+            bytes: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, indices: &[u32], values: &[f32], label: f32) -> Result<(), Error> {
+        let p = &mut self.pending;
+        p.row_nnz.push(indices.len() as u32);
+        p.labels.push(label);
+        p.indices.extend_from_slice(indices);
+        p.values.extend_from_slice(values);
+        if p.bytes() >= self.target || p.indices.len() > (u32::MAX / 2) as usize {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending chunk: row lengths, labels, indices, values, all
+    /// little-endian 4-byte words.
+    fn flush(&mut self) -> Result<(), Error> {
+        let p = &mut self.pending;
+        if p.labels.is_empty() {
+            return Ok(());
+        }
+        let b = &mut self.bytes;
+        b.clear();
+        b.extend(p.row_nnz.iter().flat_map(|x| x.to_le_bytes()));
+        b.extend(p.labels.iter().flat_map(|x| x.to_le_bytes()));
+        b.extend(p.indices.iter().flat_map(|x| x.to_le_bytes()));
+        b.extend(p.values.iter().flat_map(|x| x.to_le_bytes()));
+        self.out
+            .write_all(b)
+            .map_err(|e| spill_error(self.spill.file.path(), e))?;
+        self.spill
+            .chunks
+            .push((self.at, p.labels.len() as u32, p.indices.len() as u32));
+        self.spill.rows += p.labels.len() as u64;
+        self.spill.nnz += p.indices.len() as u64;
+        self.at += b.len() as u64;
+        p.row_nnz.clear();
+        p.labels.clear();
+        p.indices.clear();
+        p.values.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Spill, Error> {
+        self.flush()?;
+        self.out.flush().map_err(|e| spill_error(self.spill.file.path(), e))?;
+        Ok(self.spill)
+    }
+}
+
+/// The labels seen (training and held-out rows): each distinct one with
+/// the data row of the file (from 0) it first appears on, up to [`MAX_CLASSES`] of them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LabelSet {
+    /// (label, first row), in order of appearance.
+    pub first_seen: Vec<(f32, u64)>,
+    /// Whether there were more distinct labels than recorded.
+    pub many: bool,
+}
+
+impl LabelSet {
+    fn see(&mut self, y: f32, row: u64) {
+        if self.many || self.first_seen.iter().any(|&(l, _)| l == y) {
+            return;
+        }
+        if self.first_seen.len() == MAX_CLASSES {
+            self.many = true;
+        } else {
+            self.first_seen.push((y, row));
+        }
+    }
+}
+
+/// What the pass over the text measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Survey {
+    /// Bytes of the file (compressed, for gzip).
+    pub file_bytes: u64,
+    /// Bytes of text parsed.
+    pub text_bytes: u64,
+    /// Lines of text.
+    pub lines: u64,
+    /// Seconds the pass took (reading, parsing and spilling).
+    pub seconds: f64,
+}
+
+impl Survey {
+    /// Text parsed per second, in MB (10^6 bytes).
+    pub fn mb_per_sec(&self) -> f64 {
+        self.text_bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+}
+
+/// A LIBSVM file prepared for streaming: see the [module](self) docs.
+///
+/// ```
+/// use wildsgd::data::{stream_libsvm, StreamOptions};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("d.svm");
+/// let text: String = (0..1000).map(|i| format!("{} {}:1 {}:0.5\n", i % 2, i % 7 + 1, i % 5 + 10)).collect();
+/// std::fs::write(&path, text).unwrap();
+/// let opts = StreamOptions { valid_fraction: 0.2, chunk_bytes: 1024, window_chunks: 2, ..StreamOptions::default() };
+/// let s = stream_libsvm(&path, &opts, &mut |_, _| {}).unwrap();
+/// assert_eq!(s.n_features(), 14);
+/// assert_eq!(s.rows() + s.valid_rows(), 1000);
+/// let mut seen = 0;
+/// s.windows(false, Some(0), &mut |w| { seen += w.len(); true }).unwrap();
+/// assert_eq!(seen as u64, s.rows());
+/// ```
+#[derive(Debug)]
+pub struct Streamed {
+    name: String,
+    width: usize,
+    train: Spill,
+    valid: Option<Spill>,
+    sample: CsrDataset,
+    stats: FeatureStats,
+    squared_norms: f64,
+    labels: LabelSet,
+    survey: Survey,
+    window: usize,
+    seed: u64,
+    binary: Option<(f32, f32)>,
+    /// Features beyond a fixed width dropped from held-out rows of a
+    /// separate file (values, rows).
+    dropped: (u64, u64),
+}
+
+/// Counts the bytes read from the file (progress for gzip, too).
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.count.set(self.count.get() + k as u64);
+        Ok(k)
+    }
+}
+
+/// Fills `buf` from `input` up to its capacity; returns whether the input
+/// ended.
+fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    while buf.len() < want {
+        let room = want - buf.len();
+        match input.take(room as u64).read_to_end(buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// Where rows go in the pass.
+enum Role<'a> {
+    /// Training rows (and a held-out fraction).
+    Train { fraction: f64 },
+    /// All rows held out (a separate validation file), at the training
+    /// data's width.
+    Valid {
+        width: usize,
+        hashing: Option<Hashing>,
+        into: &'a mut Option<Spill>,
+    },
+}
+
+/// Reads the LIBSVM file at `path` (plain or gzip: the content decides)
+/// once, spilling its parsed rows to disk, and returns it ready to stream:
+/// see the [module](self) docs. `progress` is called after each block
+/// with the bytes of the file read so far and its size (when known).
+///
+/// # Errors
+/// The file's own ([`Error::Io`], a parse error at its line and column, an
+/// empty file), a spill that cannot be written (naming its directory), or
+/// a width beyond [`MAX_WEIGHTS`](crate::limits::MAX_WEIGHTS).
+pub fn stream_libsvm(
+    path: impl AsRef<Path>,
+    opts: &StreamOptions,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<Streamed, Error> {
+    if !(0.0..1.0).contains(&opts.valid_fraction) {
+        return Err(Error::InvalidParameter {
+            name: "valid-fraction",
+            reason: format!("{}: must be at least 0 and below 1", opts.valid_fraction),
+        });
+    }
+    let mut s = Streamed {
+        name: display_name(path.as_ref()),
+        width: 0,
+        train: SpillWriter::new(opts.spill_dir.as_deref(), 1)?.finish()?,
+        valid: None,
+        sample: CsrDataset::new(0),
+        stats: FeatureStats::default(),
+        squared_norms: 0.0,
+        labels: LabelSet::default(),
+        survey: Survey::default(),
+        window: if opts.window_chunks == 0 {
+            DEFAULT_WINDOW
+        } else {
+            opts.window_chunks
+        },
+        seed: opts.seed,
+        binary: None,
+        dropped: (0, 0),
+    };
+    pass(
+        path.as_ref(),
+        opts,
+        Role::Train {
+            fraction: opts.valid_fraction,
+        },
+        &mut s,
+        progress,
+    )?;
+    Ok(s)
+}
+
+/// The pass over one file: see [`stream_libsvm`].
+fn pass(
+    path: &Path,
+    opts: &StreamOptions,
+    role: Role<'_>,
+    s: &mut Streamed,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<(), Error> {
+    let clock = Instant::now();
+    let name = display_name(path);
+    let io = |source| Error::Io {
+        file: name.clone(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let size = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    let mut magic = [0u8; 2];
+    let got = {
+        let mut got = 0;
+        while got < 2 {
+            match file.read(&mut magic[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        got
+    };
+    let count = Rc::new(Cell::new(got as u64));
+    let counted = Counted {
+        inner: file,
+        count: count.clone(),
+    };
+    let gzip = is_gzip(&magic[..got]);
+    let mut input: Box<dyn Read> = if gzip {
+        Box::new(MultiGzDecoder::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            (&magic[..got]).chain(counted),
+        )))
+    } else {
+        Box::new((&magic[..got]).chain(counted))
+    };
+    let hashing = match &role {
+        Role::Train { .. } => opts.hashing,
+        Role::Valid { hashing, .. } => *hashing,
+    };
+    let fixed_width = match (&role, hashing) {
+        (_, Some(h)) => Some(h.width()),
+        (Role::Valid { width, .. }, None) => Some(*width),
+        (Role::Train { .. }, None) => opts.n_features,
+    };
+    if let Some(w) = fixed_width {
+        crate::limits::check_weights("the model", w as u64 + 1, 4)?;
+    }
+    let chunk = if opts.chunk_bytes == 0 {
+        DEFAULT_CHUNK
+    } else {
+        opts.chunk_bytes
+    };
+    let block = if opts.block_bytes == 0 {
+        DEFAULT_BLOCK
+    } else {
+        opts.block_bytes
+    };
+    let mut train = SpillWriter::new(opts.spill_dir.as_deref(), chunk)?;
+    let mut held = SpillWriter::new(opts.spill_dir.as_deref(), chunk)?;
+    let fraction = match role {
+        Role::Train { fraction } => fraction,
+        Role::Valid { .. } => 1.0,
+    };
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed ^ 0x5A3B_1E5E_EDF0);
+    let mut sample: Vec<(Vec<u32>, Vec<f32>, f32)> = Vec::new();
+    let mut stats = FeatureStats {
+        rows: 0.0,
+        counts: vec![
+            0.0;
+            if matches!(role, Role::Train { .. }) {
+                fixed_width.unwrap_or(0)
+            } else {
+                0
+            }
+        ],
+        max_abs: vec![
+            0.0;
+            if matches!(role, Role::Train { .. }) {
+                fixed_width.unwrap_or(0)
+            } else {
+                0
+            }
+        ],
+    };
+    let (mut squared, mut labels) = (0.0f64, LabelSet::default());
+    let (mut width, mut lines, mut text_bytes) = (fixed_width.unwrap_or(0), 0usize, 0u64);
+    let mut dropped = (0u64, 0u64);
+    let mut data_row = 0u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(block);
+    let mut want = block;
+    let mut first = true;
+    let mut kept: Vec<u32> = Vec::new();
+    loop {
+        let ended = match fill(&mut input, &mut buf, want) {
+            Ok(e) => e,
+            Err(e)
+                if gzip
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::InvalidInput | ErrorKind::InvalidData | ErrorKind::UnexpectedEof
+                    ) =>
+            {
+                let (line, column) = super::parse::end_position(&buf);
+                return Err(parse_error(
+                    &name,
+                    lines + line,
+                    column,
+                    ParseIssue::Gzip { reason: e.to_string() },
+                ));
+            }
+            Err(e) => return Err(io(e)),
+        };
+        if buf.is_empty() && ended {
+            break;
+        }
+        let cut = if ended {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(k) => k + 1,
+                None => {
+                    // One line longer than the block: grow it (bounded).
+                    if want >= MAX_LINE {
+                        return Err(parse_error(
+                            &name,
+                            lines + 1,
+                            1,
+                            ParseIssue::Gzip {
+                                reason: format!("a line longer than {MAX_LINE} bytes"),
+                            },
+                        ));
+                    }
+                    want = (want * 2).min(MAX_LINE);
+                    crate::limits::check_memory(format_args!("a line of {name}"), want as u64)?;
+                    buf.reserve(want - buf.len());
+                    continue;
+                }
+            }
+        };
+        let text = &buf[..cut];
+        if first {
+            first = false;
+            let prefix: super::parse::Prefix<'_> = &|n, t| parse_lines_at(n, t, 0, hashing, 0).map(|_| ());
+            check_head(&name, text, false, prefix)?;
+        }
+        let parsed = parse_lines_at(&name, text, 1 << 20, hashing, lines)?;
+        if hashing.is_none() && fixed_width.is_none() && parsed.width > width {
+            if let Err(e) = crate::limits::check_weights("the model", parsed.width as u64 + 1, 4) {
+                let (line, column) = parsed.widest.unwrap_or((lines + 1, 1));
+                return Err(Error::InvalidParameter {
+                    name: "data",
+                    reason: format!(
+                        "{name}: line {line}, column {column}: feature index {} makes the model {} features wide: {e}",
+                        parsed.width, parsed.width
+                    ),
+                });
+            }
+            width = parsed.width;
+            if matches!(role, Role::Train { .. }) {
+                stats.counts.resize(width, 0.0);
+                stats.max_abs.resize(width, 0.0);
+            }
+        }
+        let mut failed = Ok(());
+        parsed.for_each_row(|indices, values, label| {
+            if failed.is_err() {
+                return;
+            }
+            let (mut indices, mut values) = (indices, values);
+            if indices.last().is_some_and(|&j| j as usize >= width) {
+                // Held-out rows of another file, at the training width.
+                let keep = indices.partition_point(|&j| (j as usize) < width);
+                dropped.0 += (indices.len() - keep) as u64;
+                dropped.1 += 1;
+                kept.clear();
+                kept.extend_from_slice(&indices[..keep]);
+                indices = &kept[..];
+                values = &values[..keep];
+            }
+            labels.see(label, data_row);
+            data_row += 1;
+            let out = if fraction >= 1.0 || (fraction > 0.0 && held_out(indices, values, label, opts.seed, fraction)) {
+                &mut held
+            } else {
+                let row = stats.rows as u64;
+                stats.rows += 1.0;
+                let mut sq = 0.0f64;
+                for (&j, &v) in indices.iter().zip(values) {
+                    let j = j as usize;
+                    stats.counts[j] += 1.0;
+                    stats.max_abs[j] = stats.max_abs[j].max(v.abs());
+                    sq += f64::from(v) * f64::from(v);
+                }
+                squared += sq;
+                if opts.sample_rows > 0 {
+                    if sample.len() < opts.sample_rows {
+                        sample.push((indices.to_vec(), values.to_vec(), label));
+                    } else {
+                        let k = rng.random_range(0..=row) as usize;
+                        if k < opts.sample_rows {
+                            sample[k] = (indices.to_vec(), values.to_vec(), label);
+                        }
+                    }
+                }
+                &mut train
+            };
+            failed = out.push(indices, values, label);
+        });
+        failed?;
+        lines += parsed.lines;
+        text_bytes += cut as u64;
+        buf.drain(..cut);
+        want = block.max(buf.len() + 1);
+        progress(count.get(), size);
+        if ended && buf.is_empty() {
+            break;
+        }
+    }
+    let (train, held) = (train.finish()?, held.finish()?);
+    let survey = Survey {
+        file_bytes: count.get(),
+        text_bytes,
+        lines: lines as u64,
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    match role {
+        Role::Valid { into, .. } => {
+            if held.rows == 0 {
+                return Err(Error::EmptyFile {
+                    file: name,
+                    detail: if text_bytes == 0 {
+                        ""
+                    } else {
+                        ", only comments and blank lines"
+                    },
+                });
+            }
+            *into = Some(held);
+            s.dropped = dropped;
+        }
+        Role::Train { .. } => {
+            if train.rows == 0 {
+                return Err(if text_bytes == 0 || held.rows == 0 {
+                    Error::EmptyFile {
+                        file: name,
+                        detail: if text_bytes == 0 {
+                            ""
+                        } else {
+                            ", only comments and blank lines"
+                        },
+                    }
+                } else {
+                    Error::EmptyDataset { what: "training" }
+                });
+            }
+            let mut d = CsrDataset::new(width);
+            for (i, v, y) in &sample {
+                d.push(i, v, *y).expect("rows of the file, at its width");
+            }
+            s.width = width;
+            s.train = train;
+            s.valid = (held.rows > 0).then_some(held);
+            s.sample = d;
+            s.stats = stats;
+            s.squared_norms = squared;
+            s.labels = labels;
+            s.survey = survey;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a row is held out: a seeded hash of its content below `fraction`.
+fn held_out(indices: &[u32], values: &[f32], label: f32, seed: u64, fraction: f64) -> bool {
+    use xxhash_rust::xxh3::Xxh3;
+    let mut h = Xxh3::with_seed(seed ^ 0x0001_D0C5_0FF0);
+    h.update(&label.to_bits().to_le_bytes());
+    for &j in indices {
+        h.update(&j.to_le_bytes());
+    }
+    for &v in values {
+        h.update(&v.to_bits().to_le_bytes());
+    }
+    ((h.digest() >> 11) as f64 / (1u64 << 53) as f64) < fraction
+}
+
+/// What reading one pass of windows measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Piped {
+    /// Rows handed over.
+    pub rows: u64,
+    /// Bytes of spill read.
+    pub bytes: u64,
+    /// Seconds the reader thread spent reading and decoding.
+    pub read_seconds: f64,
+    /// Seconds the consumer waited for a window (the reader not keeping up).
+    pub wait_seconds: f64,
+}
+
+impl Streamed {
+    /// The file's name, as errors give it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The width: `2^bits` when hashing, else the largest index (or the
+    /// width asked for).
+    pub fn n_features(&self) -> usize {
+        self.width
+    }
+
+    /// Training rows.
+    pub fn rows(&self) -> u64 {
+        self.train.rows
+    }
+
+    /// Training nonzeros.
+    pub fn nnz(&self) -> u64 {
+        self.train.nnz
+    }
+
+    /// Held-out rows (0 when none).
+    pub fn valid_rows(&self) -> u64 {
+        self.valid.as_ref().map_or(0, |v| v.rows)
+    }
+
+    /// The seeded uniform sample of training rows.
+    pub fn sample(&self) -> &CsrDataset {
+        &self.sample
+    }
+
+    /// Document frequencies and scales of the training rows.
+    pub fn stats(&self) -> &FeatureStats {
+        &self.stats
+    }
+
+    /// The mean squared norm of the training rows.
+    pub fn mean_squared_norm(&self) -> f64 {
+        self.squared_norms / self.train.rows.max(1) as f64
+    }
+
+    /// The labels of the file's rows.
+    pub fn labels(&self) -> &LabelSet {
+        &self.labels
+    }
+
+    /// What the pass over the text measured.
+    pub fn survey(&self) -> &Survey {
+        &self.survey
+    }
+
+    /// Bytes on disk of the spill (both parts).
+    pub fn spill_bytes(&self) -> u64 {
+        let part = |s: &Spill| 8 * (s.rows + s.nnz);
+        part(&self.train) + self.valid.as_ref().map_or(0, part)
+    }
+
+    /// Chunks per window.
+    pub fn window_chunks(&self) -> usize {
+        self.window
+    }
+
+    /// Chunks of training rows in the spill.
+    pub fn chunks(&self) -> usize {
+        self.train.chunks.len()
+    }
+
+    /// Feature values (and rows holding them) dropped from a separate
+    /// validation file for being beyond the training width.
+    pub fn dropped(&self) -> (u64, u64) {
+        self.dropped
+    }
+
+    /// Maps the two classes `neg` and `pos` to −1 and +1 as
+    /// [`binary_labels_as`](super::binary_labels_as) does, in the sample
+    /// now and in every window read. The label set must hold only those.
+    pub fn binary_labels_as(&mut self, neg: f32, pos: f32) -> Result<(), Error> {
+        if let Some(&(y, row)) = self.labels.first_seen.iter().find(|&&(y, _)| y != neg && y != pos) {
+            return Err(Error::InvalidSample {
+                row: row as usize,
+                reason: format!("label {y} is a third class (after {neg} and {pos}): a binary model needs two"),
+            });
+        }
+        super::binary_labels_as(&mut self.sample, neg, pos)?;
+        self.binary = Some((neg, pos));
+        Ok(())
+    }
+
+    /// Holds out a separate LIBSVM file (all of it) instead of a fraction:
+    /// read once, spilled, at this data's width (with the same hashing;
+    /// features beyond an exact width are dropped and counted in
+    /// [`dropped`](Self::dropped)).
+    pub fn validate_on(&mut self, path: impl AsRef<Path>, opts: &StreamOptions) -> Result<(), Error> {
+        let mut into = None;
+        let role = Role::Valid {
+            width: self.width,
+            hashing: opts.hashing,
+            into: &mut into,
+        };
+        let mut scratch = Streamed {
+            name: String::new(),
+            width: self.width,
+            train: SpillWriter::new(opts.spill_dir.as_deref(), 1)?.finish()?,
+            valid: None,
+            sample: CsrDataset::new(0),
+            stats: FeatureStats::default(),
+            squared_norms: 0.0,
+            labels: LabelSet::default(),
+            survey: Survey::default(),
+            window: self.window,
+            seed: self.seed,
+            binary: None,
+            dropped: (0, 0),
+        };
+        pass(path.as_ref(), opts, role, &mut scratch, &mut |_, _| {})?;
+        self.valid = into;
+        self.dropped = scratch.dropped;
+        Ok(())
+    }
+
+    /// Reads every training row into memory (for `--hash-bits` without
+    /// streaming), in file order but for held-out rows.
+    pub fn load(&self) -> Result<CsrDataset, Error> {
+        let bytes = 8 * (self.train.rows + self.train.nnz) + 8 * self.train.rows;
+        crate::limits::check_memory(format_args!("the rows of {}", self.name), bytes)?;
+        let mut all = CsrDataset::new(self.width);
+        all.reserve(self.train.rows as usize, self.train.nnz as usize);
+        let mut file = File::open(self.train.file.path()).map_err(|e| spill_error(self.train.file.path(), e))?;
+        let mut bytes = Vec::new();
+        for c in 0..self.train.chunks.len() {
+            self.read_chunk(&self.train, &mut file, c, &mut bytes, &mut 0, &mut all)?;
+        }
+        Ok(all)
+    }
+
+    /// The held-out rows, in memory (see [`load`](Self::load)).
+    pub fn load_valid(&self) -> Result<Option<CsrDataset>, Error> {
+        let Some(v) = &self.valid else { return Ok(None) };
+        let mut all = CsrDataset::new(self.width);
+        let mut file = File::open(v.file.path()).map_err(|e| spill_error(v.file.path(), e))?;
+        let mut bytes = Vec::new();
+        for c in 0..v.chunks.len() {
+            self.read_chunk(v, &mut file, c, &mut bytes, &mut 0, &mut all)?;
+        }
+        Ok(Some(all))
+    }
+
+    fn read_chunk(
+        &self,
+        spill: &Spill,
+        file: &mut File,
+        c: usize,
+        row_nnz: &mut Vec<u32>,
+        read: &mut u64,
+        into: &mut CsrDataset,
+    ) -> Result<(), Error> {
+        let (at, rows, nnz) = spill.chunks[c];
+        let (rows, nnz) = (rows as usize, nnz as usize);
+        let path = spill.file.path();
+        file.seek(SeekFrom::Start(at)).map_err(|e| spill_error(path, e))?;
+        // Read straight into the dataset's arrays (the file is
+        // little-endian 4-byte words, as the machine is, or swapped below).
+        let mut scratch = std::mem::take(row_nnz);
+        let map = self.binary;
+        let result = into.append_filled(rows, nnz, &mut scratch, |lens, labels, indices, values| {
+            file.read_exact(bytemuck::cast_slice_mut(lens))?;
+            file.read_exact(bytemuck::cast_slice_mut(labels))?;
+            file.read_exact(bytemuck::cast_slice_mut(indices))?;
+            file.read_exact(bytemuck::cast_slice_mut(values))?;
+            if cfg!(target_endian = "big") {
+                for x in lens.iter_mut().chain(indices.iter_mut()) {
+                    *x = u32::from_le(*x);
+                }
+                for x in labels.iter_mut().chain(values.iter_mut()) {
+                    *x = f32::from_bits(u32::from_le(x.to_bits()));
+                }
+            }
+            if let Some((neg, _)) = map {
+                for y in labels.iter_mut() {
+                    *y = if *y == neg { -1.0 } else { 1.0 };
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        });
+        *row_nnz = scratch;
+        *read += 8 * (rows + nnz) as u64;
+        match result {
+            Err(e) => Err(spill_error(path, e)),
+            Ok(Err(reason)) => Err(spill_error(path, std::io::Error::new(ErrorKind::InvalidData, reason))),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Reads one pass over the training rows (or, with `held_out`, the
+    /// held-out ones) in windows, calling `each` with every window in
+    /// turn until it returns `false`. With `Some(epoch)` the chunks come
+    /// in that epoch's seeded order (the windowed shuffle; the rows of a
+    /// window are for the caller to visit in any order); with `None`, in
+    /// file order. The windows are read on a thread of their own, one
+    /// ahead of `each`, through a bounded channel; three buffers are
+    /// allocated and reused.
+    pub fn windows(
+        &self,
+        held_out: bool,
+        epoch: Option<usize>,
+        each: &mut dyn FnMut(&CsrDataset) -> bool,
+    ) -> Result<Piped, Error> {
+        let spill = match (held_out, &self.valid) {
+            (false, _) => &self.train,
+            (true, Some(v)) => v,
+            (true, None) => return Ok(Piped::default()),
+        };
+        let mut ids: Vec<usize> = (0..spill.chunks.len()).collect();
+        if let Some(e) = epoch {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+                self.seed ^ 0xC4A2_0D0E ^ (e as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            ids.shuffle(&mut rng);
+        }
+        let path = spill.file.path();
+        let mut file = File::open(path).map_err(|e| spill_error(path, e))?;
+        let (full_tx, full_rx) = crossbeam_channel::bounded::<Result<(CsrDataset, f64, u64), Error>>(1);
+        let (free_tx, free_rx) = crossbeam_channel::bounded::<CsrDataset>(3);
+        for _ in 0..3 {
+            free_tx.send(CsrDataset::new(self.width)).expect("room for three");
+        }
+        let window = self.window;
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut bytes = Vec::new();
+                for group in ids.chunks(window) {
+                    let Ok(mut buf) = free_rx.recv() else { return };
+                    let clock = Instant::now();
+                    buf.clear();
+                    let mut read = 0u64;
+                    let mut result = Ok(());
+                    for &c in group {
+                        result = self.read_chunk(spill, &mut file, c, &mut bytes, &mut read, &mut buf);
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    let msg = result.map(|()| (buf, clock.elapsed().as_secs_f64(), read));
+                    let failed = msg.is_err();
+                    if full_tx.send(msg).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut piped = Piped::default();
+            let result = loop {
+                let clock = Instant::now();
+                let Ok(msg) = full_rx.recv() else { break Ok(piped) };
+                piped.wait_seconds += clock.elapsed().as_secs_f64();
+                let (buf, seconds, read) = match msg {
+                    Ok(m) => m,
+                    Err(e) => break Err(e),
+                };
+                piped.read_seconds += seconds;
+                piped.bytes += read;
+                piped.rows += buf.len() as u64;
+                let go = each(&buf);
+                let _ = free_tx.send(buf);
+                if !go {
+                    break Ok(piped);
+                }
+            };
+            // Unblocks the reader wherever it waits.
+            drop(full_rx);
+            drop(free_tx);
+            result
+        })
+    }
+}
+
+/// Training data read in windows, one pass per epoch: what
+/// [`Trainer::stream_job`](crate::Trainer::stream_job) trains on.
+/// [`Streamed`] is one; implement it for a source of your own (a socket,
+/// a queue, another format) to train on it in bounded memory.
+pub trait Windows<D: ?Sized>: Sync {
+    /// An in-memory sample of the rows: the per-epoch training loss and
+    /// the policy probe are measured on it.
+    fn sample(&self) -> &D;
+    /// Training rows per epoch.
+    fn rows(&self) -> u64;
+    /// Chunks of rows per window, and chunks in all (for the report).
+    fn shape(&self) -> (usize, usize);
+    /// One pass over the training rows (or, with `held_out`, over the
+    /// held-out rows) in windows, calling `each` with each window until it
+    /// returns `false`; `Some(epoch)` asks for that epoch's seeded order.
+    /// See [`Streamed::windows`].
+    fn windows(&self, held_out: bool, epoch: Option<usize>, each: &mut dyn FnMut(&D) -> bool) -> Result<Piped, Error>;
+}
+
+impl Windows<CsrDataset> for Streamed {
+    fn sample(&self) -> &CsrDataset {
+        Streamed::sample(self)
+    }
+
+    fn rows(&self) -> u64 {
+        Streamed::rows(self)
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        (self.window_chunks(), self.chunks())
+    }
+
+    fn windows(
+        &self,
+        held_out: bool,
+        epoch: Option<usize>,
+        each: &mut dyn FnMut(&CsrDataset) -> bool,
+    ) -> Result<Piped, Error> {
+        Streamed::windows(self, held_out, epoch, each)
+    }
+}
