@@ -894,3 +894,88 @@ fn word2vec_trains_evaluates_and_predicts_on_text() {
         assert!(fields[1..].iter().all(|f| f.starts_with(topic)), "{stdout}");
     }
 }
+
+#[test]
+fn stream_and_hash_bits_train_evaluate_and_predict() {
+    let d = dir("stream");
+    let (model, report) = (d.join("s.model"), d.join("s.json"));
+    let out = run(&[
+        "train",
+        "--data",
+        s(&spam()),
+        "--stream",
+        "--hash-bits",
+        "18",
+        "--threads",
+        "2",
+        "--epochs",
+        "3",
+        "--valid-fraction",
+        "0.2",
+        "--spill-dir",
+        s(&d),
+        "--out",
+        s(&model),
+        "--report",
+        s(&report),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("262144 features hashed from names, 18 bits"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("windowed shuffle") && stdout.contains("stream: "),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["hash_bits"], 18);
+    assert!(json["stream"]["windows"].as_u64().unwrap() >= 3);
+    let valid_acc = json["epochs"][2]["valid_accuracy"].as_f64().unwrap();
+    assert!(valid_acc > 0.9, "{valid_acc}");
+    // The spill is gone once training ends.
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("wildsgd-spill"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // eval and predict hash the data as training did (the model says how).
+    let out = run(&["eval", "--model", s(&model), "--data", s(&spam())]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let acc = value_of(&stdout, "accuracy:");
+    assert!(acc > 0.9, "{stdout}");
+    // In memory, hashed: the same table, so the same eval path.
+    let mem = d.join("m.model");
+    let out = run(&[
+        "train",
+        "--data",
+        s(&spam()),
+        "--hash-bits",
+        "18",
+        "--epochs",
+        "3",
+        "--out",
+        s(&mem),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["eval", "--model", s(&mem), "--data", s(&spam())]);
+    assert!(value_of(&text(&out.stdout), "accuracy:") > 0.9);
+    // A streamed parse error names the file and line, and exits 1.
+    let bad = d.join("bad.svm");
+    std::fs::write(&bad, "1 1:1\n-1 2:x\n").unwrap();
+    fails_with(
+        &["train", "--data", s(&bad), "--stream"],
+        1,
+        &format!("{}: line 2, column 6: value \"x\" is not a number", s(&bad)),
+    );
+    fails_with(&["train", "--data", s(&bad), "--hash-bits", "40"], 1, "hash-bits");
+    fails_with(
+        &["train", "--data", s(&bad), "--model", "mf", "--stream"],
+        1,
+        "--stream applies to",
+    );
+}

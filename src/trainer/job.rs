@@ -249,7 +249,9 @@ impl Trainer {
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("d.svm");
-    /// let text: String = (0..4000).map(|i| format!("{} {}:1\n", if i % 2 == 0 { 1 } else { -1 }, i % 2 + 1)).collect();
+    /// // Distinct rows: held-out rows are chosen by a hash of each row's content.
+    /// let row = |i: usize| format!("{} {}:{}\n", if i % 2 == 0 { 1 } else { -1 }, i % 2 + 1, 1 + i % 97);
+    /// let text: String = (0..4000).map(row).collect();
     /// std::fs::write(&path, text).unwrap();
     /// let opts = StreamOptions { valid_fraction: 0.1, chunk_bytes: 4096, ..StreamOptions::default() };
     /// let data = stream_libsvm(&path, &opts, &mut |_, _| {}).unwrap();
