@@ -979,3 +979,86 @@ fn stream_and_hash_bits_train_evaluate_and_predict() {
         "--stream applies to",
     );
 }
+
+#[test]
+fn streamed_runs_resume_and_check_their_labels() {
+    let d = dir("stream-resume");
+    let (model, ckpt) = (d.join("m"), d.join("c"));
+    let data = spam();
+    let base = [
+        "train",
+        "--data",
+        s(&data),
+        "--stream",
+        "--threads",
+        "2",
+        "--checkpoint",
+        s(&ckpt),
+    ];
+    let out = run(&[&base[..], &["--epochs", "2", "--out", s(&model)]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&[&base[..], &["--epochs", "3", "--resume", "--out", s(&model)]].concat());
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("resuming after epoch 2 of 3") && stdout.contains("epoch   3:"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("epoch   1:"), "{stdout}");
+    // A hashed checkpoint cannot resume on exact indices or other bits.
+    fails_with(
+        &[&base[..], &["--epochs", "4", "--resume", "--hash-bits", "12"]].concat(),
+        1,
+        "hash-bits",
+    );
+    // A third class, in the data or only in the validation file, is named.
+    let (three, two) = (d.join("three.svm"), d.join("two.svm"));
+    std::fs::write(&three, "1 1:1\n-1 2:1\n1 1:0.5\n2 3:1\n").unwrap();
+    std::fs::write(&two, "1 1:1\n-1 2:1\n1 1:0.5\n-1 3:1\n").unwrap();
+    fails_with(
+        &["train", "--data", s(&three), "--stream"],
+        1,
+        "data row 4 (from 1): label 2 is a third class",
+    );
+    fails_with(
+        &["train", "--data", s(&two), "--stream", "--valid", s(&three)],
+        1,
+        "data row 4 (from 1): label 2 is not one of the training data's classes",
+    );
+    // softmax streams too, with the validation file's classes counted.
+    let (sm, smv) = (d.join("sm.svm"), d.join("smv.svm"));
+    let rows: String = (0..600)
+        .map(|i| format!("{} {}:1 {}:0.5\n", i % 3, i % 3 + 1, 10 + i % 7))
+        .collect();
+    std::fs::write(&sm, &rows).unwrap();
+    std::fs::write(&smv, "3 4:1\n0 1:1\n").unwrap();
+    let out = run(&[
+        "train",
+        "--model",
+        "softmax",
+        "--data",
+        s(&sm),
+        "--stream",
+        "--valid",
+        s(&smv),
+        "--epochs",
+        "2",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("softmax, 4 classes"), "{stdout}");
+    fails_with(
+        &[
+            "train",
+            "--model",
+            "softmax",
+            "--data",
+            s(&sm),
+            "--stream",
+            "--update",
+            "sgd",
+        ],
+        1,
+        "--stream does not average iterates",
+    );
+}

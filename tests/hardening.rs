@@ -988,3 +988,30 @@ mod random {
         }
     }
 }
+
+#[test]
+fn sigint_stops_a_streamed_run_and_saves_the_model() {
+    let d = tmp();
+    let m = d.path().join("streamed");
+    let out = interrupt(
+        d.path(),
+        &[
+            "--stream",
+            "--hash-bits",
+            "16",
+            "--out",
+            s(&m),
+            "--checkpoint-every",
+            "1000",
+        ],
+        "-INT",
+        false,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("training stopped in epoch"), "{err}");
+    let c = Checkpoint::load(&m).unwrap();
+    assert!(c.epochs_done >= 1 && c.weights.iter().all(|w| w.is_finite()));
+    assert!(c.tables.contains_key(wildsgd::checkpoint::tables::HASHING));
+    ok(&run(&["eval", "--model", s(&m), "--data", s(&spam())]));
+}

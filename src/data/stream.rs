@@ -37,7 +37,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
@@ -104,10 +104,14 @@ const MAX_CLASSES: usize = 1024;
 /// A single line may grow a block to at most this.
 const MAX_LINE: usize = 1 << 30;
 
-/// The rows of one part (training or held out) in the spill file.
+/// The rows of one part (training or held out) in the spill file: an
+/// unnamed temporary file (no directory entry), so it is gone when the
+/// process ends however it ends, a signal's exit or a kill included.
 #[derive(Debug)]
 struct Spill {
-    file: tempfile::NamedTempFile,
+    file: File,
+    /// Its directory, for error messages.
+    dir: PathBuf,
     /// (offset, rows, nonzeros) of each chunk.
     chunks: Vec<(u64, u32, u32)>,
     rows: u64,
@@ -138,24 +142,54 @@ struct SpillWriter {
     bytes: Vec<u8>,
 }
 
-fn spill_error(path: &Path, e: std::io::Error) -> Error {
+fn spill_error(dir: &Path, e: std::io::Error) -> Error {
     Error::Io {
-        file: format!("the spill file {} (see --spill-dir)", path.display()),
+        file: format!("the spill file in {} (see --spill-dir)", dir.display()),
         source: e,
+    }
+}
+
+/// Fills `buf` from `file` at `offset`, without moving any shared cursor
+/// (several readers may read one spill at once).
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                Ok(k) => {
+                    buf = &mut buf[k..];
+                    offset += k as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = file.try_clone()?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(buf)
     }
 }
 
 impl SpillWriter {
     fn new(dir: Option<&Path>, target: usize) -> Result<Self, Error> {
         let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
-        let file = tempfile::Builder::new()
-            .prefix("wildsgd-spill-")
-            .tempfile_in(&dir)
-            .map_err(|e| spill_error(&dir, e))?;
-        let out = BufWriter::with_capacity(1 << 20, file.reopen().map_err(|e| spill_error(file.path(), e))?);
+        let file = tempfile::tempfile_in(&dir).map_err(|e| spill_error(&dir, e))?;
+        let out = BufWriter::with_capacity(1 << 20, file.try_clone().map_err(|e| spill_error(&dir, e))?);
         Ok(SpillWriter {
             spill: Spill {
                 file,
+                dir,
                 chunks: Vec::new(),
                 rows: 0,
                 nnz: 0,
@@ -193,9 +227,7 @@ impl SpillWriter {
         b.extend(p.labels.iter().flat_map(|x| x.to_le_bytes()));
         b.extend(p.indices.iter().flat_map(|x| x.to_le_bytes()));
         b.extend(p.values.iter().flat_map(|x| x.to_le_bytes()));
-        self.out
-            .write_all(b)
-            .map_err(|e| spill_error(self.spill.file.path(), e))?;
+        self.out.write_all(b).map_err(|e| spill_error(&self.spill.dir, e))?;
         self.spill
             .chunks
             .push((self.at, p.labels.len() as u32, p.indices.len() as u32));
@@ -211,7 +243,7 @@ impl SpillWriter {
 
     fn finish(mut self) -> Result<Spill, Error> {
         self.flush()?;
-        self.out.flush().map_err(|e| spill_error(self.spill.file.path(), e))?;
+        self.out.flush().map_err(|e| spill_error(&self.spill.dir, e))?;
         Ok(self.spill)
     }
 }
@@ -250,12 +282,20 @@ pub struct Survey {
     pub lines: u64,
     /// Seconds the pass took (reading, parsing and spilling).
     pub seconds: f64,
+    /// Threads that parsed (the current Rayon pool's; one more read,
+    /// decompressed and spilled).
+    pub threads: usize,
 }
 
 impl Survey {
     /// Text parsed per second, in MB (10^6 bytes).
     pub fn mb_per_sec(&self) -> f64 {
         self.text_bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+
+    /// [`mb_per_sec`](Self::mb_per_sec) per parsing thread.
+    pub fn mb_per_sec_per_thread(&self) -> f64 {
+        self.mb_per_sec() / self.threads.max(1) as f64
     }
 }
 
@@ -293,6 +333,8 @@ pub struct Streamed {
     /// Features beyond a fixed width dropped from held-out rows of a
     /// separate file (values, rows).
     dropped: (u64, u64),
+    /// The labels of a separate validation file, and its name.
+    valid_labels: Option<(LabelSet, String)>,
 }
 
 /// Counts the bytes read from the file (progress for gzip, too).
@@ -375,6 +417,7 @@ pub fn stream_libsvm(
         seed: opts.seed,
         binary: None,
         dropped: (0, 0),
+        valid_labels: None,
     };
     pass(
         path.as_ref(),
@@ -620,6 +663,7 @@ fn pass(
         text_bytes,
         lines: lines as u64,
         seconds: clock.elapsed().as_secs_f64(),
+        threads: rayon::current_num_threads(),
     };
     match role {
         Role::Valid { into, .. } => {
@@ -635,6 +679,7 @@ fn pass(
             }
             *into = Some(held);
             s.dropped = dropped;
+            s.labels = labels;
         }
         Role::Train { .. } => {
             if train.rows == 0 {
@@ -742,6 +787,12 @@ impl Streamed {
         &self.labels
     }
 
+    /// The labels of the separate validation file
+    /// ([`validate_on`](Self::validate_on)), if there is one.
+    pub fn valid_labels(&self) -> Option<&LabelSet> {
+        self.valid_labels.as_ref().map(|(l, _)| l)
+    }
+
     /// What the pass over the text measured.
     pub fn survey(&self) -> &Survey {
         &self.survey
@@ -779,6 +830,24 @@ impl Streamed {
                 reason: format!("label {y} is a third class (after {neg} and {pos}): a binary model needs two"),
             });
         }
+        if let Some((set, file)) = &self.valid_labels {
+            if let Some(&(y, row)) = set.first_seen.iter().find(|&&(y, _)| y != neg && y != pos) {
+                return Err(Error::InvalidParameter {
+                    name: "valid",
+                    reason: format!(
+                        "{file}: data row {} (from 1): label {y} is not one of the training data's classes ({neg} and \
+                         {pos})",
+                        row + 1
+                    ),
+                });
+            }
+            if set.many {
+                return Err(Error::InvalidParameter {
+                    name: "valid",
+                    reason: format!("{file}: more than two classes"),
+                });
+            }
+        }
         super::binary_labels_as(&mut self.sample, neg, pos)?;
         self.binary = Some((neg, pos));
         Ok(())
@@ -809,10 +878,12 @@ impl Streamed {
             seed: self.seed,
             binary: None,
             dropped: (0, 0),
+            valid_labels: None,
         };
         pass(path.as_ref(), opts, role, &mut scratch, &mut |_, _| {})?;
         self.valid = into;
         self.dropped = scratch.dropped;
+        self.valid_labels = Some((scratch.labels, display_name(path.as_ref())));
         Ok(())
     }
 
@@ -823,10 +894,9 @@ impl Streamed {
         crate::limits::check_memory(format_args!("the rows of {}", self.name), bytes)?;
         let mut all = CsrDataset::new(self.width);
         all.reserve(self.train.rows as usize, self.train.nnz as usize);
-        let mut file = File::open(self.train.file.path()).map_err(|e| spill_error(self.train.file.path(), e))?;
-        let mut bytes = Vec::new();
+        let mut lens = Vec::new();
         for c in 0..self.train.chunks.len() {
-            self.read_chunk(&self.train, &mut file, c, &mut bytes, &mut 0, &mut all)?;
+            self.read_chunk(&self.train, c, &mut lens, &mut 0, &mut all)?;
         }
         Ok(all)
     }
@@ -835,10 +905,9 @@ impl Streamed {
     pub fn load_valid(&self) -> Result<Option<CsrDataset>, Error> {
         let Some(v) = &self.valid else { return Ok(None) };
         let mut all = CsrDataset::new(self.width);
-        let mut file = File::open(v.file.path()).map_err(|e| spill_error(v.file.path(), e))?;
-        let mut bytes = Vec::new();
+        let mut lens = Vec::new();
         for c in 0..v.chunks.len() {
-            self.read_chunk(v, &mut file, c, &mut bytes, &mut 0, &mut all)?;
+            self.read_chunk(v, c, &mut lens, &mut 0, &mut all)?;
         }
         Ok(Some(all))
     }
@@ -846,7 +915,6 @@ impl Streamed {
     fn read_chunk(
         &self,
         spill: &Spill,
-        file: &mut File,
         c: usize,
         row_nnz: &mut Vec<u32>,
         read: &mut u64,
@@ -854,17 +922,17 @@ impl Streamed {
     ) -> Result<(), Error> {
         let (at, rows, nnz) = spill.chunks[c];
         let (rows, nnz) = (rows as usize, nnz as usize);
-        let path = spill.file.path();
-        file.seek(SeekFrom::Start(at)).map_err(|e| spill_error(path, e))?;
+        let (file, dir) = (&spill.file, spill.dir.as_path());
         // Read straight into the dataset's arrays (the file is
         // little-endian 4-byte words, as the machine is, or swapped below).
         let mut scratch = std::mem::take(row_nnz);
         let map = self.binary;
         let result = into.append_filled(rows, nnz, &mut scratch, |lens, labels, indices, values| {
-            file.read_exact(bytemuck::cast_slice_mut(lens))?;
-            file.read_exact(bytemuck::cast_slice_mut(labels))?;
-            file.read_exact(bytemuck::cast_slice_mut(indices))?;
-            file.read_exact(bytemuck::cast_slice_mut(values))?;
+            let (r, z) = (4 * rows as u64, 4 * nnz as u64);
+            read_at(file, bytemuck::cast_slice_mut(lens), at)?;
+            read_at(file, bytemuck::cast_slice_mut(labels), at + r)?;
+            read_at(file, bytemuck::cast_slice_mut(indices), at + 2 * r)?;
+            read_at(file, bytemuck::cast_slice_mut(values), at + 2 * r + z)?;
             if cfg!(target_endian = "big") {
                 for x in lens.iter_mut().chain(indices.iter_mut()) {
                     *x = u32::from_le(*x);
@@ -883,8 +951,8 @@ impl Streamed {
         *row_nnz = scratch;
         *read += 8 * (rows + nnz) as u64;
         match result {
-            Err(e) => Err(spill_error(path, e)),
-            Ok(Err(reason)) => Err(spill_error(path, std::io::Error::new(ErrorKind::InvalidData, reason))),
+            Err(e) => Err(spill_error(dir, e)),
+            Ok(Err(reason)) => Err(spill_error(dir, std::io::Error::new(ErrorKind::InvalidData, reason))),
             Ok(Ok(())) => Ok(()),
         }
     }
@@ -915,8 +983,6 @@ impl Streamed {
             );
             ids.shuffle(&mut rng);
         }
-        let path = spill.file.path();
-        let mut file = File::open(path).map_err(|e| spill_error(path, e))?;
         let (full_tx, full_rx) = crossbeam_channel::bounded::<Result<(CsrDataset, f64, u64), Error>>(1);
         let (free_tx, free_rx) = crossbeam_channel::bounded::<CsrDataset>(3);
         for _ in 0..3 {
@@ -925,7 +991,7 @@ impl Streamed {
         let window = self.window;
         std::thread::scope(|scope| {
             scope.spawn(move || {
-                let mut bytes = Vec::new();
+                let mut lens = Vec::new();
                 for group in ids.chunks(window) {
                     let Ok(mut buf) = free_rx.recv() else { return };
                     let clock = Instant::now();
@@ -933,7 +999,7 @@ impl Streamed {
                     let mut read = 0u64;
                     let mut result = Ok(());
                     for &c in group {
-                        result = self.read_chunk(spill, &mut file, c, &mut bytes, &mut read, &mut buf);
+                        result = self.read_chunk(spill, c, &mut lens, &mut read, &mut buf);
                         if result.is_err() {
                             break;
                         }

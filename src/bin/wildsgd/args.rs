@@ -231,7 +231,8 @@ pub(crate) struct TrainArgs {
     /// exchanges [128 / ranks, at least 16].
     #[arg(long, value_name = "N", requires = "distributed", allow_negative_numbers = true)]
     pub(crate) exchange_every: Option<usize>,
-    /// Stream --data from disk instead of loading it (linear models): one
+    /// Stream --data from disk instead of loading it (linear models and
+    /// softmax): one
     /// pass parses the file (plain or gzip) into a binary spill in
     /// --spill-dir, then each epoch reads it back in windows of rows
     /// (a windowed shuffle), so memory stays at a few windows plus the
@@ -239,11 +240,17 @@ pub(crate) struct TrainArgs {
     /// a seeded hash of each row.
     #[arg(long, conflicts_with = "distributed")]
     pub(crate) stream: bool,
-    /// Hash feature names into 2^B weights (1..=31; linear models): LIBSVM
+    /// Hash feature names into 2^B weights (1..=31; linear models and
+    /// softmax): LIBSVM
     /// indices or any token (`name:value`, or `name` for value 1), so the
     /// model's size is fixed whatever the data. Without it, indices are
     /// exact.
-    #[arg(long, value_name = "B", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "B",
+        allow_negative_numbers = true,
+        conflicts_with = "distributed"
+    )]
     pub(crate) hash_bits: Option<u32>,
     /// Directory of --stream's spill file (deleted when training ends;
     /// about 8 bytes per nonzero and per row) [the system's temporary

@@ -11,18 +11,9 @@ use crate::run::param;
 /// Reads a LIBSVM file at least `n_features` wide. Unless `n_features` is
 /// given (a model's width, which the data is cut to), a model `per_feature`
 /// weights per feature wide must fit in memory: else the error names the
-/// line and column of the largest feature index.
+/// line and column of the largest feature index. Feature names are hashed
+/// with `hashing` when given (the width is then its own).
 pub(crate) fn read_data(
-    path: &Path,
-    n_features: Option<usize>,
-    read: &ReadOptions,
-    per_feature: u64,
-) -> Result<CsrDataset, Error> {
-    read_hashed(path, n_features, read, per_feature, None)
-}
-
-/// [`read_data`], hashing feature names with `hashing` when given.
-pub(crate) fn read_hashed(
     path: &Path,
     n_features: Option<usize>,
     read: &ReadOptions,

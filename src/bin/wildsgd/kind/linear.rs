@@ -114,13 +114,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     if run.a.stream {
         return crate::stream::train_linear(run, loss);
     }
-    if crate::stream::hashing(run)?.is_some() {
-        // Hashed, in memory: read through the streaming reader, then load.
-        let s = crate::stream::read(run, loss)?;
-        let train = s.load()?;
-        let valid = s.load_valid()?;
-        return train_on(run, loss, train, valid, false);
-    }
+    let hashing = crate::stream::hashing(run)?;
     let (a, quiet) = (&run.a, run.quiet);
     let ckpt_name = run.checkpoint_name();
     // The model's width is the data's, or the checkpoint's when resuming.
@@ -132,7 +126,7 @@ fn train(run: &Run, loss: Loss) -> Result<Done, Failure> {
     // A validation share may be empty; a training share may not.
     let read = |path: &std::path::Path, width: Option<usize>, valid: bool| match ranks {
         Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed(), 1, valid),
-        None => read_data(path, width, &run.read, 1),
+        None => read_data(path, width, &run.read, 1, hashing),
     };
     // Rows over all ranks (this process's alone when not distributed).
     let total = |x: f64| match ranks {
@@ -383,7 +377,7 @@ fn load(
 ) -> Result<(Linear, CsrDataset, Ignored), Error> {
     let model = ckpt.model::<Linear>(name)?;
     let hashing = crate::stream::saved_hashing(ckpt, name)?;
-    let mut data = crate::svm::read_hashed(data_path, Some(model.n_features()), read, 1, hashing)?;
+    let mut data = read_data(data_path, Some(model.n_features()), read, 1, hashing)?;
     if classify && model.get_loss() != Loss::Squared {
         binary_labels(&mut data).map_err(|e| e.in_file(data_path))?;
     }

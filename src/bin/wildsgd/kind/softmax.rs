@@ -28,7 +28,7 @@ impl Kind for SoftmaxKind {
     }
 
     fn flags(&self) -> &'static [&'static str] {
-        &["update"]
+        &["update", "stream", "hash-bits"]
     }
 
     fn train(&self, run: &Run) -> Result<Done, Failure> {
@@ -69,7 +69,11 @@ const DEFAULTS: Defaults = Defaults {
 };
 
 fn train(run: &Run) -> Result<Done, Failure> {
+    if run.a.stream {
+        return crate::stream::train_softmax(run);
+    }
     let (a, quiet) = (&run.a, run.quiet);
+    let hashing = crate::stream::hashing(run)?;
     let ckpt_name = run.checkpoint_name();
     let resumed = match &run.resume {
         Some(c) => Some(c.model::<Softmax>(&ckpt_name)?),
@@ -80,7 +84,7 @@ fn train(run: &Run) -> Result<Done, Failure> {
     // feature. A validation share may be empty; a training share may not.
     let read = |path: &std::path::Path, width: Option<usize>, valid: bool| match ranks {
         Some(c) => crate::distributed::read_share(c, path, width, &run.read, run.split_seed(), 2, valid),
-        None => read_data(path, width, &run.read, 2),
+        None => read_data(path, width, &run.read, 2, hashing),
     };
     // Over all ranks (this process's alone when not distributed).
     let total = |x: f64| match ranks {
@@ -242,8 +246,13 @@ fn train(run: &Run) -> Result<Done, Failure> {
             None => Vec::new(),
         })
     });
+    let mut saved = Saved::of(&model);
+    if let Some(h) = hashing {
+        saved = saved.table(wildsgd::checkpoint::tables::HASHING, crate::stream::hashing_table(h));
+        json.insert("hash_bits".into(), h.bits().into());
+    }
     let described = Described {
-        saved: Saved::of(&model),
+        saved,
         json,
         summary,
     };
@@ -258,7 +267,9 @@ fn load(
     read: &wildsgd::data::ReadOptions,
 ) -> Result<(Softmax, CsrDataset, Ignored), Error> {
     let model = ckpt.model::<Softmax>(name)?;
-    let (data, ignored) = restrict(&read_data(path, Some(model.n_features()), read, 2)?, model.n_features());
+    let hashing = crate::stream::saved_hashing(ckpt, name)?;
+    let data = read_data(path, Some(model.n_features()), read, 2, hashing)?;
+    let (data, ignored) = restrict(&data, model.n_features());
     if ignored.values > 0 {
         eprintln!("wildsgd: ignored {ignored}");
     }
