@@ -5,7 +5,7 @@
 //! [`stream_libsvm`] makes one pass over the text (plain or gzip, in
 //! blocks of [`StreamOptions::block_bytes`], each parsed in parallel on the
 //! current Rayon pool) and writes the rows, parsed, to a temporary file
-//! (deleted when the [`Streamed`] is dropped). On the way it measures what
+//! (an unnamed one, gone when the process ends). On the way it measures what
 //! the models need before training starts: the width, each feature's
 //! document frequency and largest `|x|` ([`FeatureStats`]), the sum of
 //! squared row norms and the label set, and it keeps a seeded uniform
@@ -14,20 +14,24 @@
 //! file, line and column exactly as [`read_libsvm`](super::read_libsvm)'s
 //! do, and come from this pass, before any training.
 //!
-//! Each epoch then reads the spill again ([`Streamed::windows`]): a reader
-//! thread fills a window of [`StreamOptions::window_chunks`] chunks (of
-//! about [`StreamOptions::chunk_bytes`] of rows each) and hands it to the
-//! trainer through a bounded channel (`crossbeam-channel`), while the
-//! trainer works on the window before; three window buffers circulate and
-//! are reused, so memory stays at three windows whatever the file's size.
+//! **The shuffle.** When the training rows fill more than one window
+//! ([`StreamOptions::window_bytes`], 8 MiB by default), a second pass over
+//! the spill scatters every row into one of `K` windows (`K` = spill
+//! bytes / window bytes, at most 1024) drawn at random with the seed, and
+//! writes them to a second spill (the first is dropped). Each window is
+//! then a uniform random sample of the whole file, whatever order the file
+//! is in (a file sorted by label or by time mixes as well as a shuffled
+//! one). Each epoch visits the windows in a fresh seeded order and the
+//! trainer visits each window's rows in a seeded random order: the
+//! streamed analogue of the in-memory once-shuffled copy read in blocks.
+//! Past 8 GiB of spill the windows grow beyond 8 MiB (1024 of them).
 //!
-//! **The windowed shuffle:** each epoch visits the chunks in a fresh
-//! seeded order, a window gathers the next `window_chunks` of them (rows
-//! from all over the file), and the trainer visits the window's rows in a
-//! seeded random order. Rows of one chunk (consecutive rows of the file)
-//! always share a window: a file sorted by label still mixes as long as a
-//! window spans chunks from both ends, which the seeded chunk order makes
-//! likely when there are many chunks per window.
+//! **Reading.** Each epoch reads the spill again ([`Streamed::windows`]):
+//! a reader thread reads the next window (its chunks, by positional reads)
+//! and hands it to the trainer through a bounded channel
+//! (`crossbeam-channel`) while the trainer works on the window before;
+//! three window buffers circulate and are reused, so memory stays at three
+//! windows whatever the file's size.
 //!
 //! **Held-out rows** ([`StreamOptions::valid_fraction`]) are chosen by a
 //! seeded hash of each row's content, so the choice is the same every
@@ -68,11 +72,13 @@ pub struct StreamOptions {
     pub seed: u64,
     /// Bytes of text parsed at a time (0: 16 MiB).
     pub block_bytes: usize,
-    /// Bytes of parsed rows per spilled chunk, the unit of the shuffle
-    /// (0: 256 KiB).
+    /// Bytes of parsed rows per spilled chunk, the unit of reading (0:
+    /// 128 KiB; less when the shuffle scatters into many windows, so that
+    /// the chunks being filled hold at most 48 MiB).
     pub chunk_bytes: usize,
-    /// Chunks per window (0: 32, so 8 MiB windows by default).
-    pub window_chunks: usize,
+    /// Bytes of parsed rows per window, the unit of the shuffle and of
+    /// memory (0: 8 MiB).
+    pub window_bytes: usize,
     /// Rows of the in-memory sample (0: none).
     pub sample_rows: usize,
     /// Where the spill goes (`None`: the system's temporary directory).
@@ -88,7 +94,7 @@ impl Default for StreamOptions {
             seed: 0,
             block_bytes: 0,
             chunk_bytes: 0,
-            window_chunks: 0,
+            window_bytes: 0,
             sample_rows: 10_000,
             spill_dir: None,
         }
@@ -96,8 +102,13 @@ impl Default for StreamOptions {
 }
 
 const DEFAULT_BLOCK: usize = 16 << 20;
-const DEFAULT_CHUNK: usize = 256 << 10;
-const DEFAULT_WINDOW: usize = 32;
+const DEFAULT_CHUNK: usize = 128 << 10;
+const DEFAULT_WINDOW: usize = 8 << 20;
+/// The most windows the shuffle scatters rows into.
+const MAX_WINDOWS: u64 = 1024;
+/// The chunks being filled, one per window, hold at most this in all
+/// while the shuffle scatters (their size shrinks with more windows).
+const SCATTER_BYTES: usize = 48 << 20;
 /// Distinct labels recorded (with the row where each first appears); past
 /// this many the set is "many" (real-valued targets).
 const MAX_CLASSES: usize = 1024;
@@ -116,6 +127,9 @@ struct Spill {
     chunks: Vec<(u64, u32, u32)>,
     rows: u64,
     nnz: u64,
+    /// The chunks of each window, when the rows were scattered into
+    /// windows; `None`: rows in file order.
+    groups: Option<Vec<Vec<u32>>>,
 }
 
 /// A chunk being gathered for the spill.
@@ -193,6 +207,7 @@ impl SpillWriter {
                 chunks: Vec::new(),
                 rows: 0,
                 nnz: 0,
+                groups: None,
             },
             out,
             at: 0,
@@ -214,10 +229,16 @@ impl SpillWriter {
         Ok(())
     }
 
-    /// Writes the pending chunk: row lengths, labels, indices, values, all
-    /// little-endian 4-byte words.
     fn flush(&mut self) -> Result<(), Error> {
-        let p = &mut self.pending;
+        let mut p = std::mem::take(&mut self.pending);
+        let result = self.write(&mut p);
+        self.pending = p;
+        result
+    }
+
+    /// Writes `p` as the next chunk (row lengths, labels, indices, values,
+    /// all little-endian 4-byte words) and empties it; nothing when empty.
+    fn write(&mut self, p: &mut Pending) -> Result<(), Error> {
         if p.labels.is_empty() {
             return Ok(());
         }
@@ -308,7 +329,7 @@ impl Survey {
 /// let path = dir.path().join("d.svm");
 /// let text: String = (0..1000).map(|i| format!("{} {}:1 {}:0.5\n", i % 2, i % 7 + 1, i % 5 + 10)).collect();
 /// std::fs::write(&path, text).unwrap();
-/// let opts = StreamOptions { valid_fraction: 0.2, chunk_bytes: 1024, window_chunks: 2, ..StreamOptions::default() };
+/// let opts = StreamOptions { valid_fraction: 0.2, chunk_bytes: 1024, window_bytes: 4096, ..StreamOptions::default() };
 /// let s = stream_libsvm(&path, &opts, &mut |_, _| {}).unwrap();
 /// assert_eq!(s.n_features(), 14);
 /// assert_eq!(s.rows() + s.valid_rows(), 1000);
@@ -327,7 +348,9 @@ pub struct Streamed {
     squared_norms: f64,
     labels: LabelSet,
     survey: Survey,
+    /// Bytes per window and per chunk.
     window: usize,
+    chunk: usize,
     seed: u64,
     binary: Option<(f32, f32)>,
     /// Features beyond a fixed width dropped from held-out rows of a
@@ -335,6 +358,7 @@ pub struct Streamed {
     dropped: (u64, u64),
     /// The labels of a separate validation file, and its name.
     valid_labels: Option<(LabelSet, String)>,
+    shuffle_seconds: f64,
 }
 
 /// Counts the bytes read from the file (progress for gzip, too).
@@ -409,15 +433,21 @@ pub fn stream_libsvm(
         squared_norms: 0.0,
         labels: LabelSet::default(),
         survey: Survey::default(),
-        window: if opts.window_chunks == 0 {
+        window: if opts.window_bytes == 0 {
             DEFAULT_WINDOW
         } else {
-            opts.window_chunks
+            opts.window_bytes
+        },
+        chunk: if opts.chunk_bytes == 0 {
+            DEFAULT_CHUNK
+        } else {
+            opts.chunk_bytes
         },
         seed: opts.seed,
         binary: None,
         dropped: (0, 0),
         valid_labels: None,
+        shuffle_seconds: 0.0,
     };
     pass(
         path.as_ref(),
@@ -700,8 +730,15 @@ fn pass(
             for (i, v, y) in &sample {
                 d.push(i, v, *y).expect("rows of the file, at its width");
             }
+            let clock = Instant::now();
+            let window = if opts.window_bytes == 0 {
+                DEFAULT_WINDOW
+            } else {
+                opts.window_bytes
+            };
+            s.train = scatter(train, opts.spill_dir.as_deref(), opts.seed, window, chunk)?;
+            s.shuffle_seconds = clock.elapsed().as_secs_f64();
             s.width = width;
-            s.train = train;
             s.valid = (held.rows > 0).then_some(held);
             s.sample = d;
             s.stats = stats;
@@ -798,20 +835,32 @@ impl Streamed {
         &self.survey
     }
 
+    fn spill_bytes_train(&self) -> u64 {
+        8 * (self.train.rows + self.train.nnz)
+    }
+
     /// Bytes on disk of the spill (both parts).
     pub fn spill_bytes(&self) -> u64 {
         let part = |s: &Spill| 8 * (s.rows + s.nnz);
         part(&self.train) + self.valid.as_ref().map_or(0, part)
     }
 
-    /// Chunks per window.
-    pub fn window_chunks(&self) -> usize {
-        self.window
+    /// Windows of training rows each epoch reads.
+    pub fn window_count(&self) -> usize {
+        match &self.train.groups {
+            Some(g) => g.len(),
+            None => self
+                .train
+                .chunks
+                .len()
+                .div_ceil((self.window / self.chunk.max(1)).max(1)),
+        }
     }
 
-    /// Chunks of training rows in the spill.
-    pub fn chunks(&self) -> usize {
-        self.train.chunks.len()
+    /// Seconds the shuffle's second pass took (0 when the rows fill one
+    /// window).
+    pub fn shuffle_seconds(&self) -> f64 {
+        self.shuffle_seconds
     }
 
     /// Feature values (and rows holding them) dropped from a separate
@@ -875,10 +924,12 @@ impl Streamed {
             labels: LabelSet::default(),
             survey: Survey::default(),
             window: self.window,
+            chunk: self.chunk,
             seed: self.seed,
             binary: None,
             dropped: (0, 0),
             valid_labels: None,
+            shuffle_seconds: 0.0,
         };
         pass(path.as_ref(), opts, role, &mut scratch, &mut |_, _| {})?;
         self.valid = into;
@@ -888,7 +939,8 @@ impl Streamed {
     }
 
     /// Reads every training row into memory (for `--hash-bits` without
-    /// streaming), in file order but for held-out rows.
+    /// streaming): every row but the held-out ones, in the order of the
+    /// spill (the shuffle's, when the rows fill more than one window).
     pub fn load(&self) -> Result<CsrDataset, Error> {
         let bytes = 8 * (self.train.rows + self.train.nnz) + 8 * self.train.rows;
         crate::limits::check_memory(format_args!("the rows of {}", self.name), bytes)?;
@@ -920,41 +972,7 @@ impl Streamed {
         read: &mut u64,
         into: &mut CsrDataset,
     ) -> Result<(), Error> {
-        let (at, rows, nnz) = spill.chunks[c];
-        let (rows, nnz) = (rows as usize, nnz as usize);
-        let (file, dir) = (&spill.file, spill.dir.as_path());
-        // Read straight into the dataset's arrays (the file is
-        // little-endian 4-byte words, as the machine is, or swapped below).
-        let mut scratch = std::mem::take(row_nnz);
-        let map = self.binary;
-        let result = into.append_filled(rows, nnz, &mut scratch, |lens, labels, indices, values| {
-            let (r, z) = (4 * rows as u64, 4 * nnz as u64);
-            read_at(file, bytemuck::cast_slice_mut(lens), at)?;
-            read_at(file, bytemuck::cast_slice_mut(labels), at + r)?;
-            read_at(file, bytemuck::cast_slice_mut(indices), at + 2 * r)?;
-            read_at(file, bytemuck::cast_slice_mut(values), at + 2 * r + z)?;
-            if cfg!(target_endian = "big") {
-                for x in lens.iter_mut().chain(indices.iter_mut()) {
-                    *x = u32::from_le(*x);
-                }
-                for x in labels.iter_mut().chain(values.iter_mut()) {
-                    *x = f32::from_bits(u32::from_le(x.to_bits()));
-                }
-            }
-            if let Some((neg, _)) = map {
-                for y in labels.iter_mut() {
-                    *y = if *y == neg { -1.0 } else { 1.0 };
-                }
-            }
-            Ok::<(), std::io::Error>(())
-        });
-        *row_nnz = scratch;
-        *read += 8 * (rows + nnz) as u64;
-        match result {
-            Err(e) => Err(spill_error(dir, e)),
-            Ok(Err(reason)) => Err(spill_error(dir, std::io::Error::new(ErrorKind::InvalidData, reason))),
-            Ok(Ok(())) => Ok(()),
-        }
+        read_chunk(spill, c, row_nnz, read, into, self.binary)
     }
 
     /// Reads one pass over the training rows (or, with `held_out`, the
@@ -976,30 +994,37 @@ impl Streamed {
             (true, Some(v)) => v,
             (true, None) => return Ok(Piped::default()),
         };
-        let mut ids: Vec<usize> = (0..spill.chunks.len()).collect();
+        // The chunks of each window, in the epoch's order.
+        let mut plan: Vec<Vec<u32>> = match &spill.groups {
+            Some(g) => g.clone(),
+            None => {
+                let per = (self.window / self.chunk.max(1)).max(1);
+                let ids: Vec<u32> = (0..spill.chunks.len() as u32).collect();
+                ids.chunks(per).map(<[u32]>::to_vec).collect()
+            }
+        };
         if let Some(e) = epoch {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(
                 self.seed ^ 0xC4A2_0D0E ^ (e as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             );
-            ids.shuffle(&mut rng);
+            plan.shuffle(&mut rng);
         }
         let (full_tx, full_rx) = crossbeam_channel::bounded::<Result<(CsrDataset, f64, u64), Error>>(1);
         let (free_tx, free_rx) = crossbeam_channel::bounded::<CsrDataset>(3);
         for _ in 0..3 {
             free_tx.send(CsrDataset::new(self.width)).expect("room for three");
         }
-        let window = self.window;
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut lens = Vec::new();
-                for group in ids.chunks(window) {
+                for group in &plan {
                     let Ok(mut buf) = free_rx.recv() else { return };
                     let clock = Instant::now();
                     buf.clear();
                     let mut read = 0u64;
                     let mut result = Ok(());
                     for &c in group {
-                        result = self.read_chunk(spill, c, &mut lens, &mut read, &mut buf);
+                        result = self.read_chunk(spill, c as usize, &mut lens, &mut read, &mut buf);
                         if result.is_err() {
                             break;
                         }
@@ -1047,8 +1072,8 @@ pub trait Windows<D: ?Sized>: Sync {
     fn sample(&self) -> &D;
     /// Training rows per epoch.
     fn rows(&self) -> u64;
-    /// Chunks of rows per window, and chunks in all (for the report).
-    fn shape(&self) -> (usize, usize);
+    /// How the windows are made and ordered (for the report's `order`).
+    fn describe(&self) -> String;
     /// One pass over the training rows (or, with `held_out`, over the
     /// held-out rows) in windows, calling `each` with each window until it
     /// returns `false`; `Some(epoch)` asks for that epoch's seeded order.
@@ -1065,8 +1090,13 @@ impl Windows<CsrDataset> for Streamed {
         Streamed::rows(self)
     }
 
-    fn shape(&self) -> (usize, usize) {
-        (self.window_chunks(), self.chunks())
+    fn describe(&self) -> String {
+        format!(
+            "windowed shuffle (rows scattered once at random into {} windows of ~{:.1} MiB; each epoch visits the \
+             windows in a seeded order, each window's rows in a seeded random order)",
+            self.window_count(),
+            self.spill_bytes_train() as f64 / self.window_count().max(1) as f64 / f64::from(1 << 20)
+        )
     }
 
     fn windows(
@@ -1077,4 +1107,99 @@ impl Windows<CsrDataset> for Streamed {
     ) -> Result<Piped, Error> {
         Streamed::windows(self, held_out, epoch, each)
     }
+}
+
+/// Appends chunk `c` of `spill` to `into` (`row_nnz`: scratch space),
+/// counting its bytes in `read`; `map` takes two classes to −1 and +1.
+fn read_chunk(
+    spill: &Spill,
+    c: usize,
+    row_nnz: &mut Vec<u32>,
+    read: &mut u64,
+    into: &mut CsrDataset,
+    map: Option<(f32, f32)>,
+) -> Result<(), Error> {
+    let (at, rows, nnz) = spill.chunks[c];
+    let (rows, nnz) = (rows as usize, nnz as usize);
+    let (file, dir) = (&spill.file, spill.dir.as_path());
+    // Read straight into the dataset's arrays (the file is
+    // little-endian 4-byte words, as the machine is, or swapped below).
+    let mut scratch = std::mem::take(row_nnz);
+    let result = into.append_filled(rows, nnz, &mut scratch, |lens, labels, indices, values| {
+        let (r, z) = (4 * rows as u64, 4 * nnz as u64);
+        read_at(file, bytemuck::cast_slice_mut(lens), at)?;
+        read_at(file, bytemuck::cast_slice_mut(labels), at + r)?;
+        read_at(file, bytemuck::cast_slice_mut(indices), at + 2 * r)?;
+        read_at(file, bytemuck::cast_slice_mut(values), at + 2 * r + z)?;
+        if cfg!(target_endian = "big") {
+            for x in lens.iter_mut().chain(indices.iter_mut()) {
+                *x = u32::from_le(*x);
+            }
+            for x in labels.iter_mut().chain(values.iter_mut()) {
+                *x = f32::from_bits(u32::from_le(x.to_bits()));
+            }
+        }
+        if let Some((neg, _)) = map {
+            for y in labels.iter_mut() {
+                *y = if *y == neg { -1.0 } else { 1.0 };
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    *row_nnz = scratch;
+    *read += 8 * (rows + nnz) as u64;
+    match result {
+        Err(e) => Err(spill_error(dir, e)),
+        Ok(Err(reason)) => Err(spill_error(dir, std::io::Error::new(ErrorKind::InvalidData, reason))),
+        Ok(Ok(())) => Ok(()),
+    }
+}
+
+/// The shuffle's second pass (see the [module](self) docs): every row of
+/// `spill` into one of `spill bytes / window` windows at random, written
+/// to a new spill in `dir` in chunks of about `chunk` bytes.
+fn scatter(spill: Spill, dir: Option<&Path>, seed: u64, window: usize, chunk: usize) -> Result<Spill, Error> {
+    let bytes = 8 * (spill.rows + spill.nnz);
+    let k = bytes.div_ceil(window.max(1) as u64).clamp(1, MAX_WINDOWS) as usize;
+    if k == 1 {
+        let all = (0..spill.chunks.len() as u32).collect();
+        return Ok(Spill {
+            groups: Some(vec![all]),
+            ..spill
+        });
+    }
+    let chunk = chunk.min((SCATTER_BYTES / k).max(4 << 10));
+    let mut out = SpillWriter::new(dir, usize::MAX)?;
+    let mut pending: Vec<Pending> = (0..k).map(|_| Pending::default()).collect();
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); k];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5CA7_7E25_0F_u64.rotate_left(17));
+    let (mut buf, mut lens) = (CsrDataset::new(usize::MAX >> 1), Vec::new());
+    for c in 0..spill.chunks.len() {
+        buf.clear();
+        read_chunk(&spill, c, &mut lens, &mut 0, &mut buf, None)?;
+        for i in 0..buf.len() {
+            let b = rng.random_range(0..k);
+            let r = buf.row(i);
+            let p = &mut pending[b];
+            p.row_nnz.push(r.indices.len() as u32);
+            p.labels.push(r.label);
+            p.indices.extend_from_slice(r.indices);
+            p.values.extend_from_slice(r.values);
+            if p.bytes() >= chunk {
+                groups[b].push(out.spill.chunks.len() as u32);
+                out.write(p)?;
+            }
+        }
+    }
+    for (b, p) in pending.iter_mut().enumerate() {
+        if !p.labels.is_empty() {
+            groups[b].push(out.spill.chunks.len() as u32);
+            out.write(p)?;
+        }
+    }
+    drop(spill); // the file-order spill: its disk space back before training
+    let mut shuffled = out.finish()?;
+    groups.retain(|g| !g.is_empty());
+    shuffled.groups = Some(groups);
+    Ok(shuffled)
 }

@@ -61,14 +61,10 @@ pub(crate) fn drive_stream<E: Engine>(
         }
         engine.validate(v).map_err(|e| e.in_dataset("validation"))?;
     }
-    let (per_window, chunks) = data.shape();
     let mut report = Report {
         policy: engine.name(),
         threads: engine.threads(),
-        order: format!(
-            "windowed shuffle ({chunks} chunks of the file in a seeded order each epoch, {per_window} per window, \
-             each window's rows in a seeded random order)"
-        ),
+        order: data.describe(),
         stream: Some(Streaming::default()),
         ..Report::default()
     };
