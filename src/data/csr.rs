@@ -292,6 +292,21 @@ impl CsrDataset {
         }
     }
 
+    /// Replaces `out`'s rows with the rows `rows` of `self`, in that
+    /// order, reusing `out`'s allocations (a streamed window's physical
+    /// shuffle).
+    pub(crate) fn gather_into(&self, rows: &[u32], out: &mut CsrDataset) {
+        out.clear();
+        out.n_features = self.n_features;
+        for &i in rows {
+            let r = self.indptr[i as usize]..self.indptr[i as usize + 1];
+            out.indices.extend_from_slice(&self.indices[r.clone()]);
+            out.values.extend_from_slice(&self.values[r]);
+            out.labels.push(self.labels[i as usize]);
+            out.indptr.push(out.indices.len());
+        }
+    }
+
     /// Reserves room for `rows` more rows holding `nnz` more nonzeros.
     pub fn reserve(&mut self, rows: usize, nnz: usize) {
         self.indptr.reserve_exact(rows);

@@ -14,24 +14,28 @@
 //! file, line and column exactly as [`read_libsvm`](super::read_libsvm)'s
 //! do, and come from this pass, before any training.
 //!
-//! **The shuffle.** When the training rows fill more than one window
-//! ([`StreamOptions::window_bytes`], 8 MiB by default), a second pass over
-//! the spill scatters every row into one of `K` windows (`K` = spill
-//! bytes / window bytes, at most 1024) drawn at random with the seed, and
-//! writes them to a second spill (the first is dropped). Each window is
-//! then a uniform random sample of the whole file, whatever order the file
-//! is in (a file sorted by label or by time mixes as well as a shuffled
-//! one). Each epoch visits the windows in a fresh seeded order and the
-//! trainer visits each window's rows in a seeded random order: the
-//! streamed analogue of the in-memory once-shuffled copy read in blocks.
-//! Past 8 GiB of spill the windows grow beyond 8 MiB (1024 of them).
+//! **The shuffle.** The pass sends every training row to one of `K`
+//! buckets drawn at random (seeded), each bucket its own run of chunks in
+//! the spill; `K` is chosen from the file's size (gzip: guessed at three
+//! times the file) for buckets of about a quarter of
+//! [`StreamOptions::window_bytes`] (8 MiB by default), at most 4096. Each
+//! bucket is a uniform random sample of the whole file, whatever order the
+//! file is in (sorted by label or by time, it mixes as a shuffled one
+//! does), and so is any union of buckets: a window joins as many as make
+//! its size. Each epoch visits the buckets in a fresh seeded order, joined
+//! into windows, and each window's rows are gathered in a seeded random
+//! order: the streamed analogue of the in-memory once-shuffled copy. A
+//! guess of the text's size up to 4x too small still gives windows of the
+//! size asked for; beyond that, or past 4096 buckets, windows grow.
 //!
 //! **Reading.** Each epoch reads the spill again ([`Streamed::windows`]):
-//! a reader thread reads the next window (its chunks, by positional reads)
-//! and hands it to the trainer through a bounded channel
+//! a reader thread reads the next window (its chunks, by positional reads),
+//! gathers its rows in a seeded random order into a window buffer (so the
+//! trainer can read them in cache-friendly runs, as the in-memory block
+//! orders read their once-shuffled copy) and hands it to the trainer through a bounded channel
 //! (`crossbeam-channel`) while the trainer works on the window before;
-//! three window buffers circulate and are reused, so memory stays at three
-//! windows whatever the file's size.
+//! three window buffers and the reader's staging window are reused, so
+//! memory stays at four windows whatever the file's size.
 //!
 //! **Held-out rows** ([`StreamOptions::valid_fraction`]) are chosen by a
 //! seeded hash of each row's content, so the choice is the same every
@@ -104,11 +108,11 @@ impl Default for StreamOptions {
 const DEFAULT_BLOCK: usize = 16 << 20;
 const DEFAULT_CHUNK: usize = 128 << 10;
 const DEFAULT_WINDOW: usize = 8 << 20;
-/// The most windows the shuffle scatters rows into.
-const MAX_WINDOWS: u64 = 1024;
-/// The chunks being filled, one per window, hold at most this in all
-/// while the shuffle scatters (their size shrinks with more windows).
-const SCATTER_BYTES: usize = 48 << 20;
+/// The most buckets the shuffle scatters rows into.
+const MAX_BUCKETS: u64 = 4096;
+/// The chunks being filled, one per bucket, hold about this in all while
+/// the pass scatters rows (their size shrinks with more buckets).
+const SCATTER_BYTES: usize = 24 << 20;
 /// Distinct labels recorded (with the row where each first appears); past
 /// this many the set is "many" (real-valued targets).
 const MAX_CLASSES: usize = 1024;
@@ -269,6 +273,66 @@ impl SpillWriter {
     }
 }
 
+/// The training rows' spill, written with every row sent to one of `k`
+/// buckets at random (see the [module](self) docs): each bucket's chunks
+/// are a uniform random sample of the file.
+struct Scatter {
+    writer: SpillWriter,
+    pending: Vec<Pending>,
+    groups: Vec<Vec<u32>>,
+    target: usize,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl Scatter {
+    fn new(dir: Option<&Path>, k: usize, chunk: usize, seed: u64) -> Result<Self, Error> {
+        // The chunks being filled hold SCATTER_BYTES in all, reserved once.
+        let target = chunk.min((SCATTER_BYTES / k.max(1)).max(4 << 10));
+        let pending = (0..k)
+            .map(|_| Pending {
+                row_nnz: Vec::with_capacity(target / 64),
+                labels: Vec::with_capacity(target / 64),
+                indices: Vec::with_capacity(target / 8),
+                values: Vec::with_capacity(target / 8),
+            })
+            .collect();
+        Ok(Scatter {
+            writer: SpillWriter::new(dir, usize::MAX)?,
+            pending,
+            groups: vec![Vec::new(); k],
+            target,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x005C_A77E_250F_u64.rotate_left(17)),
+        })
+    }
+
+    fn push(&mut self, indices: &[u32], values: &[f32], label: f32) -> Result<(), Error> {
+        let b = self.rng.random_range(0..self.pending.len());
+        let p = &mut self.pending[b];
+        p.row_nnz.push(indices.len() as u32);
+        p.labels.push(label);
+        p.indices.extend_from_slice(indices);
+        p.values.extend_from_slice(values);
+        if p.bytes() >= self.target || p.indices.len() > (u32::MAX / 2) as usize {
+            self.groups[b].push(self.writer.spill.chunks.len() as u32);
+            self.writer.write(p)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Spill, Error> {
+        for (b, p) in self.pending.iter_mut().enumerate() {
+            if !p.labels.is_empty() {
+                self.groups[b].push(self.writer.spill.chunks.len() as u32);
+                self.writer.write(p)?;
+            }
+        }
+        let mut spill = self.writer.finish()?;
+        self.groups.retain(|g| !g.is_empty());
+        spill.groups = Some(self.groups);
+        Ok(spill)
+    }
+}
+
 /// The labels seen (training and held-out rows): each distinct one with
 /// the data row of the file (from 0) it first appears on, up to [`MAX_CLASSES`] of them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -358,7 +422,6 @@ pub struct Streamed {
     dropped: (u64, u64),
     /// The labels of a separate validation file, and its name.
     valid_labels: Option<(LabelSet, String)>,
-    shuffle_seconds: f64,
 }
 
 /// Counts the bytes read from the file (progress for gzip, too).
@@ -447,7 +510,6 @@ pub fn stream_libsvm(
         binary: None,
         dropped: (0, 0),
         valid_labels: None,
-        shuffle_seconds: 0.0,
     };
     pass(
         path.as_ref(),
@@ -526,7 +588,22 @@ fn pass(
     } else {
         opts.block_bytes
     };
-    let mut train = SpillWriter::new(opts.spill_dir.as_deref(), chunk)?;
+    let window = if opts.window_bytes == 0 {
+        DEFAULT_WINDOW
+    } else {
+        opts.window_bytes
+    };
+    // Buckets of about a quarter of a window, from the text's size (gzip:
+    // guessed at 3x the file; a parsed row takes about what its text does):
+    // windows then join about four, and a guess up to 4x short still gives
+    // windows no larger than asked for.
+    let text_guess = size.map(|s| if gzip { s.saturating_mul(3) } else { s });
+    let buckets = match (&role, text_guess) {
+        (Role::Valid { .. }, _) => 1,
+        (_, Some(t)) => t.div_ceil((window / 4).max(1) as u64).clamp(1, MAX_BUCKETS) as usize,
+        (_, None) => 64,
+    };
+    let mut train = Scatter::new(opts.spill_dir.as_deref(), buckets, chunk, opts.seed)?;
     let mut held = SpillWriter::new(opts.spill_dir.as_deref(), chunk)?;
     let fraction = match role {
         Role::Train { fraction } => fraction,
@@ -650,8 +727,8 @@ fn pass(
             }
             labels.see(label, data_row);
             data_row += 1;
-            let out = if fraction >= 1.0 || (fraction > 0.0 && held_out(indices, values, label, opts.seed, fraction)) {
-                &mut held
+            failed = if fraction >= 1.0 || (fraction > 0.0 && held_out(indices, values, label, opts.seed, fraction)) {
+                held.push(indices, values, label)
             } else {
                 let row = stats.rows as u64;
                 stats.rows += 1.0;
@@ -673,9 +750,8 @@ fn pass(
                         }
                     }
                 }
-                &mut train
+                train.push(indices, values, label)
             };
-            failed = out.push(indices, values, label);
         });
         failed?;
         lines += parsed.lines;
@@ -730,14 +806,7 @@ fn pass(
             for (i, v, y) in &sample {
                 d.push(i, v, *y).expect("rows of the file, at its width");
             }
-            let clock = Instant::now();
-            let window = if opts.window_bytes == 0 {
-                DEFAULT_WINDOW
-            } else {
-                opts.window_bytes
-            };
-            s.train = scatter(train, opts.spill_dir.as_deref(), opts.seed, window, chunk)?;
-            s.shuffle_seconds = clock.elapsed().as_secs_f64();
+            s.train = train;
             s.width = width;
             s.valid = (held.rows > 0).then_some(held);
             s.sample = d;
@@ -848,7 +917,7 @@ impl Streamed {
     /// Windows of training rows each epoch reads.
     pub fn window_count(&self) -> usize {
         match &self.train.groups {
-            Some(g) => g.len(),
+            Some(g) => g.len().div_ceil(self.buckets_per_window(&self.train)),
             None => self
                 .train
                 .chunks
@@ -857,10 +926,12 @@ impl Streamed {
         }
     }
 
-    /// Seconds the shuffle's second pass took (0 when the rows fill one
-    /// window).
-    pub fn shuffle_seconds(&self) -> f64 {
-        self.shuffle_seconds
+    /// Buckets joined into one window: as many as make about the window
+    /// size (at least one).
+    fn buckets_per_window(&self, spill: &Spill) -> usize {
+        let buckets = spill.groups.as_ref().map_or(1, Vec::len).max(1) as u64;
+        let per_bucket = (8 * (spill.rows + spill.nnz)).div_ceil(buckets).max(1);
+        ((self.window as u64 + per_bucket / 2) / per_bucket).max(1) as usize
     }
 
     /// Feature values (and rows holding them) dropped from a separate
@@ -929,7 +1000,6 @@ impl Streamed {
             binary: None,
             dropped: (0, 0),
             valid_labels: None,
-            shuffle_seconds: 0.0,
         };
         pass(path.as_ref(), opts, role, &mut scratch, &mut |_, _| {})?;
         self.valid = into;
@@ -977,10 +1047,10 @@ impl Streamed {
 
     /// Reads one pass over the training rows (or, with `held_out`, the
     /// held-out ones) in windows, calling `each` with every window in
-    /// turn until it returns `false`. With `Some(epoch)` the chunks come
-    /// in that epoch's seeded order (the windowed shuffle; the rows of a
-    /// window are for the caller to visit in any order); with `None`, in
-    /// file order. The windows are read on a thread of their own, one
+    /// turn until it returns `false`. With `Some(epoch)` the windows come
+    /// in that epoch's seeded order, each window's rows in a seeded random
+    /// order of their own (so that a caller may read them in runs); with
+    /// `None`, as spilled. The windows are read on a thread of their own, one
     /// ahead of `each`, through a bounded channel; three buffers are
     /// allocated and reused.
     pub fn windows(
@@ -996,7 +1066,17 @@ impl Streamed {
         };
         // The chunks of each window, in the epoch's order.
         let mut plan: Vec<Vec<u32>> = match &spill.groups {
-            Some(g) => g.clone(),
+            Some(g) => {
+                let mut g = g.clone();
+                if let Some(e) = epoch {
+                    let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+                        self.seed ^ 0x0B0C_4E75 ^ (e as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
+                    g.shuffle(&mut rng);
+                }
+                let per = self.buckets_per_window(spill);
+                g.chunks(per).map(|w| w.concat()).collect()
+            }
             None => {
                 let per = (self.window / self.chunk.max(1)).max(1);
                 let ids: Vec<u32> = (0..spill.chunks.len() as u32).collect();
@@ -1017,17 +1097,32 @@ impl Streamed {
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut lens = Vec::new();
-                for group in &plan {
+                // An epoch's windows are read here, then gathered into the
+                // buffer in a seeded random order: the trainer may then read
+                // each window's rows in cache-friendly runs.
+                let mut staging = epoch.map(|_| CsrDataset::new(self.width));
+                let mut perm: Vec<u32> = Vec::new();
+                for (w, group) in plan.iter().enumerate() {
                     let Ok(mut buf) = free_rx.recv() else { return };
                     let clock = Instant::now();
-                    buf.clear();
+                    let target = staging.as_mut().unwrap_or(&mut buf);
+                    target.clear();
                     let mut read = 0u64;
                     let mut result = Ok(());
                     for &c in group {
-                        result = self.read_chunk(spill, c as usize, &mut lens, &mut read, &mut buf);
+                        result = self.read_chunk(spill, c as usize, &mut lens, &mut read, target);
                         if result.is_err() {
                             break;
                         }
+                    }
+                    if let (Some(staged), Some(e), Ok(())) = (&staging, epoch, &result) {
+                        perm.clear();
+                        perm.extend(0..staged.len() as u32);
+                        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+                            self.seed ^ 0x6A7E_0F5E ^ (e as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (w as u64) << 40,
+                        );
+                        perm.shuffle(&mut rng);
+                        staged.gather_into(&perm, &mut buf);
                     }
                     let msg = result.map(|()| (buf, clock.elapsed().as_secs_f64(), read));
                     let failed = msg.is_err();
@@ -1065,7 +1160,10 @@ impl Streamed {
 /// Training data read in windows, one pass per epoch: what
 /// [`Trainer::stream_job`](crate::Trainer::stream_job) trains on.
 /// [`Streamed`] is one; implement it for a source of your own (a socket,
-/// a queue, another format) to train on it in bounded memory.
+/// a queue, another format) to train on it in bounded memory. The
+/// [`Step::index`](crate::model::Step::index) a model sees is the row's
+/// position in its window (models that key random draws on it, like the
+/// skip-gram ones, need sources that name rows otherwise).
 pub trait Windows<D: ?Sized>: Sync {
     /// An in-memory sample of the rows: the per-epoch training loss and
     /// the policy probe are measured on it.
@@ -1092,8 +1190,9 @@ impl Windows<CsrDataset> for Streamed {
 
     fn describe(&self) -> String {
         format!(
-            "windowed shuffle (rows scattered once at random into {} windows of ~{:.1} MiB; each epoch visits the \
-             windows in a seeded order, each window's rows in a seeded random order)",
+            "windowed shuffle (rows scattered at random into {} buckets as read, joined into {} windows of ~{:.1} \
+             MiB; each epoch reads the windows in a seeded order, each one's rows gathered in a seeded random order)",
+            self.train.groups.as_ref().map_or(0, Vec::len),
             self.window_count(),
             self.spill_bytes_train() as f64 / self.window_count().max(1) as f64 / f64::from(1 << 20)
         )
@@ -1153,53 +1252,4 @@ fn read_chunk(
         Ok(Err(reason)) => Err(spill_error(dir, std::io::Error::new(ErrorKind::InvalidData, reason))),
         Ok(Ok(())) => Ok(()),
     }
-}
-
-/// The shuffle's second pass (see the [module](self) docs): every row of
-/// `spill` into one of `spill bytes / window` windows at random, written
-/// to a new spill in `dir` in chunks of about `chunk` bytes.
-fn scatter(spill: Spill, dir: Option<&Path>, seed: u64, window: usize, chunk: usize) -> Result<Spill, Error> {
-    let bytes = 8 * (spill.rows + spill.nnz);
-    let k = bytes.div_ceil(window.max(1) as u64).clamp(1, MAX_WINDOWS) as usize;
-    if k == 1 {
-        let all = (0..spill.chunks.len() as u32).collect();
-        return Ok(Spill {
-            groups: Some(vec![all]),
-            ..spill
-        });
-    }
-    let chunk = chunk.min((SCATTER_BYTES / k).max(4 << 10));
-    let mut out = SpillWriter::new(dir, usize::MAX)?;
-    let mut pending: Vec<Pending> = (0..k).map(|_| Pending::default()).collect();
-    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); k];
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5CA7_7E25_0F_u64.rotate_left(17));
-    let (mut buf, mut lens) = (CsrDataset::new(usize::MAX >> 1), Vec::new());
-    for c in 0..spill.chunks.len() {
-        buf.clear();
-        read_chunk(&spill, c, &mut lens, &mut 0, &mut buf, None)?;
-        for i in 0..buf.len() {
-            let b = rng.random_range(0..k);
-            let r = buf.row(i);
-            let p = &mut pending[b];
-            p.row_nnz.push(r.indices.len() as u32);
-            p.labels.push(r.label);
-            p.indices.extend_from_slice(r.indices);
-            p.values.extend_from_slice(r.values);
-            if p.bytes() >= chunk {
-                groups[b].push(out.spill.chunks.len() as u32);
-                out.write(p)?;
-            }
-        }
-    }
-    for (b, p) in pending.iter_mut().enumerate() {
-        if !p.labels.is_empty() {
-            groups[b].push(out.spill.chunks.len() as u32);
-            out.write(p)?;
-        }
-    }
-    drop(spill); // the file-order spill: its disk space back before training
-    let mut shuffled = out.finish()?;
-    groups.retain(|g| !g.is_empty());
-    shuffled.groups = Some(groups);
-    Ok(shuffled)
 }

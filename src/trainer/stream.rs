@@ -8,10 +8,6 @@
 
 use std::time::Instant;
 
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-
 use super::driver::{worse_than_start, Engine, Hooks, Visit, BACK_OFFS, GUARD_ROWS};
 use super::report::{BackOff, EpochReport, Outcome, Report, Streaming, TracePoint, Trained};
 use super::{Control, Trainer};
@@ -94,12 +90,14 @@ pub(crate) fn drive_stream<E: Engine>(
                 failed = Some(e.in_dataset("training"));
                 return false;
             }
-            order.clear();
-            order.extend(0..w.len() as u32);
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-                t.seed ^ 0x0057_4EA4 ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ windows.rotate_left(32),
-            );
-            order.shuffle(&mut rng);
+            // The window's rows come in a random order already: the
+            // trainer's order reads them in runs (blocks) as in memory.
+            let block = t.order.block(w.sample_bytes(), w.len());
+            order.resize(w.len(), 0);
+            t.order.fill(t.seed ^ windows.rotate_left(32), epoch, block, &mut order);
+            if windows == 0 && epoch == t.start_epoch {
+                report.order = format!("{}; each window in order {}", data.describe(), t.order.describe(block));
+            }
             windows += 1;
             let visit = Visit {
                 data: w,
