@@ -74,7 +74,7 @@ pub struct StreamOptions {
     pub valid_fraction: f64,
     /// Seed of the held-out choice, the sample and the windowed shuffle.
     pub seed: u64,
-    /// Bytes of text parsed at a time (0: 16 MiB).
+    /// Bytes of text parsed at a time (0: 8 MiB).
     pub block_bytes: usize,
     /// Bytes of parsed rows per spilled chunk, the unit of reading (0:
     /// 128 KiB; less when the shuffle scatters into many windows, so that
@@ -105,14 +105,14 @@ impl Default for StreamOptions {
     }
 }
 
-const DEFAULT_BLOCK: usize = 16 << 20;
+const DEFAULT_BLOCK: usize = 8 << 20;
 const DEFAULT_CHUNK: usize = 128 << 10;
 const DEFAULT_WINDOW: usize = 8 << 20;
 /// The most buckets the shuffle scatters rows into.
 const MAX_BUCKETS: u64 = 4096;
 /// The chunks being filled, one per bucket, hold about this in all while
 /// the pass scatters rows (their size shrinks with more buckets).
-const SCATTER_BYTES: usize = 24 << 20;
+const SCATTER_BYTES: usize = 16 << 20;
 /// Distinct labels recorded (with the row where each first appears); past
 /// this many the set is "many" (real-valued targets).
 const MAX_CLASSES: usize = 1024;
@@ -290,10 +290,11 @@ impl Scatter {
         let target = chunk.min((SCATTER_BYTES / k.max(1)).max(4 << 10));
         let pending = (0..k)
             .map(|_| Pending {
+                // Room for the row that crosses the target, too.
                 row_nnz: Vec::with_capacity(target / 64),
                 labels: Vec::with_capacity(target / 64),
-                indices: Vec::with_capacity(target / 8),
-                values: Vec::with_capacity(target / 8),
+                indices: Vec::with_capacity(target / 8 + target / 32),
+                values: Vec::with_capacity(target / 8 + target / 32),
             })
             .collect();
         Ok(Scatter {
@@ -1172,6 +1173,13 @@ pub trait Windows<D: ?Sized>: Sync {
     fn rows(&self) -> u64;
     /// How the windows are made and ordered (for the report's `order`).
     fn describe(&self) -> String;
+    /// Whether every window has the sample's width and labels a model
+    /// that accepts the sample accepts (the trainer then validates only the
+    /// first window of a pass, not each one: a model's validation may cost
+    /// as much as its width). `false` by default.
+    fn uniform(&self) -> bool {
+        false
+    }
     /// One pass over the training rows (or, with `held_out`, over the
     /// held-out rows) in windows, calling `each` with each window until it
     /// returns `false`; `Some(epoch)` asks for that epoch's seeded order.
@@ -1182,6 +1190,12 @@ pub trait Windows<D: ?Sized>: Sync {
 impl Windows<CsrDataset> for Streamed {
     fn sample(&self) -> &CsrDataset {
         Streamed::sample(self)
+    }
+
+    // One width for every row, and labels checked as a set in the pass
+    // (and mapped alike when binary).
+    fn uniform(&self) -> bool {
+        true
     }
 
     fn rows(&self) -> u64 {
