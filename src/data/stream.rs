@@ -577,7 +577,13 @@ fn pass(
         (Role::Train { .. }, None) => opts.n_features,
     };
     if let Some(w) = fixed_width {
-        crate::limits::check_weights("the model", w as u64 + 1, 4)?;
+        crate::limits::check_weights("the model", w as u64 + 1, 4).map_err(|e| match hashing {
+            Some(h) => Error::InvalidParameter {
+                name: "hash-bits",
+                reason: format!("{} bits make the model {} features wide: {e}", h.bits(), h.width()),
+            },
+            None => e,
+        })?;
     }
     let chunk = if opts.chunk_bytes == 0 {
         DEFAULT_CHUNK

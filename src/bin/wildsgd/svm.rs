@@ -20,6 +20,16 @@ pub(crate) fn read_data(
     per_feature: u64,
     hashing: Option<wildsgd::data::Hashing>,
 ) -> Result<CsrDataset, Error> {
+    if let Some(h) = hashing {
+        // The width is the flag's, known before the file is read.
+        let weights = (h.width() as u64 + 1).saturating_mul(per_feature);
+        wildsgd::limits::check_weights("the model", weights, 4).map_err(|e| {
+            param(
+                "hash-bits",
+                format!("{} bits make the model {} features wide: {e}", h.bits(), h.width()),
+            )
+        })?;
+    }
     let d = read_libsvm(
         path,
         &LibsvmOptions {
