@@ -1,47 +1,6 @@
 //! Data larger than memory: a LIBSVM file read once into a binary spill on
-//! disk, then streamed in windows of rows, epoch after epoch, in bounded
-//! memory.
-//!
-//! [`stream_libsvm`] makes one pass over the text (plain or gzip, in
-//! blocks of [`StreamOptions::block_bytes`], each parsed in parallel on the
-//! current Rayon pool) and writes the rows, parsed, to a temporary file
-//! (an unnamed one, gone when the process ends). On the way it measures what
-//! the models need before training starts: the width, each feature's
-//! document frequency and largest `|x|` ([`FeatureStats`]), the sum of
-//! squared row norms and the label set, and it keeps a seeded uniform
-//! sample of [`StreamOptions::sample_rows`] rows (reservoir sampling) for
-//! the per-epoch training loss and the policy probe. Parse errors name the
-//! file, line and column exactly as [`read_libsvm`](super::read_libsvm)'s
-//! do, and come from this pass, before any training.
-//!
-//! **The shuffle.** The pass sends every training row to one of `K`
-//! buckets drawn at random (seeded), each bucket its own run of chunks in
-//! the spill; `K` is chosen from the file's size (gzip: guessed at three
-//! times the file) for buckets of about a quarter of
-//! [`StreamOptions::window_bytes`] (8 MiB by default), at most 4096. Each
-//! bucket is a uniform random sample of the whole file, whatever order the
-//! file is in (sorted by label or by time, it mixes as a shuffled one
-//! does), and so is any union of buckets: a window joins as many as make
-//! its size. Each epoch visits the buckets in a fresh seeded order, joined
-//! into windows, and each window's rows are gathered in a seeded random
-//! order: the streamed analogue of the in-memory once-shuffled copy. A
-//! guess of the text's size up to 4x too small still gives windows of the
-//! size asked for; beyond that, or past 4096 buckets, windows grow.
-//!
-//! **Reading.** Each epoch reads the spill again ([`Streamed::windows`]):
-//! a reader thread reads the next window (its chunks, by positional reads),
-//! gathers its rows in a seeded random order into a window buffer (so the
-//! trainer can read them in cache-friendly runs, as the in-memory block
-//! orders read their once-shuffled copy) and hands it to the trainer through a bounded channel
-//! (`crossbeam-channel`) while the trainer works on the window before;
-//! three window buffers and the reader's staging window are reused, so
-//! memory stays at four windows whatever the file's size.
-//!
-//! **Held-out rows** ([`StreamOptions::valid_fraction`]) are chosen by a
-//! seeded hash of each row's content, so the choice is the same every
-//! epoch, on every rank and whatever order the file is in (and duplicate
-//! rows fall on the same side); they are spilled apart and read only to
-//! evaluate.
+//! disk, then streamed in windows of rows epoch after epoch, in bounded
+//! memory. The protocol is described on [`Streamed`].
 
 use std::cell::Cell;
 use std::fs::File;
@@ -274,7 +233,7 @@ impl SpillWriter {
 }
 
 /// The training rows' spill, written with every row sent to one of `k`
-/// buckets at random (see the [module](self) docs): each bucket's chunks
+/// buckets at random (see [`Streamed`]): each bucket's chunks
 /// are a uniform random sample of the file.
 struct Scatter {
     writer: SpillWriter,
@@ -335,7 +294,7 @@ impl Scatter {
 }
 
 /// The labels seen (training and held-out rows): each distinct one with
-/// the data row of the file (from 0) it first appears on, up to [`MAX_CLASSES`] of them.
+/// the data row of the file (from 0) it first appears on, up to 1024 of them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LabelSet {
     /// (label, first row), in order of appearance.
@@ -385,7 +344,52 @@ impl Survey {
     }
 }
 
-/// A LIBSVM file prepared for streaming: see the [module](self) docs.
+/// A LIBSVM file prepared for streaming.
+///
+/// Data larger than memory: a LIBSVM file read once into a binary spill on
+/// disk, then streamed in windows of rows, epoch after epoch, in bounded
+/// memory.
+///
+/// [`stream_libsvm`] makes one pass over the text (plain or gzip, in
+/// blocks of [`StreamOptions::block_bytes`], each parsed in parallel on the
+/// current Rayon pool) and writes the rows, parsed, to a temporary file
+/// (an unnamed one, gone when the process ends). On the way it measures what
+/// the models need before training starts: the width, each feature's
+/// document frequency and largest `|x|` ([`FeatureStats`]), the sum of
+/// squared row norms and the label set, and it keeps a seeded uniform
+/// sample of [`StreamOptions::sample_rows`] rows (reservoir sampling) for
+/// the per-epoch training loss and the policy probe. Parse errors name the
+/// file, line and column exactly as [`read_libsvm`](super::read_libsvm)'s
+/// do, and come from this pass, before any training.
+///
+/// **The shuffle.** The pass sends every training row to one of `K`
+/// buckets drawn at random (seeded), each bucket its own run of chunks in
+/// the spill; `K` is chosen from the file's size (gzip: guessed at three
+/// times the file) for buckets of about a quarter of
+/// [`StreamOptions::window_bytes`] (8 MiB by default), at most 4096. Each
+/// bucket is a uniform random sample of the whole file, whatever order the
+/// file is in (sorted by label or by time, it mixes as a shuffled one
+/// does), and so is any union of buckets: a window joins as many as make
+/// its size. Each epoch visits the buckets in a fresh seeded order, joined
+/// into windows, and each window's rows are gathered in a seeded random
+/// order: the streamed analogue of the in-memory once-shuffled copy. A
+/// guess of the text's size up to 4x too small still gives windows of the
+/// size asked for; beyond that, or past 4096 buckets, windows grow.
+///
+/// **Reading.** Each epoch reads the spill again ([`Streamed::windows`]):
+/// a reader thread reads the next window (its chunks, by positional reads),
+/// gathers its rows in a seeded random order into a window buffer (so the
+/// trainer can read them in cache-friendly runs, as the in-memory block
+/// orders read their once-shuffled copy) and hands it to the trainer through a bounded channel
+/// (`crossbeam-channel`) while the trainer works on the window before;
+/// three window buffers and the reader's staging window are reused, so
+/// memory stays at four windows whatever the file's size.
+///
+/// **Held-out rows** ([`StreamOptions::valid_fraction`]) are chosen by a
+/// seeded hash of each row's content, so the choice is the same every
+/// epoch, on every rank and whatever order the file is in (and duplicate
+/// rows fall on the same side); they are spilled apart and read only to
+/// evaluate.
 ///
 /// ```
 /// use wildsgd::data::{stream_libsvm, StreamOptions};
@@ -469,7 +473,7 @@ enum Role<'a> {
 
 /// Reads the LIBSVM file at `path` (plain or gzip: the content decides)
 /// once, spilling its parsed rows to disk, and returns it ready to stream:
-/// see the [module](self) docs. `progress` is called after each block
+/// see [`Streamed`]. `progress` is called after each block
 /// with the bytes of the file read so far and its size (when known).
 ///
 /// # Errors
